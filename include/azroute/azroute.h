@@ -1,0 +1,465 @@
+/*
+ * azroute.h - the embedding API of libazroute.
+ *
+ * azroute learns the caller's Availability Zone ID, keeps a table of the
+ * Valkey/Redis nodes named in azroute.ini, and routes each request through a
+ * configured chain of selection policies (plugins, see <azroute/plugin.h>).
+ * Optionally a transport plugin carries the request itself (RESP over TLS).
+ *
+ * Conventions for every function below:
+ *  - Handles are opaque; a handle is created by exactly one function and
+ *    released by exactly one function.
+ *  - Functions that can fail return an azr_code (AZR_OK == 0). Numbers of
+ *    existing codes never change; new codes are only appended.
+ *  - Where a function takes `char errbuf[AZR_ERRBUF_SIZE]`, it may be NULL;
+ *    on failure it receives one NUL-terminated line without trailing newline
+ *    (for configuration errors: "FILE:LINE: message"). Secrets (metadata
+ *    tokens, passwords) never appear in any message.
+ *  - "Thread-safe" means the function may be called concurrently on the same
+ *    handle from any number of threads.
+ *
+ * This header is the umbrella: including it is all an embedder needs.
+ */
+#ifndef AZROUTE_AZROUTE_H
+#define AZROUTE_AZROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(AZR_BUILDING_LIBRARY) && defined(__GNUC__)
+#define AZR_EXTERN __attribute__((visibility("default")))
+#else
+#define AZR_EXTERN
+#endif
+
+#if defined(__GNUC__)
+#define AZR_PRINTF(fmt_index, first_arg) \
+    __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define AZR_PRINTF(fmt_index, first_arg)
+#endif
+
+/* Version of the headers. Compare with azr_version() for the library that
+ * is actually loaded. */
+#define AZR_VERSION_MAJOR 0
+#define AZR_VERSION_MINOR 1
+#define AZR_VERSION_PATCH 0
+#define AZR_VERSION_STRING "0.1.0"
+#define AZR_VERSION_NUM \
+    ((AZR_VERSION_MAJOR << 16) | (AZR_VERSION_MINOR << 8) | AZR_VERSION_PATCH)
+
+/* Size of every error buffer the API fills. */
+#define AZR_ERRBUF_SIZE 256
+
+/* Longest AZ ID or AZ name accepted, including the terminating NUL. */
+#define AZR_AZ_ID_MAX 64
+
+/* Upper bound on the node table, so that a pick can keep its candidate list
+ * on the stack. Larger configurations are rejected at load time. */
+#define AZR_MAX_NODES 1024
+
+/*
+ * Result codes. The numbers are part of the ABI and never change.
+ */
+typedef enum azr_code {
+    AZR_OK = 0,
+    AZR_E_INVALID_ARGUMENT = 1, /* a NULL handle, bad enum value, ... */
+    AZR_E_NOMEM = 2,            /* an allocation failed */
+    AZR_E_CONFIG = 3,           /* azroute.ini or nodes_env is invalid */
+    AZR_E_PLUGIN = 4,           /* a plugin was refused or misbehaved */
+    AZR_E_NO_NODE = 5,          /* the chain left no candidate */
+    AZR_E_METADATA = 6,         /* the AZ ID could not be learned */
+    AZR_E_METADATA_AUTH = 7,    /* the metadata endpoint rejected the token */
+    AZR_E_TIMEOUT = 8,          /* a network operation exceeded its timeout */
+    AZR_E_CONNECT = 9,          /* connection refused, reset or unreachable */
+    AZR_E_TLS = 10,             /* TLS handshake or certificate failure */
+    AZR_E_PROTOCOL = 11,        /* the peer broke the RESP protocol */
+    AZR_E_SERVER_REPLY = 12,    /* the server answered with an error reply */
+    AZR_E_IO = 13,              /* any other I/O failure */
+    AZR_E_NO_TRANSPORT = 14,    /* the configuration names no transport */
+    AZR_E_UNSUPPORTED = 15,     /* the operation is not available here */
+    AZR_E_AUTH = 16,            /* the server refused AUTH */
+    AZR_E_NOT_FOUND = 17        /* a named item (node, plugin) is unknown */
+} azr_code;
+
+/* Returns a static, human-readable, one-line description of `code`.
+ * Never NULL: unknown codes give "unknown error code". Thread-safe. */
+AZR_EXTERN const char *azr_strerror(azr_code code);
+
+/* Returns the library's version as "MAJOR.MINOR.PATCH"; when `num` is not
+ * NULL it receives the AZR_VERSION_NUM encoding. Thread-safe. */
+AZR_EXTERN const char *azr_version(unsigned *num);
+
+/* What a request will do to the data; policies route reads and writes
+ * differently (writes go to a primary). */
+typedef enum azr_intent {
+    AZR_INTENT_READ = 0,
+    AZR_INTENT_WRITE = 1
+} azr_intent;
+
+/* A node's replication role as configured. */
+typedef enum azr_role {
+    AZR_ROLE_PRIMARY = 0,
+    AZR_ROLE_REPLICA = 1
+} azr_role;
+
+/* How a request to a node ended, as reported to the policies. Only
+ * AZR_STATUS_OK and AZR_STATUS_ERROR_REPLY mean the node answered. */
+typedef enum azr_status {
+    AZR_STATUS_OK = 0,
+    AZR_STATUS_TIMEOUT = 1,
+    AZR_STATUS_REFUSED = 2,     /* connect refused / reset / unreachable */
+    AZR_STATUS_ERROR_REPLY = 3, /* the server answered with an error reply */
+    AZR_STATUS_TLS_FAILURE = 4,
+    AZR_STATUS_IO_ERROR = 5     /* any other transport failure */
+} azr_status;
+
+/* Severity passed to the log callback. */
+typedef enum azr_log_level {
+    AZR_LOG_ERROR = 0,
+    AZR_LOG_WARNING = 1,
+    AZR_LOG_INFO = 2,
+    AZR_LOG_DEBUG = 3
+} azr_log_level;
+
+/* Receives one log line (no trailing newline). Called from whichever thread
+ * produced the message, possibly concurrently; must not call back into the
+ * context that logs. Messages never contain secrets. */
+typedef void (*azr_log_fn)(void *userdata, azr_log_level level,
+                           const char *message);
+
+/* Optional time and randomness sources. Default: CLOCK_MONOTONIC and a
+ * per-thread xorshift generator. Tests inject deterministic ones. Both are
+ * called on the pick path, concurrently, and must be thread-safe and cheap. */
+typedef uint64_t (*azr_clock_fn)(void *userdata);  /* monotonic ns */
+typedef uint64_t (*azr_random_fn)(void *userdata); /* uniform 64 bits */
+
+/*
+ * Options for azr_open_ex(). Zero-initialise, set struct_size to
+ * sizeof(azr_open_options), then set only what you need; fields are only
+ * ever appended, and the library reads only the fields `struct_size` covers.
+ */
+typedef struct azr_open_options {
+    size_t struct_size;
+    /* Directory plain plugin names resolve in. Takes precedence over
+     * plugin_dir in the file and over $AZROUTE_PLUGIN_DIR. NULL: default. */
+    const char *plugin_dir;
+    /* Log callback and the most verbose level delivered to it (default
+     * AZR_LOG_WARNING). NULL callback: messages are dropped. */
+    azr_log_fn log;
+    void *log_userdata;
+    azr_log_level log_level;
+    /* Time and randomness sources (see azr_clock_fn). NULL: defaults. */
+    azr_clock_fn clock;
+    azr_random_fn random;
+    void *source_userdata;
+    /* Fixed AZ ID that overrides [metadata] (like $AZROUTE_AZ_ID). */
+    const char *az_id;
+} azr_open_options;
+
+/* The routing context: configuration, node table, loaded plugins, the
+ * learned AZ ID and per-node statistics. */
+typedef struct azr_ctx azr_ctx;
+
+/*
+ * Loads the azroute.ini at `config_path`, loads and creates every plugin of
+ * the chain (and the transport, if one is named), and learns the caller's AZ
+ * ID (from $AZROUTE_AZ_ID or [metadata]; see azroute.ini(5)). A failure to
+ * learn the AZ ID does not fail the open: routing proceeds with no node
+ * counted as same-AZ, the reason is logged once and azr_az_info() reports it.
+ * On success *ctxp receives a context the caller releases with azr_close().
+ * Errors: AZR_E_CONFIG (errbuf holds "FILE:LINE: ..."), AZR_E_PLUGIN,
+ * AZR_E_NOMEM, AZR_E_INVALID_ARGUMENT. Thread-safe (no shared state besides
+ * the process-wide AZ cache).
+ */
+AZR_EXTERN azr_code azr_open(azr_ctx **ctxp, const char *config_path,
+                             char errbuf[AZR_ERRBUF_SIZE]);
+
+/* As azr_open(), with options (NULL is the same as azr_open()). */
+AZR_EXTERN azr_code azr_open_ex(azr_ctx **ctxp, const char *config_path,
+                                const azr_open_options *options,
+                                char errbuf[AZR_ERRBUF_SIZE]);
+
+/* Releases the context: closes pooled connections, destroys plugin
+ * instances, unloads plugins. NULL is accepted. No other call on `ctx` may
+ * be running or follow. */
+AZR_EXTERN void azr_close(azr_ctx *ctx);
+
+/* Read-only view of one node of the table. Strings stay valid until
+ * azr_close(). `az_name` is NULL when the node was given by ID only. */
+typedef struct azr_node_info {
+    size_t index;       /* 0..azr_node_count()-1, stable for the context */
+    const char *id;
+    const char *host;
+    uint16_t port;
+    const char *az_id;  /* resolved AZ ID (through [az_map] if needed) */
+    const char *az_name;
+    azr_role role;
+    unsigned weight;    /* >= 1 */
+    unsigned priority;  /* failover tier, 0 = highest (default) */
+    int same_az;        /* 1 if az_id equals the caller's AZ ID */
+} azr_node_info;
+
+/* Number of nodes in the table (>= 1 for an open context). Thread-safe. */
+AZR_EXTERN size_t azr_node_count(const azr_ctx *ctx);
+
+/* Fills *info for node `index`. AZR_E_NOT_FOUND if index is out of range.
+ * Thread-safe. */
+AZR_EXTERN azr_code azr_node_get(const azr_ctx *ctx, size_t index,
+                                 azr_node_info *info);
+
+/* Finds a node by id; AZR_E_NOT_FOUND if none. Thread-safe. */
+AZR_EXTERN azr_code azr_node_find(const azr_ctx *ctx, const char *id,
+                                  size_t *index);
+
+/* Live per-node counters, updated atomically by azr_report(). */
+typedef struct azr_node_stats {
+    uint64_t requests;     /* outcomes reported */
+    uint64_t errors;       /* outcomes other than OK and ERROR_REPLY */
+    uint64_t total_rtt_ns; /* sum of rtt over answered requests */
+    uint64_t picks;        /* times azr_pick chose this node */
+} azr_node_stats;
+
+/* Copies node `index`'s counters (each read atomically; the set is not a
+ * snapshot). Thread-safe. */
+AZR_EXTERN azr_code azr_node_stats_get(const azr_ctx *ctx, size_t index,
+                                       azr_node_stats *stats);
+
+/*
+ * A routing request. `excluded` lists node indexes that must not be chosen
+ * (nodes already tried for this request); `attempt` counts from 0.
+ */
+typedef struct azr_pick_request {
+    azr_intent intent;
+    unsigned attempt;
+    const size_t *excluded;
+    size_t n_excluded;
+} azr_pick_request;
+
+/*
+ * Chooses the node for one request of the given intent by running the
+ * policy chain; *node_index receives its index. Thread-safe, lock-free and
+ * allocation-free. Errors: AZR_E_NO_NODE (the chain left nothing, e.g. a
+ * write with no primary), AZR_E_PLUGIN (a policy misbehaved; logged).
+ */
+AZR_EXTERN azr_code azr_pick(azr_ctx *ctx, azr_intent intent,
+                             size_t *node_index);
+
+/* As azr_pick(), for a retry: nodes in req->excluded are never chosen. */
+AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
+                                size_t *node_index);
+
+/*
+ * Reports how a request to node `node_index` ended: `rtt_ns` is the
+ * measured round-trip (ignored unless the node answered), `attempt` the
+ * attempt number passed to azr_pick_ex (0 for a first try). Every policy of
+ * the chain observes every outcome, and the node's counters are updated.
+ * Thread-safe, lock-free, allocation-free.
+ */
+AZR_EXTERN azr_code azr_report(azr_ctx *ctx, size_t node_index,
+                               uint64_t rtt_ns, azr_status status,
+                               unsigned attempt);
+
+/* Where the AZ ID came from. */
+typedef enum azr_az_source {
+    AZR_AZ_SOURCE_NONE = 0,
+    AZR_AZ_SOURCE_STATIC = 1,
+    AZR_AZ_SOURCE_LAMBDA = 2,
+    AZR_AZ_SOURCE_IMDS = 3,
+    AZR_AZ_SOURCE_ECS = 4
+} azr_az_source;
+
+/* Returns "none", "static", "lambda", "imds" or "ecs". */
+AZR_EXTERN const char *azr_az_source_name(azr_az_source source);
+
+/* What the context knows about the caller's AZ. */
+typedef struct azr_az_info {
+    int known;                  /* 1 if az_id is valid */
+    char az_id[AZR_AZ_ID_MAX];
+    azr_az_source source;       /* source used (or tried, when !known) */
+    int from_cache;             /* 1 if served by the process-wide cache */
+    double fetch_ms;            /* duration of the fetch that produced it */
+    int64_t expires_in_s;       /* seconds until the cache entry expires;
+                                   -1 when it never does */
+    azr_code error;             /* why !known (AZR_OK when known or when
+                                   source is none by configuration) */
+    char reason[AZR_ERRBUF_SIZE]; /* one line when !known */
+} azr_az_info;
+
+/* Copies what the context learned about the caller's AZ at open (or at the
+ * last azr_refresh_az()). Thread-safe. */
+AZR_EXTERN azr_code azr_az_info_get(const azr_ctx *ctx, azr_az_info *info);
+
+/* Drops the process-wide AZ ID cache, so that the next azr_open() or
+ * azr_refresh_az() fetches again. For runtimes that snapshot and restore a
+ * process (the AZ may have changed). Thread-safe. */
+AZR_EXTERN void azr_invalidate_az(void);
+
+/* Learns the AZ ID again (from the process-wide cache if still valid) and
+ * recomputes which nodes are same-AZ. Blocking (may do HTTP). Thread-safe
+ * with concurrent azr_pick(). Returns the fetch error, if any; routing
+ * continues either way. */
+AZR_EXTERN azr_code azr_refresh_az(azr_ctx *ctx);
+
+/* Loaded plugin, as listed by azr_plugin_get(). */
+typedef struct azr_plugin_info {
+    const char *name;
+    const char *kind;        /* "policy" or "transport" */
+    unsigned abi_major, abi_minor;
+    const char *version;     /* the plugin's own version string */
+    const char *description;
+    const char *path;        /* file it was loaded from */
+    int in_chain;            /* position in the chain (0-based), -1 if not */
+} azr_plugin_info;
+
+/* Number of loaded plugins (chain policies, then the transport). */
+AZR_EXTERN size_t azr_plugin_count(const azr_ctx *ctx);
+
+/* Fills *info for plugin `index`; strings live until azr_close(). */
+AZR_EXTERN azr_code azr_plugin_get(const azr_ctx *ctx, size_t index,
+                                   azr_plugin_info *info);
+
+/*
+ * RESP replies (the reader and the connection API produce them).
+ */
+typedef enum azr_reply_type {
+    AZR_REPLY_STATUS = 1,    /* +simple string */
+    AZR_REPLY_ERROR = 2,     /* -error (str holds the message) */
+    AZR_REPLY_INTEGER = 3,   /* :integer */
+    AZR_REPLY_STRING = 4,    /* $bulk string */
+    AZR_REPLY_NIL = 5,       /* $-1, *-1 or RESP3 _ */
+    AZR_REPLY_ARRAY = 6,     /* * */
+    AZR_REPLY_MAP = 7,       /* % (elements alternate key, value) */
+    AZR_REPLY_SET = 8,       /* ~ */
+    AZR_REPLY_PUSH = 9,      /* > */
+    AZR_REPLY_DOUBLE = 10,   /* , (dval; str holds the text) */
+    AZR_REPLY_BOOL = 11,     /* # (integer is 0 or 1) */
+    AZR_REPLY_BIGNUM = 12,   /* ( (str holds the digits) */
+    AZR_REPLY_VERBATIM = 13, /* = (vtype holds the 3-letter format) */
+    AZR_REPLY_BLOB_ERROR = 14 /* ! */
+} azr_reply_type;
+
+/* One reply. Strings are NUL-terminated and binary-safe (use len). An
+ * attribute (|) preceding a reply is attached to it as `attribute` (a MAP).
+ * The whole tree is owned by whoever received it and freed with
+ * azr_reply_free(). */
+typedef struct azr_reply {
+    azr_reply_type type;
+    long long integer;
+    double dval;
+    size_t len;
+    char *str;
+    char vtype[4];
+    size_t elements;
+    struct azr_reply **element;
+    struct azr_reply *attribute;
+} azr_reply;
+
+/* Frees a reply tree. NULL is accepted. */
+AZR_EXTERN void azr_reply_free(azr_reply *reply);
+
+/* Incremental RESP2/RESP3 reader, decoupled from I/O: feed the bytes as
+ * they arrive, take complete replies out. One reader per stream; not
+ * thread-safe. */
+typedef struct azr_reader azr_reader;
+
+/* Creates a reader. Limits: nesting depth `max_depth` (0: default 32) and
+ * bulk/aggregate length `max_len` (0: default 512 MiB). NULL on ENOMEM. */
+AZR_EXTERN azr_reader *azr_reader_new(unsigned max_depth, size_t max_len);
+
+/* Frees the reader and any partial reply. NULL is accepted. */
+AZR_EXTERN void azr_reader_free(azr_reader *reader);
+
+/* Appends `len` bytes to the reader's buffer. AZR_E_NOMEM on failure;
+ * AZR_E_PROTOCOL if the reader already failed. */
+AZR_EXTERN azr_code azr_reader_feed(azr_reader *reader, const void *buf,
+                                    size_t len);
+
+/* Takes the next complete reply: AZR_OK with *reply set, or AZR_OK with
+ * *reply == NULL when more bytes are needed, or AZR_E_PROTOCOL when the
+ * stream is malformed (the reader is then failed for good; azr_reader_error
+ * says why). */
+AZR_EXTERN azr_code azr_reader_get_reply(azr_reader *reader,
+                                         azr_reply **reply);
+
+/* One line describing why the reader failed, or "" when it has not. */
+AZR_EXTERN const char *azr_reader_error(const azr_reader *reader);
+
+/* Encodes one command as a RESP array of bulk strings into a new buffer
+ * (*out, *out_len; free with free()). Arguments are binary-safe: argvlen
+ * gives each length (NULL: use strlen). AZR_E_NOMEM on failure. */
+AZR_EXTERN azr_code azr_format_command(char **out, size_t *out_len,
+                                       size_t argc, const char *const *argv,
+                                       const size_t *argvlen);
+
+/*
+ * Routed commands through the configured transport plugin.
+ */
+
+/* A connection to one node, taken from the context's per-node pool. One
+ * connection is used by one thread at a time. */
+typedef struct azr_conn azr_conn;
+
+/* One command of a pipeline. */
+typedef struct azr_command {
+    size_t argc;
+    const char *const *argv;
+    const size_t *argvlen; /* NULL: strlen */
+} azr_command;
+
+/*
+ * Picks a node for `intent` and returns a connection to it (pooled or new).
+ * A node whose connect fails is reported to the policies and the next
+ * candidate is tried, up to [azroute] max_attempts. Errors:
+ * AZR_E_NO_TRANSPORT, AZR_E_NO_NODE, or the last connect error (TIMEOUT,
+ * CONNECT, TLS, AUTH, ...), described in errbuf. Thread-safe.
+ */
+AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
+                                azr_conn **connp,
+                                char errbuf[AZR_ERRBUF_SIZE]);
+
+/* Node index the connection talks to. */
+AZR_EXTERN size_t azr_conn_node(const azr_conn *conn);
+
+/*
+ * Sends one command and waits for its reply (bounded by the transport's
+ * command timeout). The outcome and round-trip time are reported to the
+ * policies. An error reply from the server is AZR_OK with an ERROR reply.
+ * On a transport failure the connection is broken: azr_conn_close() it.
+ */
+AZR_EXTERN azr_code azr_conn_command(azr_conn *conn, const azr_command *cmd,
+                                     azr_reply **reply,
+                                     char errbuf[AZR_ERRBUF_SIZE]);
+
+/* Sends `n` commands back to back and reads `n` replies into replies[0..n-1]
+ * (each freed by the caller). One outcome is reported for the batch. */
+AZR_EXTERN azr_code azr_conn_pipeline(azr_conn *conn, size_t n,
+                                      const azr_command *cmds,
+                                      azr_reply **replies,
+                                      char errbuf[AZR_ERRBUF_SIZE]);
+
+/* Returns the connection to its pool (or closes it if it is broken or the
+ * pool is full). NULL is accepted. */
+AZR_EXTERN void azr_conn_close(azr_conn *conn);
+
+/*
+ * Runs one command on a node routed by `intent`, retrying on the next
+ * candidate (never the same node twice) when a node cannot be reached or the
+ * transport fails, up to [azroute] max_attempts. *node_index (may be NULL)
+ * receives the node that answered. An error reply is AZR_OK with an ERROR
+ * reply. Thread-safe.
+ */
+AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
+                             const azr_command *cmd, azr_reply **reply,
+                             size_t *node_index,
+                             char errbuf[AZR_ERRBUF_SIZE]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AZROUTE_AZROUTE_H */

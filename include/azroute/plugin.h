@@ -1,0 +1,226 @@
+/*
+ * plugin.h - the azroute plugin ABI (selection policies and transports).
+ *
+ * A plugin is a shared object with exactly one visible symbol: a const
+ * descriptor named `azr_plugin_descriptor` (declare it with
+ * AZR_PLUGIN_DECLARE). The host dlopen()s the file with RTLD_NOW|RTLD_LOCAL,
+ * reads the descriptor and refuses, with a one-line reason naming the file,
+ * anything it cannot use.
+ *
+ * Versioning: AZR_PLUGIN_ABI_MAJOR must match the host's exactly. The minor
+ * may be older or newer: structures are only ever extended by appending
+ * fields, every structure starts with its own size, and neither side reads a
+ * field beyond the size the other side declared. The built-in plugins are
+ * written against exactly this header; see azroute-plugin(7) for the guide.
+ *
+ * Threading: after create() returns, pick() and observe() are called
+ * concurrently from any number of threads, with no lock held by the host.
+ * They must not allocate, block, or make system calls: keep per-node state
+ * in an array sized at create time (node indexes are 0..n_nodes-1) and
+ * update it with C11 atomics. Time and randomness come from the host
+ * services, never from clock_gettime() or rand(). A plugin never calls
+ * abort() or exit(): it returns an error and describes it through the host.
+ */
+#ifndef AZROUTE_PLUGIN_H
+#define AZROUTE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <azroute/azroute.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AZR_PLUGIN_ABI_MAJOR 1
+#define AZR_PLUGIN_ABI_MINOR 0
+
+/* Name of the one symbol a plugin exports. */
+#define AZR_PLUGIN_SYMBOL "azr_plugin_descriptor"
+
+#if defined(__GNUC__)
+#define AZR_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define AZR_PLUGIN_EXPORT
+#endif
+
+/* Defines the plugin's descriptor: AZR_PLUGIN_DECLARE = { ... }; */
+#define AZR_PLUGIN_DECLARE \
+    AZR_PLUGIN_EXPORT extern const azr_plugin azr_plugin_descriptor; \
+    AZR_PLUGIN_EXPORT const azr_plugin azr_plugin_descriptor
+
+typedef enum azr_plugin_kind {
+    AZR_PLUGIN_POLICY = 1,
+    AZR_PLUGIN_TRANSPORT = 2
+} azr_plugin_kind;
+
+/* The host's handle for one plugin instance; passed back to every service
+ * so the host knows who is asking (whose options, whose log prefix). */
+typedef struct azr_plugin_env azr_plugin_env;
+
+/*
+ * Services the host offers a plugin. Valid from create() until destroy()
+ * returns. Check `struct_size` before using a field appended after ABI 1.0.
+ */
+typedef struct azr_host_services {
+    size_t struct_size;
+    unsigned abi_major, abi_minor; /* the host's ABI version */
+
+    /* Logs one line, prefixed by the host with the plugin's name. Never
+     * pass secrets. Not for the pick path (it may take a lock and write). */
+    void (*log)(azr_plugin_env *env, azr_log_level level, const char *fmt,
+                ...) AZR_PRINTF(3, 4);
+
+    /* Monotonic time in nanoseconds. Lock-free; fine on the pick path. */
+    uint64_t (*now_ns)(azr_plugin_env *env);
+
+    /* 64 uniformly random bits. Lock-free and thread-safe. */
+    uint64_t (*random_u64)(azr_plugin_env *env);
+
+    /* Value of `key` in this plugin's section ([policy NAME] or
+     * [transport NAME]), or NULL if absent. Only during create(). Every key
+     * never asked for is reported by the host as "unknown key" with its
+     * file:line after create() returns, so read every key you support. */
+    const char *(*option)(azr_plugin_env *env, const char *key);
+
+    /* Records the error of the current call (thread-local: one per thread)
+     * and returns `code`, so that `return host->error(env, code, ...)`
+     * reads naturally. If `key` is not NULL the message is prefixed with
+     * the file:line of that option, for bad option values. */
+    int (*error)(azr_plugin_env *env, int code, const char *key,
+                 const char *fmt, ...) AZR_PRINTF(4, 5);
+
+    /* Number of nodes in the table (== n_nodes given to create()). */
+    size_t (*node_count)(azr_plugin_env *env);
+} azr_host_services;
+
+/*
+ * One node as a plugin sees it. The host owns the views; they are valid
+ * and unchanged from create() until destroy(), except `same_az`, which the
+ * host may flip (atomically, as one byte) when the AZ ID is learned again.
+ */
+typedef struct azr_node_view {
+    size_t struct_size;
+    size_t index;       /* 0..n_nodes-1: index your per-node arrays with it */
+    const char *id;
+    const char *host;
+    uint16_t port;
+    azr_role role;
+    unsigned weight;    /* >= 1, from the ini */
+    unsigned priority;  /* 0 = highest tier (default) */
+    const char *az_id;  /* resolved AZ ID */
+    const char *az_name;/* NULL if the node was given by ID */
+    _Atomic unsigned char same_az; /* 1 if az_id == caller's AZ ID */
+} azr_node_view;
+
+/* What a policy is told about one pick. */
+typedef struct azr_pick_args {
+    size_t struct_size;
+    azr_intent intent;
+    const char *caller_az_id;  /* NULL when unknown */
+    unsigned attempt;          /* 0 on the first try */
+    const size_t *tried;       /* nodes already tried for this request; */
+    size_t n_tried;            /* the host has removed them already */
+} azr_pick_args;
+
+/* One measured outcome, seen by every policy of the chain. */
+typedef struct azr_outcome {
+    size_t struct_size;
+    size_t node_index;
+    uint64_t rtt_ns;     /* meaningful for OK and ERROR_REPLY only */
+    azr_status status;
+    unsigned attempt;
+} azr_outcome;
+
+/*
+ * A selection policy.
+ *
+ * create: builds the instance for a table of `n_nodes` nodes (views stay
+ *   valid until destroy). Reads its options through host->option. Returns
+ *   0 and sets *state, or an azr_code (error described via host->error).
+ * destroy: frees the instance. Called once, with no pick/observe running.
+ * pick: narrows and/or reorders cand[0..n-1] in place and returns the new
+ *   length, 1..n. It never adds: every element must be one it was given.
+ *   After the chain the host takes cand[0]; a policy that chooses narrows
+ *   to 1. A return of 0 means "no acceptable candidate" (AZR_E_NO_NODE); a
+ *   negative value is -azr_code (described via host->error). Thread-safe,
+ *   no allocation, lock or system call.
+ * observe: sees every outcome, including for nodes it filtered out.
+ *   Thread-safe, same restrictions as pick. May be NULL.
+ */
+typedef struct azr_policy_ops {
+    size_t struct_size;
+    int (*create)(azr_plugin_env *env, const azr_host_services *host,
+                  const azr_node_view *const *nodes, size_t n_nodes,
+                  void **state);
+    void (*destroy)(void *state);
+    long (*pick)(void *state, const azr_pick_args *args,
+                 const azr_node_view **cand, size_t n);
+    void (*observe)(void *state, const azr_outcome *outcome);
+} azr_policy_ops;
+
+/* Outcome of a transport operation, so the host can classify failures. */
+typedef struct azr_transport_result {
+    size_t struct_size;
+    azr_status status;   /* set by the plugin on every call */
+} azr_transport_result;
+
+/*
+ * A transport: carries commands to a node.
+ *
+ * create/destroy: as for policies (one instance per context).
+ * connect: opens a connection to `node` (bounded by the plugin's connect
+ *   timeout) and sets *conn. Thread-safe. Returns 0 or an azr_code with
+ *   the reason via host->error and res->status set.
+ * command: sends one command and reads one reply into *reply (bounded by
+ *   the command timeout). A server error reply is success with an ERROR
+ *   reply. Any other failure breaks the connection (the host closes it).
+ *   One thread per connection at a time.
+ * pipeline: sends n commands and reads n replies; same rules.
+ * close: closes and frees the connection.
+ * Replies are built with azr_reader (libazroute) and freed by the host with
+ * azr_reply_free().
+ */
+typedef struct azr_transport_ops {
+    size_t struct_size;
+    int (*create)(azr_plugin_env *env, const azr_host_services *host,
+                  void **state);
+    void (*destroy)(void *state);
+    int (*connect)(void *state, const azr_node_view *node, void **conn,
+                   azr_transport_result *res);
+    int (*command)(void *conn, const azr_command *cmd, azr_reply **reply,
+                   azr_transport_result *res);
+    int (*pipeline)(void *conn, size_t n, const azr_command *cmds,
+                    azr_reply **replies, azr_transport_result *res);
+    void (*close)(void *conn);
+} azr_transport_ops;
+
+/*
+ * The descriptor. struct_size = sizeof(azr_plugin) as compiled into the
+ * plugin; abi_major/abi_minor = the AZR_PLUGIN_ABI_* it was built with.
+ * Exactly one of `policy` / `transport` is set, matching `kind`. `name`
+ * matches [a-z0-9_]{1,32} and must equal the file's base name (without
+ * .so) for plugins loaded by plain name.
+ * init/fini (optional) run once per load, before the first create and
+ * after the last destroy.
+ */
+typedef struct azr_plugin {
+    size_t struct_size;
+    unsigned abi_major;
+    unsigned abi_minor;
+    azr_plugin_kind kind;
+    const char *name;
+    const char *version;
+    const char *description;
+    int (*init)(void);
+    void (*fini)(void);
+    const azr_policy_ops *policy;
+    const azr_transport_ops *transport;
+} azr_plugin;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AZROUTE_PLUGIN_H */

@@ -1,0 +1,147 @@
+/*
+ * internal.h - the context and its parts, shared by the files of lib/.
+ * Nothing here is part of the ABI.
+ */
+#ifndef AZR_LIB_INTERNAL_H
+#define AZR_LIB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <azroute/azroute.h>
+#include <azroute/plugin.h>
+
+#include "config.h"
+
+#define AZR_CACHE_LINE 64
+
+/* Per-node counters, one cache line per node so that threads reporting on
+ * different nodes do not contend. */
+typedef struct azr_node_counters {
+    _Alignas(AZR_CACHE_LINE) _Atomic uint64_t requests;
+    _Atomic uint64_t errors;
+    _Atomic uint64_t total_rtt_ns;
+    _Atomic uint64_t picks;
+} azr_node_counters;
+
+/* A plugin file loaded with dlopen, and the one instance this context made
+ * of it. */
+typedef struct azr_loaded_plugin azr_loaded_plugin;
+
+struct azr_plugin_env {
+    azr_ctx *ctx;
+    azr_loaded_plugin *plugin;
+    azr_cfg_plugin_section *section; /* NULL: no section in the file */
+};
+
+struct azr_loaded_plugin {
+    void *dl;                 /* dlopen handle */
+    const azr_plugin *desc;   /* the descriptor inside the file */
+    char *path;               /* file loaded */
+    int init_done;            /* desc->init ran and succeeded */
+    int in_chain;             /* chain position or -1 */
+    azr_plugin_env env;
+    void *state;              /* instance made by create(), or NULL */
+};
+
+/* The hot path's view of one chain link: copied out of the descriptor at
+ * open so that a pick touches one compact array. */
+typedef struct azr_chain_link {
+    long (*pick)(void *state, const azr_pick_args *args,
+                 const azr_node_view **cand, size_t n);
+    void (*observe)(void *state, const azr_outcome *outcome);
+    void *state;
+    const char *name;
+} azr_chain_link;
+
+/* Retired AZ ID strings: the pick path reads ctx->caller_az without a
+ * lock, so a replaced string is kept until azr_close(). */
+typedef struct azr_retired {
+    struct azr_retired *next;
+    char text[];
+} azr_retired;
+
+struct azr_pool; /* connection pool, lib/conn.c */
+
+struct azr_ctx {
+    azr_config *cfg;
+
+    /* node table */
+    size_t n_nodes;
+    azr_node_view *views;                /* n_nodes */
+    const azr_node_view **view_ptrs;     /* n_nodes, for create() */
+    azr_node_counters *counters;         /* n_nodes, cache-line aligned */
+
+    /* plugins: chain policies in order, then the transport */
+    azr_loaded_plugin *plugins;
+    size_t n_plugins;
+    azr_chain_link *chain;
+    size_t n_chain;
+    azr_loaded_plugin *transport;        /* NULL if none configured */
+    char *plugin_dir;                    /* directory in effect */
+
+    unsigned max_attempts;
+
+    /* caller's AZ */
+    _Atomic(const char *) caller_az;     /* NULL when unknown */
+    azr_retired *retired;
+    pthread_mutex_t az_lock;             /* guards az_info and refresh */
+    azr_az_info az_info;
+    char *override_az_id;                /* from options / $AZROUTE_AZ_ID */
+
+    /* logging, time, randomness */
+    azr_log_fn log;
+    void *log_userdata;
+    azr_log_level log_level;
+    azr_clock_fn clock;
+    azr_random_fn random;
+    void *source_userdata;
+
+    struct azr_pool *pool;               /* lib/conn.c; NULL until used */
+};
+
+/* errors.c: copies a formatted one-line message into errbuf (may be NULL)
+ * and returns code. */
+azr_code azr_set_err(char *errbuf, azr_code code, const char *fmt, ...)
+    AZR_PRINTF(3, 4);
+
+/* log.c: logs through the context's callback if `level` is enabled. */
+void azr_log(const azr_ctx *ctx, azr_log_level level, const char *fmt, ...)
+    AZR_PRINTF(3, 4);
+void azr_logv(const azr_ctx *ctx, azr_log_level level, const char *fmt,
+              va_list ap) AZR_PRINTF(3, 0);
+
+/* host.c: the services table handed to every plugin. */
+extern const azr_host_services azr_host_services_table;
+/* Time and randomness as the context defines them. */
+uint64_t azr_ctx_now_ns(const azr_ctx *ctx);
+uint64_t azr_ctx_random(const azr_ctx *ctx);
+/* The thread's last plugin error (message, code), cleared by reset. */
+void azr_plugin_error_reset(void);
+const char *azr_plugin_error_message(void);
+int azr_plugin_error_code(void);
+
+/* plugin_loader.c: loads `name` (plain name in plugin_dir, or an absolute
+ * path) and checks it is a usable plugin of `kind`. `where` ("FILE:LINE")
+ * prefixes the one-line error. */
+azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
+                         const char *plugin_dir, azr_plugin_kind kind,
+                         const char *where, char *err, size_t errlen);
+/* Destroys the instance (if any), runs fini, dlcloses. */
+void azr_plugin_unload(azr_loaded_plugin *p);
+
+/* chain.c: the outcome fan-out shared by azr_report and the connection
+ * layer. */
+void azr_chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
+                       azr_status status, unsigned attempt);
+
+/* conn.c: frees the pool (called by azr_close). */
+void azr_pool_free(azr_ctx *ctx);
+
+/* Maps a transport/connection azr_code to the status reported. */
+azr_status azr_status_from_code(azr_code code);
+
+#endif /* AZR_LIB_INTERNAL_H */

@@ -1,0 +1,223 @@
+/*
+ * plugin_loader.c - finding, opening and vetting plugin files.
+ *
+ * Path rules: a plain name ([a-z0-9_]{1,32}) resolves to DIR/NAME.so in the
+ * plugin directory; an absolute path is taken as is; anything else that
+ * contains a '/' is refused, so a relative path can never pick up a file
+ * from wherever the process happens to run. Every refusal is one line that
+ * names the file and the reason.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+/* The part of azr_plugin every ABI 1.x descriptor has. */
+#define AZR_PLUGIN_MIN_SIZE (offsetof(azr_plugin, transport) + sizeof(void *))
+#define AZR_POLICY_OPS_MIN_SIZE \
+    (offsetof(azr_policy_ops, observe) + sizeof(void *))
+#define AZR_TRANSPORT_OPS_MIN_SIZE \
+    (offsetof(azr_transport_ops, close) + sizeof(void *))
+
+static int plain_name_valid(const char *s)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return n >= 1 && n <= 32;
+}
+
+static const char *kind_name(azr_plugin_kind kind)
+{
+    switch (kind) {
+    case AZR_PLUGIN_POLICY: return "policy";
+    case AZR_PLUGIN_TRANSPORT: return "transport";
+    }
+    return "unknown";
+}
+
+/* Checks the descriptor against what this host can use. Returns NULL when
+ * usable, else a static-lifetime-free reason written into `why`. */
+static const char *vet_descriptor(const azr_plugin *d, azr_plugin_kind kind,
+                                  const char *plain_name, char *why,
+                                  size_t whylen)
+{
+    if (d->abi_major != AZR_PLUGIN_ABI_MAJOR) {
+        snprintf(why, whylen, "built for plugin ABI %u.%u, host speaks %u.%u",
+                 d->abi_major, d->abi_minor, AZR_PLUGIN_ABI_MAJOR,
+                 AZR_PLUGIN_ABI_MINOR);
+        return why;
+    }
+    if (d->struct_size < AZR_PLUGIN_MIN_SIZE) {
+        snprintf(why, whylen, "descriptor is %zu bytes, ABI %u needs at "
+                 "least %zu", d->struct_size, AZR_PLUGIN_ABI_MAJOR,
+                 (size_t)AZR_PLUGIN_MIN_SIZE);
+        return why;
+    }
+    if (d->name == NULL || !plain_name_valid(d->name)) {
+        snprintf(why, whylen, "descriptor has no valid name "
+                 "([a-z0-9_]{1,32})");
+        return why;
+    }
+    if (plain_name != NULL && strcmp(d->name, plain_name) != 0) {
+        snprintf(why, whylen, "descriptor names itself '%s', not '%s'",
+                 d->name, plain_name);
+        return why;
+    }
+    if (d->kind != AZR_PLUGIN_POLICY && d->kind != AZR_PLUGIN_TRANSPORT) {
+        snprintf(why, whylen, "unknown plugin kind %d", (int)d->kind);
+        return why;
+    }
+    if (d->kind != kind) {
+        snprintf(why, whylen, "is a %s plugin, a %s is needed here",
+                 kind_name(d->kind), kind_name(kind));
+        return why;
+    }
+    if (kind == AZR_PLUGIN_POLICY) {
+        const azr_policy_ops *o = d->policy;
+        if (o == NULL || d->transport != NULL) {
+            snprintf(why, whylen, "policy plugin must set 'policy' (and "
+                     "only it)");
+            return why;
+        }
+        if (o->struct_size < AZR_POLICY_OPS_MIN_SIZE || o->create == NULL ||
+            o->destroy == NULL || o->pick == NULL) {
+            snprintf(why, whylen, "policy operations incomplete (create, "
+                     "destroy and pick are required)");
+            return why;
+        }
+    } else {
+        const azr_transport_ops *o = d->transport;
+        if (o == NULL || d->policy != NULL) {
+            snprintf(why, whylen, "transport plugin must set 'transport' "
+                     "(and only it)");
+            return why;
+        }
+        if (o->struct_size < AZR_TRANSPORT_OPS_MIN_SIZE ||
+            o->create == NULL || o->destroy == NULL || o->connect == NULL ||
+            o->command == NULL || o->pipeline == NULL || o->close == NULL) {
+            snprintf(why, whylen, "transport operations incomplete (create, "
+                     "destroy, connect, command, pipeline and close are "
+                     "required)");
+            return why;
+        }
+    }
+    return NULL;
+}
+
+azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
+                         const char *plugin_dir, azr_plugin_kind kind,
+                         const char *where, char *err, size_t errlen)
+{
+    (void)errlen; /* messages are bounded by AZR_ERRBUF_SIZE */
+    memset(out, 0, sizeof *out);
+    out->in_chain = -1;
+
+    const char *plain = NULL;
+    char *path;
+    if (name[0] == '/') {
+        path = strdup(name);
+    } else if (strchr(name, '/') != NULL) {
+        return azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': relative "
+                           "paths are refused (use a plain name or an "
+                           "absolute path)", where, name);
+    } else if (!plain_name_valid(name)) {
+        return azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': not a valid "
+                           "plugin name ([a-z0-9_]{1,32})", where, name);
+    } else {
+        plain = name;
+        if (asprintf(&path, "%s/%s.so", plugin_dir, name) < 0)
+            path = NULL;
+    }
+    if (path == NULL)
+        return azr_set_err(err, AZR_E_NOMEM, "%s: out of memory", where);
+
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
+                                  "%s", where, name, path, strerror(errno));
+        free(path);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
+                                  "not a regular file", where, name, path);
+        free(path);
+        return rc;
+    }
+
+    dlerror();
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (dl == NULL) {
+        const char *e = dlerror();
+        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': "
+                                  "cannot load: %s", where, name,
+                                  e != NULL ? e : path);
+        free(path);
+        return rc;
+    }
+    const azr_plugin *desc = dlsym(dl, AZR_PLUGIN_SYMBOL);
+    if (desc == NULL) {
+        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s "
+                                  "does not export %s (not an azroute "
+                                  "plugin?)", where, name, path,
+                                  AZR_PLUGIN_SYMBOL);
+        dlclose(dl);
+        free(path);
+        return rc;
+    }
+    char why[160];
+    if (vet_descriptor(desc, kind, plain, why, sizeof why) != NULL) {
+        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
+                                  "%s", where, name, path, why);
+        dlclose(dl);
+        free(path);
+        return rc;
+    }
+    if (desc->init != NULL) {
+        azr_plugin_error_reset();
+        int rc = desc->init();
+        if (rc != 0) {
+            azr_code c = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': "
+                                     "%s: init failed (%d)", where, name,
+                                     path, rc);
+            dlclose(dl);
+            free(path);
+            return c;
+        }
+    }
+    out->dl = dl;
+    out->desc = desc;
+    out->path = path;
+    out->init_done = 1;
+    return AZR_OK;
+}
+
+void azr_plugin_unload(azr_loaded_plugin *p)
+{
+    if (p->desc != NULL && p->state != NULL) {
+        if (p->desc->kind == AZR_PLUGIN_POLICY)
+            p->desc->policy->destroy(p->state);
+        else
+            p->desc->transport->destroy(p->state);
+        p->state = NULL;
+    }
+    if (p->init_done && p->desc->fini != NULL)
+        p->desc->fini();
+    p->init_done = 0;
+    /* Under sanitizers, keeping the object mapped preserves symbolised
+     * stack traces of leaks found in plugins. */
+    if (p->dl != NULL && getenv("AZR_NO_DLCLOSE") == NULL)
+        dlclose(p->dl);
+    p->dl = NULL;
+    p->desc = NULL;
+    free(p->path);
+    p->path = NULL;
+}

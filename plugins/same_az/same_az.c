@@ -1,0 +1,164 @@
+/*
+ * same_az - Availability Zone affinity, in the manner of Valkey GLIDE's
+ * AZ-affinity read strategies.
+ *
+ * Every candidate gets a rank; the policy keeps the candidates of the best
+ * rank present and drops the rest. Reads, with `prefer = replica` (the
+ * default): same-AZ replicas (0), then the same-AZ primary (1), then other
+ * replicas (2), then other primaries (3). `prefer = primary` swaps the
+ * roles within each AZ group; `prefer = any` ranks by AZ only. Writes keep
+ * primaries only, same-AZ first. `fallback = none` refuses cross-AZ reads
+ * (the pick fails with AZR_E_NO_NODE) while the caller's AZ is known; with
+ * no AZ ID there is no "same AZ" to insist on, so it routes as `any`.
+ *
+ * Equal candidates are rotated round-robin before being handed on, so that
+ * a chain ending here (the host takes element 0) still spreads the load;
+ * weighted_latency after it chooses among them by latency instead.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <azroute/plugin.h>
+
+enum { RANK_EXCLUDED = 4 };
+
+typedef enum prefer_mode { PREFER_REPLICA, PREFER_PRIMARY, PREFER_ANY }
+    prefer_mode;
+
+typedef struct same_az {
+    prefer_mode prefer;
+    int fallback_any;
+    _Atomic uint64_t rotation;
+} same_az;
+
+static int parse_choice(azr_plugin_env *env, const azr_host_services *host,
+                        const char *key, const char *const *choices,
+                        size_t n_choices, int dflt, int *out)
+{
+    const char *v = host->option(env, key);
+    *out = dflt;
+    if (v == NULL)
+        return 0;
+    for (size_t i = 0; i < n_choices; i++)
+        if (strcmp(v, choices[i]) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    return host->error(env, AZR_E_CONFIG, key, "invalid value '%s' for %s",
+                       v, key);
+}
+
+static int same_az_create(azr_plugin_env *env, const azr_host_services *host,
+                          const azr_node_view *const *nodes, size_t n_nodes,
+                          void **state)
+{
+    (void)nodes;
+    (void)n_nodes;
+    static const char *const prefer_choices[] = { "replica", "primary",
+                                                  "any" };
+    static const char *const fallback_choices[] = { "any", "none" };
+    int prefer, fallback;
+    int rc = parse_choice(env, host, "prefer", prefer_choices, 3,
+                          PREFER_REPLICA, &prefer);
+    if (rc == 0)
+        rc = parse_choice(env, host, "fallback", fallback_choices, 2, 0,
+                          &fallback);
+    if (rc != 0)
+        return rc;
+    same_az *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
+    s->prefer = (prefer_mode)prefer;
+    s->fallback_any = fallback == 0;
+    atomic_init(&s->rotation, 0);
+    *state = s;
+    return 0;
+}
+
+static void same_az_destroy(void *state)
+{
+    free(state);
+}
+
+static int rank_of(const same_az *s, const azr_pick_args *args,
+                   const azr_node_view *v)
+{
+    int known = args->caller_az_id != NULL;
+    int same = known && atomic_load_explicit(&v->same_az,
+                                             memory_order_relaxed);
+    int primary = v->role == AZR_ROLE_PRIMARY;
+
+    if (args->intent == AZR_INTENT_WRITE)
+        return primary ? (same ? 0 : 2) : RANK_EXCLUDED;
+    if (known && !same && !s->fallback_any)
+        return RANK_EXCLUDED;
+
+    int group = same ? 0 : 2;
+    switch (s->prefer) {
+    case PREFER_REPLICA: return group + (primary ? 1 : 0);
+    case PREFER_PRIMARY: return group + (primary ? 0 : 1);
+    case PREFER_ANY: break;
+    }
+    return group;
+}
+
+static void reverse(const azr_node_view **a, size_t lo, size_t hi)
+{
+    while (lo + 1 < hi) {
+        const azr_node_view *t = a[lo];
+        a[lo++] = a[--hi];
+        a[hi] = t;
+    }
+}
+
+static long same_az_pick(void *state, const azr_pick_args *args,
+                         const azr_node_view **cand, size_t n)
+{
+    same_az *s = state;
+    int best = RANK_EXCLUDED;
+    for (size_t i = 0; i < n && best > 0; i++) {
+        int r = rank_of(s, args, cand[i]);
+        if (r < best)
+            best = r;
+    }
+    if (best == RANK_EXCLUDED)
+        return 0;
+
+    /* Stable in-place compaction: each element moves only forward. */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rank_of(s, args, cand[i]) == best)
+            cand[kept++] = cand[i];
+
+    if (kept > 1) {
+        size_t shift = (size_t)(atomic_fetch_add_explicit(
+                                    &s->rotation, 1, memory_order_relaxed) %
+                                kept);
+        if (shift != 0) { /* rotate left by `shift`: three reversals */
+            reverse(cand, 0, shift);
+            reverse(cand, shift, kept);
+            reverse(cand, 0, kept);
+        }
+    }
+    return (long)kept;
+}
+
+static const azr_policy_ops same_az_ops = {
+    .struct_size = sizeof(azr_policy_ops),
+    .create = same_az_create,
+    .destroy = same_az_destroy,
+    .pick = same_az_pick,
+    .observe = NULL,
+};
+
+AZR_PLUGIN_DECLARE = {
+    .struct_size = sizeof(azr_plugin),
+    .abi_major = AZR_PLUGIN_ABI_MAJOR,
+    .abi_minor = AZR_PLUGIN_ABI_MINOR,
+    .kind = AZR_PLUGIN_POLICY,
+    .name = "same_az",
+    .version = AZR_VERSION_STRING,
+    .description = "prefer nodes in the caller's Availability Zone",
+    .policy = &same_az_ops,
+};

@@ -1,0 +1,194 @@
+/*
+ * spill.c - same_az's latency estimates and its spill-over decision.
+ * The contract is in spill.h.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spill.h"
+
+#define SPILL_DEFAULT_DECAY_MS 1000.0
+#define SPILL_MAX_DECAY_MS 3600000.0
+#define SPILL_DEFAULT_PRIOR_MS 1.0
+#define SPILL_MAX_PRIOR_MS 60000.0
+#define SPILL_MAX_RATIO 1000000.0
+
+/* Estimate bits meaning "no sample yet" (a NaN no sample produces). */
+#define SPILL_NO_SAMPLE UINT64_MAX
+
+typedef struct spill_node {
+    _Alignas(64) _Atomic uint64_t estimate; /* bits of a double, ns */
+    _Atomic uint64_t stamp_ns;              /* time of the last sample */
+} spill_node;
+
+struct azr_spill {
+    azr_plugin_env *env;
+    const azr_host_services *host;
+    size_t n_nodes;
+    double ratio;
+    double tau_ns;
+    double prior_ns;
+    spill_node *nodes;
+};
+
+static uint64_t d2u(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static double u2d(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* Reads a decimal option in [min, max] (min exclusive when `open_min`). */
+static int read_number(azr_plugin_env *env, const azr_host_services *host,
+                       const char *key, double min, int open_min, double max,
+                       double *val, int *given)
+{
+    const char *v = host->option(env, key);
+    *given = v != NULL;
+    if (v == NULL)
+        return 0;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *end != '\0' || errno != 0 || !isfinite(d) ||
+        (open_min ? d <= min : d < min) || d > max)
+        return host->error(env, AZR_E_CONFIG, key,
+                           "invalid %s '%s': expected a number in %s%g, %g]",
+                           key, v, open_min ? "(" : "[", min, max);
+    *val = d;
+    return 0;
+}
+
+int azr_spill_create(azr_plugin_env *env, const azr_host_services *host,
+                     size_t n_nodes, azr_spill **out)
+{
+    double ratio = 0.0, decay_ms = SPILL_DEFAULT_DECAY_MS,
+           prior_ms = SPILL_DEFAULT_PRIOR_MS;
+    int has_ratio, has_decay, has_prior, rc;
+    *out = NULL;
+    /* Every key is read even when spill-over is off, so that a stray one
+     * is reported as misplaced rather than as an unknown key. */
+    if ((rc = read_number(env, host, "spill_latency_ratio", 1.0, 0,
+                          SPILL_MAX_RATIO, &ratio, &has_ratio)) ||
+        (rc = read_number(env, host, "spill_decay_ms", 0.0, 1,
+                          SPILL_MAX_DECAY_MS, &decay_ms, &has_decay)) ||
+        (rc = read_number(env, host, "spill_initial_rtt_ms", 0.0, 1,
+                          SPILL_MAX_PRIOR_MS, &prior_ms, &has_prior)))
+        return rc;
+    if (!has_ratio) {
+        if (has_decay || has_prior)
+            return host->error(env, AZR_E_CONFIG,
+                               has_decay ? "spill_decay_ms"
+                                         : "spill_initial_rtt_ms",
+                               "%s has no effect without spill_latency_ratio",
+                               has_decay ? "spill_decay_ms"
+                                         : "spill_initial_rtt_ms");
+        return 0;
+    }
+
+    azr_spill *sp = calloc(1, sizeof *sp);
+    if (sp == NULL)
+        return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
+    size_t bytes = (n_nodes > 0 ? n_nodes : 1) * sizeof(spill_node);
+    sp->nodes = aligned_alloc(_Alignof(spill_node), bytes);
+    if (sp->nodes == NULL) {
+        free(sp);
+        return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
+    }
+    for (size_t i = 0; i < n_nodes; i++) {
+        atomic_init(&sp->nodes[i].estimate, SPILL_NO_SAMPLE);
+        atomic_init(&sp->nodes[i].stamp_ns, 0);
+    }
+    sp->env = env;
+    sp->host = host;
+    sp->n_nodes = n_nodes;
+    sp->ratio = ratio;
+    sp->tau_ns = decay_ms * 1e6;
+    sp->prior_ns = prior_ms * 1e6;
+    *out = sp;
+    return 0;
+}
+
+void azr_spill_destroy(azr_spill *sp)
+{
+    if (sp == NULL)
+        return;
+    free(sp->nodes);
+    free(sp);
+}
+
+void azr_spill_observe(azr_spill *sp, const azr_outcome *o)
+{
+    if (sp == NULL || o->node_index >= sp->n_nodes)
+        return;
+    if (o->status != AZR_STATUS_OK && o->status != AZR_STATUS_ERROR_REPLY)
+        return;
+    spill_node *nd = &sp->nodes[o->node_index];
+    double sample = (double)o->rtt_ns;
+    uint64_t now = sp->host->now_ns(sp->env);
+    /* The exchange hands each concurrent sample its own share of the
+     * elapsed time; the CAS loop makes every sample count. */
+    uint64_t prev = atomic_exchange_explicit(&nd->stamp_ns, now,
+                                             memory_order_relaxed);
+    double pull = now > prev ? 1.0 - exp(-(double)(now - prev) / sp->tau_ns)
+                             : 0.0;
+    uint64_t old = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
+    uint64_t upd;
+    do {
+        upd = old == SPILL_NO_SAMPLE
+                  ? d2u(sample)
+                  : d2u(u2d(old) + (sample - u2d(old)) * pull);
+    } while (!atomic_compare_exchange_weak_explicit(&nd->estimate, &old, upd,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+}
+
+double azr_spill_estimate_ns(const azr_spill *sp, size_t node_index)
+{
+    if (sp == NULL || node_index >= sp->n_nodes)
+        return 0.0;
+    uint64_t bits = atomic_load_explicit(&sp->nodes[node_index].estimate,
+                                         memory_order_relaxed);
+    return bits == SPILL_NO_SAMPLE ? sp->prior_ns : u2d(bits);
+}
+
+int azr_spill_exceeds(const azr_spill *sp, double best_same_ns,
+                      double best_other_ns)
+{
+    if (sp == NULL || !isfinite(best_same_ns) || !isfinite(best_other_ns))
+        return 0;
+    return best_same_ns > sp->ratio * best_other_ns;
+}
+
+int azr_spill_should_widen(const azr_spill *sp,
+                           const azr_node_view *const *cand,
+                           const unsigned char *same,
+                           const unsigned char *eligible, size_t n)
+{
+    if (sp == NULL)
+        return 0;
+    double best_same = INFINITY, best_other = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (!eligible[i])
+            continue;
+        double e = azr_spill_estimate_ns(sp, cand[i]->index);
+        if (same[i]) {
+            if (e < best_same)
+                best_same = e;
+        } else if (e < best_other) {
+            best_other = e;
+        }
+    }
+    return azr_spill_exceeds(sp, best_same, best_other);
+}

@@ -1,0 +1,78 @@
+/*
+ * spill.h - spill-over for same_az: leave the caller's AZ when it is slow.
+ *
+ * With `spill_latency_ratio = R` in [policy same_az], same_az keeps its own
+ * latency estimate per node (fed by observe) and, for a pick where the best
+ * same-AZ candidate's estimate exceeds R x the best other candidate's,
+ * widens its filter to the other AZs too for that pick, so that the next
+ * policy (weighted_latency) can send the request where it is answered
+ * faster. Off (no state at all) unless spill_latency_ratio is set.
+ *
+ * Options, all in [policy same_az]:
+ *   spill_latency_ratio   R >= 1 (decimals allowed); absent: spill-over off
+ *   spill_decay_ms        time constant of the estimate, (0, 3600000]
+ *                         (default 1000)
+ *   spill_initial_rtt_ms  estimate of a node with no sample yet,
+ *                         (0, 60000] (default 1)
+ *
+ * The estimate is a plain (not peak) exponentially weighted average whose
+ * weight depends on the time between samples:
+ *     est += (sample - est) x (1 - exp(-dt / spill_decay_ms))
+ * so one slow answer does not flip the decision; the first sample replaces
+ * the prior. Only answers (OK, ERROR_REPLY) are samples: a node that fails
+ * is the failover policy's business.
+ *
+ * Thread safety: observe and the estimate reads are lock-free atomics and
+ * may run concurrently with each other; create/destroy as for a policy.
+ * None of these functions allocates, locks or makes a system call except
+ * create (one allocation) and destroy.
+ *
+ * The functions are internal to the same_az plugin (hidden by
+ * -fvisibility=hidden), not part of any ABI.
+ */
+#ifndef AZR_PLUGIN_SAME_AZ_SPILL_H
+#define AZR_PLUGIN_SAME_AZ_SPILL_H
+
+#include <stddef.h>
+
+#include <azroute/plugin.h>
+
+typedef struct azr_spill azr_spill;
+
+/* Reads the spill_* options (during same_az's create()). Sets *out to NULL
+ * when spill-over is off (spill_latency_ratio absent), else to a new state
+ * for `n_nodes` nodes. Returns 0, or an azr_code described through
+ * host->error (a bad value names its file:line). */
+int azr_spill_create(azr_plugin_env *env, const azr_host_services *host,
+                     size_t n_nodes, azr_spill **out);
+
+/* Frees the state; NULL is accepted. */
+void azr_spill_destroy(azr_spill *sp);
+
+/* Feeds one outcome (call from same_az's observe; NULL sp is a no-op). */
+void azr_spill_observe(azr_spill *sp, const azr_outcome *outcome);
+
+/* The node's current latency estimate in ns (the prior if it has no
+ * sample). */
+double azr_spill_estimate_ns(const azr_spill *sp, size_t node_index);
+
+/*
+ * The decision for one pick, given the candidates same_az would consider
+ * (the caller passes, for each of cand[0..n-1], whether it is in the
+ * caller's AZ through same[i] != 0, and skips candidates it would never
+ * route to by passing them as neither: eligible[i] == 0).
+ * Returns 1 when the lowest estimate among eligible same-AZ candidates
+ * exceeds R x the lowest among eligible other candidates; 0 when it does
+ * not, when either group is empty, or when sp is NULL.
+ */
+int azr_spill_should_widen(const azr_spill *sp,
+                           const azr_node_view *const *cand,
+                           const unsigned char *same,
+                           const unsigned char *eligible, size_t n);
+
+/* The same decision from the two minima, for callers that compute them in
+ * their own loop: 1 if best_same_ns > R x best_other_ns. */
+int azr_spill_exceeds(const azr_spill *sp, double best_same_ns,
+                      double best_other_ns);
+
+#endif /* AZR_PLUGIN_SAME_AZ_SPILL_H */

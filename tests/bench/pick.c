@@ -1,0 +1,153 @@
+/*
+ * pick.c - micro-benchmark of azr_pick with the default chain
+ * (failover, same_az, weighted_latency): ns per pick for 3 and 256 nodes,
+ * on 1 and 2 threads, and the number of heap allocations made while
+ * picking (counted by interposing malloc & co. in this program).
+ *
+ *   tests/bench/pick [PICKS_PER_THREAD]
+ *
+ * Not a test: it prints figures for tests/bench/RESULTS.md.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <azroute/azroute.h>
+
+/* Allocation counter: glibc's entry points stay reachable under these
+ * names, and the program's own definitions take precedence over libc's
+ * for every library in the process. */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+
+static atomic_ulong allocations;
+
+void *malloc(size_t n)
+{
+    atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t m)
+{
+    atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
+    return __libc_calloc(n, m);
+}
+
+void *realloc(void *p, size_t n)
+{
+    atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
+    return __libc_realloc(p, n);
+}
+
+void free(void *p)
+{
+    __libc_free(p);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *make_config(unsigned n_nodes)
+{
+    static const char *const azs[] = { "use1-az1", "use1-az2", "use1-az4" };
+    char *path = strdup("/tmp/azroute-bench-XXXXXX");
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        perror("bench config");
+        exit(1);
+    }
+    fprintf(f, "[azroute]\npolicy = failover, same_az, weighted_latency\n"
+               "[metadata]\nsource = static\naz_id = use1-az1\n");
+    for (unsigned i = 0; i < n_nodes; i++)
+        fprintf(f, "[node n%u]\nhost = 127.0.0.1\nport = %u\naz = %s\n"
+                   "role = %s\n", i, 10000 + i, azs[i % 3],
+                i == 0 ? "primary" : "replica");
+    fclose(f);
+    return path;
+}
+
+typedef struct run {
+    azr_ctx *ctx;
+    unsigned long picks;
+    unsigned long failures;
+} run;
+
+static void *pick_loop(void *arg)
+{
+    run *r = arg;
+    size_t node;
+    for (unsigned long k = 0; k < r->picks; k++)
+        if (azr_pick(r->ctx, AZR_INTENT_READ, &node) != AZR_OK)
+            r->failures++;
+    return NULL;
+}
+
+static void measure(unsigned n_nodes, unsigned threads, unsigned long picks)
+{
+    char *path = make_config(n_nodes);
+    char err[AZR_ERRBUF_SIZE];
+    azr_ctx *ctx;
+    if (azr_open(&ctx, path, err) != AZR_OK) {
+        fprintf(stderr, "pick: %s\n", err);
+        exit(1);
+    }
+    unlink(path);
+    free(path);
+
+    /* Seed every node's latency estimate so weighted_latency has work. */
+    for (size_t i = 0; i < azr_node_count(ctx); i++)
+        azr_report(ctx, i, 500000 + i * 1000, AZR_STATUS_OK, 0);
+
+    run runs[8];
+    pthread_t tids[8];
+    for (unsigned t = 0; t < threads; t++)
+        runs[t] = (run){ .ctx = ctx, .picks = picks };
+    pick_loop(&(run){ .ctx = ctx, .picks = picks / 10 }); /* warm up */
+
+    unsigned long before = atomic_load(&allocations);
+    double start = now_s();
+    for (unsigned t = 1; t < threads; t++)
+        pthread_create(&tids[t], NULL, pick_loop, &runs[t]);
+    pick_loop(&runs[0]);
+    for (unsigned t = 1; t < threads; t++)
+        pthread_join(tids[t], NULL);
+    double elapsed = now_s() - start;
+    unsigned long allocs = atomic_load(&allocations) - before;
+
+    unsigned long failures = 0;
+    for (unsigned t = 0; t < threads; t++)
+        failures += runs[t].failures;
+    double per_thread_ns = elapsed * 1e9 / (double)picks;
+    printf("nodes=%-4u threads=%u picks=%lu  %.1f ns/pick per thread  "
+           "%.1f Mpicks/s total  heap allocations during picks: %lu%s\n",
+           n_nodes, threads, picks * threads, per_thread_ns,
+           (double)(picks * threads) / elapsed / 1e6, allocs,
+           failures ? "  FAILURES" : "");
+    azr_close(ctx);
+}
+
+int main(int argc, char **argv)
+{
+    unsigned long picks = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000000;
+    if (picks == 0)
+        picks = 2000000;
+    printf("azroute %s pick micro-benchmark, chain failover -> same_az -> "
+           "weighted_latency\n", azr_version(NULL));
+    measure(3, 1, picks);
+    measure(3, 2, picks);
+    measure(256, 1, picks / 10);
+    measure(256, 2, picks / 10);
+    return 0;
+}
