@@ -165,7 +165,7 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
     }
     const azr_plugin *desc = dlsym(dl, AZR_PLUGIN_SYMBOL);
     if (desc == NULL) {
-        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s "
+        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
                                   "does not export %s (not an azroute "
                                   "plugin?)", where, name, path,
                                   AZR_PLUGIN_SYMBOL);
