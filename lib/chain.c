@@ -21,15 +21,16 @@ static int is_excluded(const azr_pick_request *req, size_t index)
     return 0;
 }
 
-/* Every element must be a view of this table, at its own index. */
+/* Every element must point at a view of this table. Checked by address
+ * arithmetic alone, so a bad pointer is never dereferenced. */
 static int candidates_valid(const azr_ctx *ctx, const azr_node_view **cand,
                             size_t n)
 {
+    const uintptr_t base = (uintptr_t)ctx->views;
+    const uintptr_t span = ctx->n_nodes * sizeof(azr_node_view);
     for (size_t i = 0; i < n; i++) {
-        const azr_node_view *v = cand[i];
-        if (v < ctx->views || v >= ctx->views + ctx->n_nodes)
-            return 0;
-        if (v != &ctx->views[v->index])
+        uintptr_t off = (uintptr_t)cand[i] - base;
+        if (off >= span || off % sizeof(azr_node_view) != 0)
             return 0;
     }
     return 1;
@@ -61,9 +62,14 @@ AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
 
     const azr_node_view *cand[AZR_MAX_NODES];
     size_t n = 0;
-    for (size_t i = 0; i < ctx->n_nodes; i++)
-        if (req->n_excluded == 0 || !is_excluded(req, i))
-            cand[n++] = &ctx->views[i];
+    if (req->n_excluded == 0) {
+        memcpy(cand, ctx->view_ptrs, ctx->n_nodes * sizeof cand[0]);
+        n = ctx->n_nodes;
+    } else {
+        for (size_t i = 0; i < ctx->n_nodes; i++)
+            if (!is_excluded(req, i))
+                cand[n++] = &ctx->views[i];
+    }
     if (n == 0)
         return AZR_E_NO_NODE;
 

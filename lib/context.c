@@ -45,12 +45,13 @@ static azr_code build_node_table(azr_ctx *ctx, char *errbuf)
 {
     const azr_config *cfg = ctx->cfg;
     size_t n = cfg->n_nodes;
-    ctx->views = calloc(n, sizeof *ctx->views);
+    ctx->views = aligned_alloc(AZR_CACHE_LINE, n * sizeof *ctx->views);
     ctx->view_ptrs = calloc(n, sizeof *ctx->view_ptrs);
     ctx->counters = aligned_alloc(AZR_CACHE_LINE,
                                   n * sizeof *ctx->counters);
     if (ctx->views == NULL || ctx->view_ptrs == NULL || ctx->counters == NULL)
         return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    memset(ctx->views, 0, n * sizeof *ctx->views);
     memset(ctx->counters, 0, n * sizeof *ctx->counters);
     for (size_t i = 0; i < n; i++) {
         const azr_cfg_node *cn = &cfg->nodes[i];

@@ -99,19 +99,22 @@ typedef struct azr_host_services {
  * One node as a plugin sees it. The host owns the views; they are valid
  * and unchanged from create() until destroy(), except `same_az`, which the
  * host may flip (atomically, as one byte) when the AZ ID is learned again.
+ * The fields a pick reads are packed at the front, and the host aligns
+ * each view to a 64-byte cache line, so scanning candidates touches one
+ * line per node.
  */
 typedef struct azr_node_view {
     size_t struct_size;
     size_t index;       /* 0..n_nodes-1: index your per-node arrays with it */
-    const char *id;
-    const char *host;
-    uint16_t port;
     azr_role role;
     unsigned weight;    /* >= 1, from the ini */
     unsigned priority;  /* 0 = highest tier (default) */
+    uint16_t port;
+    _Atomic unsigned char same_az; /* 1 if az_id == caller's AZ ID */
+    const char *id;
+    const char *host;
     const char *az_id;  /* resolved AZ ID */
     const char *az_name;/* NULL if the node was given by ID */
-    _Atomic unsigned char same_az; /* 1 if az_id == caller's AZ ID */
 } azr_node_view;
 
 /* What a policy is told about one pick. */

@@ -103,43 +103,37 @@ static int rank_of(const same_az *s, const azr_pick_args *args,
     return group;
 }
 
-static void reverse(const azr_node_view **a, size_t lo, size_t hi)
-{
-    while (lo + 1 < hi) {
-        const azr_node_view *t = a[lo];
-        a[lo++] = a[--hi];
-        a[hi] = t;
-    }
-}
-
 static long same_az_pick(void *state, const azr_pick_args *args,
                          const azr_node_view **cand, size_t n)
 {
     same_az *s = state;
+    /* One pass: keep the candidates of the best rank seen so far at the
+     * front (stable, each element moves only forward); a better rank
+     * restarts the kept list. */
     int best = RANK_EXCLUDED;
-    for (size_t i = 0; i < n && best > 0; i++) {
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
         int r = rank_of(s, args, cand[i]);
-        if (r < best)
+        if (r > best)
+            continue;
+        if (r < best) {
             best = r;
+            kept = 0;
+        }
+        cand[kept++] = cand[i];
     }
     if (best == RANK_EXCLUDED)
         return 0;
 
-    /* Stable in-place compaction: each element moves only forward. */
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rank_of(s, args, cand[i]) == best)
-            cand[kept++] = cand[i];
-
+    /* Round-robin among equals: the host takes element 0, so rotating which
+     * one is first is enough. */
     if (kept > 1) {
-        size_t shift = (size_t)(atomic_fetch_add_explicit(
+        size_t first = (size_t)(atomic_fetch_add_explicit(
                                     &s->rotation, 1, memory_order_relaxed) %
                                 kept);
-        if (shift != 0) { /* rotate left by `shift`: three reversals */
-            reverse(cand, 0, shift);
-            reverse(cand, shift, kept);
-            reverse(cand, 0, kept);
-        }
+        const azr_node_view *t = cand[0];
+        cand[0] = cand[first];
+        cand[first] = t;
     }
     return (long)kept;
 }
