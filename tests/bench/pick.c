@@ -82,15 +82,27 @@ typedef struct run {
     azr_ctx *ctx;
     unsigned long picks;
     unsigned long failures;
+    pthread_barrier_t *barrier; /* NULL: no synchronisation */
 } run;
 
+/* Threads meet at the barrier before and after picking, so that the
+ * allocation count and the clock cover picks only, not thread start-up. */
 static void *pick_loop(void *arg)
 {
     run *r = arg;
     size_t node;
+    /* Warm up on this thread first: caches, and the one-time per-thread
+     * set-up (a dlopen'd plugin's thread-local storage is allocated on
+     * its first use in each thread). */
+    for (unsigned long k = 0; k < 1000; k++)
+        azr_pick(r->ctx, AZR_INTENT_READ, &node);
+    if (r->barrier != NULL)
+        pthread_barrier_wait(r->barrier);
     for (unsigned long k = 0; k < r->picks; k++)
         if (azr_pick(r->ctx, AZR_INTENT_READ, &node) != AZR_OK)
             r->failures++;
+    if (r->barrier != NULL)
+        pthread_barrier_wait(r->barrier);
     return NULL;
 }
 
@@ -112,19 +124,30 @@ static void measure(unsigned n_nodes, unsigned threads, unsigned long picks)
 
     run runs[8];
     pthread_t tids[8];
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, threads);
     for (unsigned t = 0; t < threads; t++)
-        runs[t] = (run){ .ctx = ctx, .picks = picks };
+        runs[t] = (run){ .ctx = ctx, .picks = picks, .barrier = &barrier };
     pick_loop(&(run){ .ctx = ctx, .picks = picks / 10 }); /* warm up */
+    for (int k = 0; k < 1000; k++) { /* thread 0's own warm-up */
+        size_t node;
+        azr_pick(ctx, AZR_INTENT_READ, &node);
+    }
 
-    unsigned long before = atomic_load(&allocations);
-    double start = now_s();
     for (unsigned t = 1; t < threads; t++)
         pthread_create(&tids[t], NULL, pick_loop, &runs[t]);
+    /* Thread 0 is this one: measure between its two barrier waits. */
+    pthread_barrier_wait(&barrier);
+    unsigned long before = atomic_load(&allocations);
+    double start = now_s();
+    runs[0].barrier = NULL;
     pick_loop(&runs[0]);
-    for (unsigned t = 1; t < threads; t++)
-        pthread_join(tids[t], NULL);
+    pthread_barrier_wait(&barrier);
     double elapsed = now_s() - start;
     unsigned long allocs = atomic_load(&allocations) - before;
+    for (unsigned t = 1; t < threads; t++)
+        pthread_join(tids[t], NULL);
+    pthread_barrier_destroy(&barrier);
 
     unsigned long failures = 0;
     for (unsigned t = 0; t < threads; t++)
