@@ -1,0 +1,147 @@
+#!/bin/sh
+# embed.sh - an autotools project embeds the installed libazroute.
+#
+# Installs this build tree into a temporary DESTDIR, then bootstraps and
+# builds tests/embed (a minimal legacy-style project whose configure.ac
+# uses AZROUTE_CHECK from the installed azroute.m4) against it, twice:
+#   1. through pkg-config (PKG_CONFIG_PATH + PKG_CONFIG_SYSROOT_DIR);
+#   2. without pkg-config (PKG_CONFIG=/bin/false), through the plain
+#      -lazroute probe with CPPFLAGS/LDFLAGS;
+# and runs the program against a config with a static AZ, asserting the
+# node it routes to. Also checks `pkg-config --cflags --libs azroute` and
+# `--variable=plugindir`, and that configure fails cleanly when libazroute
+# cannot be found. Every step is bounded by `timeout`.
+set -eu
+
+: "${AZR_TEST_SRCDIR:?run through make check}"
+: "${AZR_TEST_BUILDDIR:?run through make check}"
+
+for tool in autoreconf pkg-config timeout; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "SKIP: $tool not found"
+        exit 77
+    fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/azr-embed.XXXXXX")
+trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+root=$tmp/root
+
+# The sub-makes must not inherit make check's jobserver or flags.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES || :
+make=${MAKE:-make}
+case $make in *" "*|"") make=make ;; esac
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# step NAME SECONDS COMMAND...: runs COMMAND with its output in a log,
+# shown (the end of it) only when it fails.
+step() {
+    name=$1 secs=$2
+    shift 2
+    echo "== $name"
+    if ! timeout "$secs" "$@" >"$tmp/$name.log" 2>&1; then
+        tail -n 40 "$tmp/$name.log" >&2
+        fail "$name"
+    fi
+}
+
+step install 300 "$make" -C "$AZR_TEST_BUILDDIR" install DESTDIR="$root"
+
+# Locate what was installed, whatever the configured prefix.
+find_one() {
+    found=$(find "$root" -name "$1" $2 | head -n 1)
+    [ -n "$found" ] || fail "make install did not install $1"
+    echo "$found"
+}
+pc=$(find_one azroute.pc "-type f")
+m4=$(find_one azroute.m4 "-type f")
+hdr=$(find_one azroute.h "-path */azroute/azroute.h")
+lib=$(find_one 'libazroute.so' "")
+plugin=$(find_one same_az.so "-type f")
+pcdir=$(dirname "$pc")
+aclocaldir=$(dirname "$m4")
+incdir=$(dirname "$(dirname "$hdr")")
+libdir=$(dirname "$lib")
+plugindir=$(dirname "$plugin")
+echo "installed: pc=$pcdir aclocal=$aclocaldir include=$incdir lib=$libdir plugins=$plugindir"
+
+# pkg-config itself.
+export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$root"
+flags=$(timeout 30 pkg-config --cflags --libs azroute) ||
+    fail "pkg-config --cflags --libs azroute"
+echo "pkg-config: $flags"
+case " $flags " in
+*" -I$incdir "*) ;;
+*) fail "pkg-config --cflags lacks -I$incdir: $flags" ;;
+esac
+case " $flags " in
+*" -L$libdir "*"-lazroute "*) ;;
+*) fail "pkg-config --libs lacks -L$libdir -lazroute: $flags" ;;
+esac
+pdir=$(timeout 30 pkg-config --variable=plugindir azroute) ||
+    fail "pkg-config --variable=plugindir azroute"
+# pkgconf may or may not prefix variables with the sysroot.
+case $pdir in
+"$root"/*) ;;
+*) pdir=$root$pdir ;;
+esac
+[ -f "$pdir/same_az.so" ] || fail "plugindir '$pdir' holds no same_az.so"
+[ "$(cd "$pdir" && pwd -P)" = "$(cd "$plugindir" && pwd -P)" ] ||
+    fail "plugindir '$pdir' is not where the plugins are ($plugindir)"
+unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+
+# Bootstrap the project once; both variants start from a copy of it.
+cp -R "$AZR_TEST_SRCDIR/tests/embed" "$tmp/src"
+chmod -R u+w "$tmp/src"
+(cd "$tmp/src" && export ACLOCAL_PATH="$aclocaldir" && step autoreconf 180 autoreconf -fi)
+grep -q AZROUTE_CHECK "$tmp/src/configure" &&
+    fail "configure still contains AZROUTE_CHECK: azroute.m4 was not used"
+
+run_program() {
+    out=$(LD_LIBRARY_PATH="$libdir" AZROUTE_PLUGIN_DIR="$plugindir" \
+          AWS_EC2_METADATA_DISABLED=true \
+          timeout 30 "$1/pick_node" "$AZR_TEST_SRCDIR/tests/embed/azroute.ini") ||
+        fail "$1/pick_node failed"
+    [ "$out" = near ] || fail "$1/pick_node printed '$out', expected 'near'"
+    echo "$1/pick_node: $out"
+}
+
+# 1. pkg-config.
+cp -Rp "$tmp/src" "$tmp/pc"
+(cd "$tmp/pc" && step configure-pkgconfig 180 ./configure \
+    PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$root")
+grep -q 'found by: pkg-config' "$tmp/configure-pkgconfig.log" ||
+    fail "configure did not find libazroute through pkg-config"
+(cd "$tmp/pc" && step make-pkgconfig 180 "$make")
+run_program "$tmp/pc"
+
+# 2. The plain -lazroute probe.
+cp -Rp "$tmp/src" "$tmp/probe"
+(cd "$tmp/probe" && step configure-probe 180 ./configure PKG_CONFIG=/bin/false \
+    CPPFLAGS="-I$incdir" LDFLAGS="-L$libdir")
+grep -q 'found by: probe' "$tmp/configure-probe.log" ||
+    fail "configure did not find libazroute through the -lazroute probe"
+grep -q 'whether libazroute is at least 0.1.0... yes' "$tmp/configure-probe.log" ||
+    fail "configure did not run the version check"
+(cd "$tmp/probe" && step make-probe 180 "$make")
+run_program "$tmp/probe"
+
+# 3. Not found: configure must stop with the project's message (only
+#    meaningful when no libazroute is installed system-wide).
+if [ ! -e /usr/include/azroute/azroute.h ] &&
+   [ ! -e /usr/local/include/azroute/azroute.h ]; then
+    cp -Rp "$tmp/src" "$tmp/none"
+    if (cd "$tmp/none" && timeout 180 ./configure PKG_CONFIG=/bin/false \
+            >"$tmp/configure-none.log" 2>&1); then
+        fail "configure succeeded without any libazroute"
+    fi
+    grep -q 'libazroute 0.1.0 or later is required' "$tmp/configure-none.log" ||
+        { tail -n 20 "$tmp/configure-none.log" >&2
+          fail "configure failed, but not with AZROUTE_CHECK's not-found action"; }
+    echo "== not found: configure stopped as expected"
+fi
+echo "PASS: embed"
