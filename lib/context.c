@@ -139,14 +139,17 @@ static void where_of(char *buf, size_t len, const azr_config *cfg,
 }
 
 /* Creates the plugin's instance and reports options it never read. */
+/* `config_name` is the chain entry as written (a plain name or a path):
+ * the plugin's section is found by it, whatever the descriptor's name. */
 static azr_code instantiate(azr_ctx *ctx, azr_loaded_plugin *p,
                             azr_cfg_section_kind section_kind,
-                            const char *where, char *errbuf)
+                            const char *config_name, const char *where,
+                            char *errbuf)
 {
     const azr_plugin *d = p->desc;
     p->env.ctx = ctx;
     p->env.plugin = p;
-    p->env.section = azr_config_section(ctx->cfg, section_kind, d->name);
+    p->env.section = azr_config_section(ctx->cfg, section_kind, config_name);
 
     azr_plugin_error_reset();
     int rc;
@@ -216,7 +219,7 @@ static azr_code load_plugins(azr_ctx *ctx, const azr_open_options *o,
                                    ctx->plugins[j].path);
         rc = instantiate(ctx, p, is_transport ? AZR_CFG_TRANSPORT
                                               : AZR_CFG_POLICY,
-                         where, errbuf);
+                         name, where, errbuf);
         if (rc != AZR_OK)
             return rc;
         if (is_transport) {
