@@ -3,7 +3,9 @@
 #
 # Fails when
 #  - a function the built libazroute.so exports (nm -D --defined-only) has
-#    no page in man/: neither a page man/NAME.3 nor a `.so man3/X.3' link;
+#    no page man/NAME.3: a page of its own, or an alias of the page that
+#    documents it with its group (a symbolic link X.3, as mandoc advises,
+#    or a `.so man3/X.3' page);
 #  - a page (its file name, its NAME line, its SYNOPSIS) documents an
 #    azr_* function the library does not export;
 #  - a prototype in a page's SYNOPSIS, as rendered, differs from the one in
@@ -11,7 +13,7 @@
 #    declaration is compared, so name, return type, parameter count, types
 #    and names must all agree), or a function named in NAME has no
 #    prototype in SYNOPSIS, or the other way round;
-#  - a `.so' link points to a page that is missing or does not name it;
+#  - an alias points to a page that is missing or does not name it;
 #  - `groff -man -ww -z' or `mandoc -T lint -W warning' prints anything for
 #    any page (man/*.[1-9]).
 set -eu
@@ -63,19 +65,31 @@ awk '
     printf '%s\t%s\n' "$name" "$norm"
 done | sort >"$tmp/header"
 
-# 3. The pages. A link page is a single `.so man3/X.3' line.
+# 3. The pages. An alias is a symbolic link to X.3 in the same directory,
+#    or a page whose only line is `.so man3/X.3'.
 : >"$tmp/documented"
 for page in "$mandir"/azr_*.3; do
-    [ -e "$page" ] || continue
+    [ -e "$page" ] || { [ -L "$page" ] && bad "$page: dangling link"; continue; }
     base=$(basename "$page" .3)
-    if grep -q '^\.so ' "$page"; then
+    target=
+    if [ -L "$page" ]; then
+        target=$(readlink "$page")
+        case $target in
+        */*|"") bad "$page: an alias must link to a page in the same directory"
+                continue ;;
+        esac
+        target=${target%.3}
+    elif grep -q '^\.so ' "$page"; then
         target=$(sed -n 's|^\.so man3/\(.*\)\.3$|\1|p' "$page")
         if [ -z "$target" ] || [ "$(grep -cv '^\.\\"' "$page")" != 1 ]; then
             bad "$page: a link page holds exactly one '.so man3/NAME.3' line"
             continue
         fi
-        if [ ! -f "$mandir/$target.3" ] || grep -q '^\.so ' "$mandir/$target.3"; then
-            bad "$page: links to man3/$target.3, which is not a page in man/"
+    fi
+    if [ -n "$target" ]; then
+        if [ ! -f "$mandir/$target.3" ] || [ -L "$mandir/$target.3" ] ||
+           grep -q '^\.so ' "$mandir/$target.3"; then
+            bad "$page: links to $target.3, which is not a page in man/"
             continue
         fi
         # The target must name this function in its NAME section.
@@ -133,14 +147,15 @@ while IFS= read -r f; do
     [ -f "$mandir/$f.3" ] || bad "exported function $f has no man/$f.3"
 done <"$tmp/exported"
 
-# 4. Lint every page. `.so man3/X.3' resolves against the current
-#    directory, so run in one where man1..man8 lead back to man/.
+# 4. Lint every page (an alias that is a symbolic link is its target,
+#    linted once). `.so man3/X.3' resolves against the current directory,
+#    so run in one where man1..man8 lead back to man/.
 for s in 1 3 5 7 8; do
     ln -s "$mandir" "$tmp/man$s"
 done
 n_pages=0
 for page in "$mandir"/*.[1-9]; do
-    [ -e "$page" ] || continue
+    [ -e "$page" ] && [ ! -L "$page" ] || continue
     n_pages=$((n_pages + 1))
     out=$(cd "$tmp" && groff -man -ww -z "$page" 2>&1) || bad "groff failed on $page"
     [ -z "$out" ] || bad "groff -man -ww -z $page:
