@@ -58,13 +58,41 @@ static entry *entries;
 static uint64_t cache_epoch;
 static int64_t invalidated_wall_ns; /* guarded by cache_lock */
 
-static void cond_init(void)
+static void cond_create(void)
 {
     pthread_condattr_t a;
     pthread_condattr_init(&a);
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     pthread_cond_init(&cache_cond, &a);
     pthread_condattr_destroy(&a);
+}
+
+/* fork(): the child must not inherit a held lock or a fetch that no
+ * thread of the child will ever finish. Answers already kept stay valid
+ * (same host, same AZ). */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&cache_lock);
+}
+
+static void after_fork_parent(void)
+{
+    pthread_mutex_unlock(&cache_lock);
+}
+
+static void after_fork_child(void)
+{
+    for (entry *e = entries; e; e = e->next)
+        if (e->state == ENTRY_FETCHING)
+            e->state = ENTRY_EMPTY;
+    cond_create(); /* waiters of the parent do not exist here */
+    pthread_mutex_unlock(&cache_lock);
+}
+
+static void cond_init(void)
+{
+    cond_create();
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
 static int64_t wall_ns(void)

@@ -52,8 +52,15 @@ static void ecs_fetch(void *argp, uint64_t deadline_ns, unsigned timeout_ms,
                       azr_md_answer *out)
 {
     const ecs_arg *arg = argp;
-    char where[1200];
-    snprintf(where, sizeof where, "ecs metadata GET %s", arg->url);
+    /* Keep the message's end (what went wrong) within the reason buffer:
+     * a long URI is shortened in the middle. */
+    char where[200];
+    size_t ul = strlen(arg->url);
+    if (ul > 120)
+        snprintf(where, sizeof where, "ecs metadata GET %.60s...%s", arg->url,
+                 arg->url + ul - 50);
+    else
+        snprintf(where, sizeof where, "ecs metadata GET %s", arg->url);
     const char *headers[] = {"Accept: application/json", NULL};
     azr_md_http_request req = {
         .method = "GET",

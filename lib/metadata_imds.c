@@ -36,6 +36,24 @@ static char *token_endpoint;
 static char *token_value;
 static uint64_t token_expires_ns;
 
+/* fork() must not leave the child with token_lock held. */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void lock_tokens(void)
+{
+    pthread_mutex_lock(&token_lock);
+}
+
+static void unlock_tokens(void)
+{
+    pthread_mutex_unlock(&token_lock);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(lock_tokens, unlock_tokens, unlock_tokens);
+}
+
 static void token_clear_locked(void)
 {
     if (token_value) {
@@ -59,6 +77,7 @@ void azr_md_imds_forget_token(void)
 static char *token_get(const char *endpoint)
 {
     char *t = NULL;
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&token_lock);
     if (token_value && token_endpoint && strcmp(token_endpoint, endpoint) == 0 &&
         azr_md_now_ns() < token_expires_ns)

@@ -52,13 +52,15 @@ static int token_ok(const char *s)
 }
 
 typedef struct lambda_arg {
+    const char *api; /* validated host:port */
     char url[320];
 } lambda_arg;
 
 static void lambda_fetch(void *argp, uint64_t deadline_ns, unsigned timeout_ms,
                          azr_md_answer *out)
 {
-    const lambda_arg *arg = argp;
+    lambda_arg *arg = argp;
+    snprintf(arg->url, sizeof arg->url, "http://%s" LAMBDA_PATH, arg->api);
     char where[400];
     snprintf(where, sizeof where, "lambda metadata GET %s", arg->url);
 
@@ -137,8 +139,7 @@ void azr_md_lambda_get(const azr_config *cfg, azr_md_cached *out)
                     "host:port address");
         return;
     }
-    lambda_arg arg;
-    snprintf(arg.url, sizeof arg.url, "http://%s" LAMBDA_PATH, api);
+    lambda_arg arg = {.api = api};
     char key[300];
     snprintf(key, sizeof key, "lambda %s", api);
     unsigned timeout = cfg && cfg->md_timeout_ms ? cfg->md_timeout_ms

@@ -1047,6 +1047,61 @@ START_TEST(test_concurrent_imds)
 }
 END_TEST
 
+/* A child forked while another thread fetches neither deadlocks nor waits
+ * for a fetch that no thread of its own will finish; it keeps what the
+ * parent had already learned. */
+static void *fetch_in_background(void *arg)
+{
+    (void)arg;
+    azr_md_request req = {.cfg = &test_cfg, .override_az_id = NULL};
+    azr_md_resolve(&req, &thread_info[0]);
+    return NULL;
+}
+
+START_TEST(test_fork_during_fetch)
+{
+    md_start("--mode", "ok", "--delay-ms", "300");
+    env_lambda(LAMBDA_TOKEN);
+    cfg_of(AZR_MD_LAMBDA, 2000);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, fetch_in_background, NULL), 0);
+    usleep(100000); /* the fetch is in flight */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        azr_az_info info;
+        azr_md_request req = {.cfg = &test_cfg, .override_az_id = NULL};
+        azr_md_resolve(&req, &info);
+        _exit(info.known && !info.from_cache ? 0 : 1);
+    }
+    int st = 0;
+    for (int i = 0; i < 300 && waitpid(pid, &st, WNOHANG) == 0; i++)
+        usleep(10000);
+    if (waitpid(pid, &st, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        ck_abort_msg("the forked child hung");
+    }
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    pthread_join(t, NULL);
+    assert_known(&thread_info[0], "apne1-az4", AZR_AZ_SOURCE_LAMBDA);
+    ck_assert_uint_eq(md_counts().lambda, 2);
+
+    /* A child forked after the answer is kept uses it. */
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        azr_az_info info;
+        azr_md_request req = {.cfg = &test_cfg, .override_az_id = NULL};
+        azr_md_resolve(&req, &info);
+        _exit(info.known && info.from_cache ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ck_assert_uint_eq(md_counts().lambda, 2);
+}
+END_TEST
+
 /* ---- file cache ------------------------------------------------------------ */
 
 static char cache_dir[64];
@@ -1321,6 +1376,7 @@ static Suite *metadata_suite(void)
     tcase_add_test(tc, test_concurrent_first_call);
     tcase_add_test(tc, test_concurrent_first_call_failure_shared);
     tcase_add_test(tc, test_concurrent_imds);
+    tcase_add_test(tc, test_fork_during_fetch);
     tcase_add_test(tc, test_file_cache);
     tcase_add_test(tc, test_file_cache_untrusted);
     tcase_add_test(tc, test_open_logs_without_token);
