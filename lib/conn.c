@@ -1,0 +1,493 @@
+/*
+ * conn.c - routed connections: azr_connect / azr_connect_node, commands
+ * and pipelines through the transport plugin, the per-node pool, azr_exec.
+ *
+ * Contracts:
+ *  - Every transport outcome is reported to the policies (and the node
+ *    counters) through azr_chain_observe: a failed connect with its status,
+ *    each command or pipeline with its round-trip time measured by the
+ *    context clock around the transport call. An error reply counts as
+ *    answered (AZR_STATUS_ERROR_REPLY).
+ *  - A retry never lands on a node already tried for the same request:
+ *    tried nodes go to azr_pick_ex as `excluded`, up to max_attempts.
+ *  - Idle connections wait in a small per-node pool (AZR_POOL_IDLE_MAX per
+ *    node, most recently used first). The pool has one mutex per node; it
+ *    is taken only when a connection is borrowed or returned, never on the
+ *    pick path. A connection that failed is closed, never pooled.
+ *  - Plugin errors are read back from the host's thread-local error slot
+ *    right after the call, on the same thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Idle connections kept per node. */
+#define AZR_POOL_IDLE_MAX 8
+
+/* Upper bound of [azroute] max_attempts (the config loader enforces it). */
+#define AZR_ATTEMPTS_CAP 16
+
+struct azr_conn {
+    azr_ctx *ctx;
+    size_t node;
+    void *tconn;       /* the transport's connection */
+    unsigned attempt;  /* attempt number it was picked for */
+    int broken;        /* a transport call failed: close, never pool */
+};
+
+typedef struct azr_pool_slot {
+    _Alignas(AZR_CACHE_LINE) pthread_mutex_t lock;
+    size_t n_idle;
+    azr_conn *idle[AZR_POOL_IDLE_MAX];
+} azr_pool_slot;
+
+struct azr_pool {
+    size_t n_nodes;
+    azr_pool_slot *slots; /* n_nodes */
+};
+
+static const azr_transport_ops *transport_ops(const azr_ctx *ctx)
+{
+    return ctx->transport->desc->transport;
+}
+
+/* ---- the pool ---- */
+
+static void pool_destroy(azr_ctx *ctx, struct azr_pool *pool)
+{
+    for (size_t i = 0; i < pool->n_nodes; i++) {
+        azr_pool_slot *s = &pool->slots[i];
+        for (size_t k = 0; k < s->n_idle; k++) {
+            transport_ops(ctx)->close(s->idle[k]->tconn);
+            free(s->idle[k]);
+        }
+        pthread_mutex_destroy(&s->lock);
+    }
+    free(pool->slots);
+    free(pool);
+}
+
+/* The context's pool, created by the first thread that needs it (lock-free
+ * publication: a thread that loses the race frees its copy). */
+static struct azr_pool *pool_get(azr_ctx *ctx)
+{
+    struct azr_pool *pool = __atomic_load_n(&ctx->pool, __ATOMIC_ACQUIRE);
+    if (pool != NULL)
+        return pool;
+    pool = calloc(1, sizeof *pool);
+    if (pool == NULL)
+        return NULL;
+    pool->slots = aligned_alloc(AZR_CACHE_LINE,
+                                ctx->n_nodes * sizeof *pool->slots);
+    if (pool->slots == NULL) {
+        free(pool);
+        return NULL;
+    }
+    memset(pool->slots, 0, ctx->n_nodes * sizeof *pool->slots);
+    for (size_t i = 0; i < ctx->n_nodes; i++)
+        pthread_mutex_init(&pool->slots[i].lock, NULL);
+    pool->n_nodes = ctx->n_nodes;
+
+    struct azr_pool *expected = NULL;
+    if (!__atomic_compare_exchange_n(&ctx->pool, &expected, pool, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        pool_destroy(ctx, pool);
+        return expected;
+    }
+    return pool;
+}
+
+void azr_pool_free(azr_ctx *ctx)
+{
+    struct azr_pool *pool = ctx->pool;
+    ctx->pool = NULL;
+    if (pool != NULL)
+        pool_destroy(ctx, pool);
+}
+
+static azr_conn *pool_take(azr_ctx *ctx, size_t node)
+{
+    struct azr_pool *pool = __atomic_load_n(&ctx->pool, __ATOMIC_ACQUIRE);
+    if (pool == NULL)
+        return NULL;
+    azr_pool_slot *s = &pool->slots[node];
+    azr_conn *c = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->n_idle > 0)
+        c = s->idle[--s->n_idle];
+    pthread_mutex_unlock(&s->lock);
+    return c;
+}
+
+/* Returns 1 if the pool kept the connection. */
+static int pool_put(azr_conn *c)
+{
+    struct azr_pool *pool = pool_get(c->ctx);
+    if (pool == NULL)
+        return 0;
+    azr_pool_slot *s = &pool->slots[c->node];
+    int kept = 0;
+    pthread_mutex_lock(&s->lock);
+    if (s->n_idle < AZR_POOL_IDLE_MAX) {
+        s->idle[s->n_idle++] = c;
+        kept = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return kept;
+}
+
+/* ---- outcomes and errors ---- */
+
+azr_status azr_status_from_code(azr_code code)
+{
+    switch (code) {
+    case AZR_OK:
+        return AZR_STATUS_OK;
+    case AZR_E_TIMEOUT:
+        return AZR_STATUS_TIMEOUT;
+    case AZR_E_CONNECT:
+        return AZR_STATUS_REFUSED;
+    case AZR_E_TLS:
+        return AZR_STATUS_TLS_FAILURE;
+    case AZR_E_SERVER_REPLY:
+    case AZR_E_AUTH:
+        return AZR_STATUS_ERROR_REPLY;
+    default:
+        return AZR_STATUS_IO_ERROR;
+    }
+}
+
+/* Turns a transport return into an azr_code, and makes sure the status
+ * reported for a failure is a failure the plugin actually set. */
+static azr_code transport_code(int rc, azr_transport_result *res)
+{
+    azr_code code = rc > 0 && rc <= AZR_E_NOT_FOUND ? (azr_code)rc
+                                                     : AZR_E_PLUGIN;
+    if (rc == 0)
+        return AZR_OK;
+    if (res->status == AZR_STATUS_OK ||
+        (unsigned)res->status > AZR_STATUS_IO_ERROR)
+        res->status = azr_status_from_code(code);
+    return code;
+}
+
+/* errbuf = "node ID (host:port): <plugin message>". */
+static azr_code node_error(const azr_ctx *ctx, size_t node, azr_code code,
+                           char *errbuf)
+{
+    const char *msg = azr_plugin_error_message();
+    return azr_set_err(errbuf, code, "node %s: %s", ctx->views[node].id,
+                       msg[0] != '\0' ? msg : azr_strerror(code));
+}
+
+static azr_code pick_error(azr_code rc, azr_intent intent, char *errbuf)
+{
+    if (rc == AZR_E_NO_NODE)
+        return azr_set_err(errbuf, rc, "no node available for a %s (the "
+                           "policy chain left no candidate)",
+                           intent == AZR_INTENT_WRITE ? "write" : "read");
+    if (rc == AZR_E_PLUGIN)
+        return azr_set_err(errbuf, rc, "a policy failed while picking a "
+                           "node (see the log)");
+    return azr_set_err(errbuf, rc, "cannot pick a node: %s",
+                       azr_strerror(rc));
+}
+
+/* ---- connections ---- */
+
+/* A connection to `node`: from the pool, else a new one. A connect failure
+ * is reported to the policies. */
+static azr_code conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
+                         azr_conn **connp, char *errbuf)
+{
+    azr_conn *c = pool_take(ctx, node);
+    if (c != NULL) {
+        c->attempt = attempt;
+        *connp = c;
+        return AZR_OK;
+    }
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
+
+    azr_transport_result res = { .struct_size = sizeof res };
+    azr_plugin_error_reset();
+    int rc = transport_ops(ctx)->connect(ctx->transport->state,
+                                         &ctx->views[node], &c->tconn, &res);
+    azr_code code = transport_code(rc, &res);
+    if (code != AZR_OK) {
+        free(c);
+        azr_chain_observe(ctx, node, 0, res.status, attempt);
+        return node_error(ctx, node, code, errbuf);
+    }
+    c->ctx = ctx;
+    c->node = node;
+    c->attempt = attempt;
+    *connp = c;
+    return AZR_OK;
+}
+
+static int intent_valid(azr_intent intent)
+{
+    return intent == AZR_INTENT_READ || intent == AZR_INTENT_WRITE;
+}
+
+static int command_valid(const azr_command *cmd)
+{
+    if (cmd == NULL || cmd->argc == 0 || cmd->argv == NULL)
+        return 0;
+    for (size_t i = 0; i < cmd->argc; i++)
+        if (cmd->argv[i] == NULL)
+            return 0;
+    return 1;
+}
+
+static unsigned attempts_of(const azr_ctx *ctx)
+{
+    unsigned n = ctx->max_attempts;
+    return n == 0 ? 1 : n > AZR_ATTEMPTS_CAP ? AZR_ATTEMPTS_CAP : n;
+}
+
+/* Adds "(N nodes tried)" to a final error when more than one was. */
+static azr_code tried_suffix(azr_code code, size_t n_tried, char *errbuf)
+{
+    if (errbuf != NULL && n_tried > 1) {
+        size_t used = strlen(errbuf);
+        if (used < AZR_ERRBUF_SIZE)
+            snprintf(errbuf + used, AZR_ERRBUF_SIZE - used,
+                     " (%zu nodes tried)", n_tried);
+    }
+    return code;
+}
+
+AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
+                                azr_conn **connp,
+                                char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (errbuf != NULL)
+        errbuf[0] = '\0';
+    if (ctx == NULL || connp == NULL || !intent_valid(intent))
+        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                           "azr_connect: invalid argument");
+    *connp = NULL;
+    if (ctx->transport == NULL)
+        return azr_set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
+                           "configured ([azroute] transport = resp_tls)");
+
+    size_t tried[AZR_ATTEMPTS_CAP];
+    size_t n_tried = 0;
+    azr_code last = AZR_E_NO_NODE;
+    unsigned max = attempts_of(ctx);
+    for (unsigned attempt = 0; attempt < max; attempt++) {
+        const azr_pick_request req = {
+            .intent = intent,
+            .attempt = attempt,
+            .excluded = tried,
+            .n_excluded = n_tried,
+        };
+        size_t node;
+        azr_code rc = azr_pick_ex(ctx, &req, &node);
+        if (rc != AZR_OK) {
+            if (n_tried == 0)
+                return pick_error(rc, intent, errbuf);
+            break; /* no other candidate: report the last failure */
+        }
+        rc = conn_get(ctx, node, attempt, connp, errbuf);
+        if (rc == AZR_OK) {
+            if (errbuf != NULL)
+                errbuf[0] = '\0';
+            return AZR_OK;
+        }
+        if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN)
+            return rc;
+        last = rc;
+        tried[n_tried++] = node;
+    }
+    return tried_suffix(last, n_tried, errbuf);
+}
+
+AZR_EXTERN azr_code azr_connect_node(azr_ctx *ctx, size_t node_index,
+                                     azr_conn **connp,
+                                     char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (errbuf != NULL)
+        errbuf[0] = '\0';
+    if (ctx == NULL || connp == NULL)
+        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                           "azr_connect_node: invalid argument");
+    *connp = NULL;
+    if (node_index >= ctx->n_nodes)
+        return azr_set_err(errbuf, AZR_E_NOT_FOUND, "no node with index "
+                           "%zu (the table has %zu)", node_index,
+                           ctx->n_nodes);
+    if (ctx->transport == NULL)
+        return azr_set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
+                           "configured ([azroute] transport = resp_tls)");
+    return conn_get(ctx, node_index, 0, connp, errbuf);
+}
+
+AZR_EXTERN size_t azr_conn_node(const azr_conn *conn)
+{
+    return conn != NULL ? conn->node : (size_t)-1;
+}
+
+static int is_error(const azr_reply *r)
+{
+    return r != NULL &&
+           (r->type == AZR_REPLY_ERROR || r->type == AZR_REPLY_BLOB_ERROR);
+}
+
+/* Runs n commands on the connection, measures and reports the outcome. */
+static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
+                         azr_reply **replies, char *errbuf)
+{
+    azr_ctx *ctx = c->ctx;
+    const azr_transport_ops *ops = transport_ops(ctx);
+    if (c->broken)
+        return azr_set_err(errbuf, AZR_E_IO, "node %s: the connection "
+                           "failed earlier; close it",
+                           ctx->views[c->node].id);
+
+    azr_transport_result res = { .struct_size = sizeof res };
+    azr_plugin_error_reset();
+    uint64_t t0 = azr_ctx_now_ns(ctx);
+    int rc;
+    if (n == 1)
+        rc = ops->command(c->tconn, &cmds[0], &replies[0], &res);
+    else if (ops->pipeline != NULL)
+        rc = ops->pipeline(c->tconn, n, cmds, replies, &res);
+    else {
+        /* A transport without pipelining: one command after another. */
+        rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            rc = ops->command(c->tconn, &cmds[i], &replies[i], &res);
+            if (rc != 0)
+                for (size_t k = 0; k < i; k++) {
+                    azr_reply_free(replies[k]);
+                    replies[k] = NULL;
+                }
+        }
+    }
+    uint64_t t1 = azr_ctx_now_ns(ctx);
+    azr_code code = transport_code(rc, &res);
+    if (code != AZR_OK) {
+        c->broken = 1;
+        for (size_t i = 0; i < n; i++)
+            replies[i] = NULL;
+        azr_chain_observe(ctx, c->node, 0, res.status, c->attempt);
+        return node_error(ctx, c->node, code, errbuf);
+    }
+    azr_status status = AZR_STATUS_OK;
+    for (size_t i = 0; i < n; i++)
+        if (is_error(replies[i]))
+            status = AZR_STATUS_ERROR_REPLY;
+    azr_chain_observe(ctx, c->node, t1 > t0 ? t1 - t0 : 0, status,
+                      c->attempt);
+    if (errbuf != NULL)
+        errbuf[0] = '\0';
+    return AZR_OK;
+}
+
+AZR_EXTERN azr_code azr_conn_command(azr_conn *conn, const azr_command *cmd,
+                                     azr_reply **reply,
+                                     char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (reply != NULL)
+        *reply = NULL;
+    if (conn == NULL || reply == NULL || !command_valid(cmd))
+        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                           "azr_conn_command: invalid argument (a NULL "
+                           "handle or an empty command)");
+    return conn_run(conn, 1, cmd, reply, errbuf);
+}
+
+AZR_EXTERN azr_code azr_conn_pipeline(azr_conn *conn, size_t n,
+                                      const azr_command *cmds,
+                                      azr_reply **replies,
+                                      char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (conn == NULL || (n > 0 && (cmds == NULL || replies == NULL)))
+        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                           "azr_conn_pipeline: invalid argument");
+    for (size_t i = 0; i < n; i++) {
+        replies[i] = NULL;
+        if (!command_valid(&cmds[i]))
+            return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                               "azr_conn_pipeline: command %zu is empty",
+                               i);
+    }
+    if (n == 0) {
+        if (errbuf != NULL)
+            errbuf[0] = '\0';
+        return AZR_OK;
+    }
+    return conn_run(conn, n, cmds, replies, errbuf);
+}
+
+AZR_EXTERN void azr_conn_close(azr_conn *conn)
+{
+    if (conn == NULL)
+        return;
+    if (!conn->broken && pool_put(conn))
+        return;
+    transport_ops(conn->ctx)->close(conn->tconn);
+    free(conn);
+}
+
+AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
+                             const azr_command *cmd, azr_reply **reply,
+                             size_t *node_index,
+                             char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (errbuf != NULL)
+        errbuf[0] = '\0';
+    if (reply != NULL)
+        *reply = NULL;
+    if (ctx == NULL || reply == NULL || !intent_valid(intent) ||
+        !command_valid(cmd))
+        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                           "azr_exec: invalid argument (a NULL handle, a "
+                           "bad intent or an empty command)");
+    if (ctx->transport == NULL)
+        return azr_set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
+                           "configured ([azroute] transport = resp_tls)");
+
+    size_t tried[AZR_ATTEMPTS_CAP];
+    size_t n_tried = 0;
+    azr_code last = AZR_E_NO_NODE;
+    unsigned max = attempts_of(ctx);
+    for (unsigned attempt = 0; attempt < max; attempt++) {
+        const azr_pick_request req = {
+            .intent = intent,
+            .attempt = attempt,
+            .excluded = tried,
+            .n_excluded = n_tried,
+        };
+        size_t node;
+        azr_code rc = azr_pick_ex(ctx, &req, &node);
+        if (rc != AZR_OK) {
+            if (n_tried == 0)
+                return pick_error(rc, intent, errbuf);
+            break;
+        }
+        azr_conn *conn = NULL;
+        rc = conn_get(ctx, node, attempt, &conn, errbuf);
+        if (rc == AZR_OK) {
+            rc = conn_run(conn, 1, cmd, reply, errbuf);
+            azr_conn_close(conn); /* pooled, or closed if it failed */
+            if (rc == AZR_OK) {
+                if (node_index != NULL)
+                    *node_index = node;
+                return AZR_OK;
+            }
+        }
+        if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
+            rc == AZR_E_INVALID_ARGUMENT)
+            return rc;
+        last = rc;
+        tried[n_tried++] = node;
+    }
+    return tried_suffix(last, n_tried, errbuf);
+}

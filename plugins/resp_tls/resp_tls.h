@@ -1,0 +1,155 @@
+/*
+ * resp_tls.h - internal interfaces of the resp_tls transport plugin.
+ *
+ * The plugin carries RESP2/RESP3 commands to a node over TCP, optionally
+ * wrapped in TLS (OpenSSL). It is split by concern:
+ *   options.c  reads and validates [transport resp_tls] (create time)
+ *   tls.c      the SSL_CTX, per-connection TLS setup and handshake errors
+ *   net.c      sockets: deadlines, non-blocking connect, raw and TLS I/O
+ *   session.c  one connection: connect, HELLO/AUTH, commands, pipelines
+ *   plugin.c   the descriptor and the ABI glue
+ * Only `azr_plugin_descriptor` is visible outside the module (the module is
+ * built with -fvisibility=hidden); the rtls_ functions are internal.
+ *
+ * Every failing function records its message through host->error (one
+ * line, thread-local in the host) and returns an azr_code; the status the
+ * host reports to the policies travels in an azr_transport_result.
+ */
+#ifndef AZR_PLUGIN_RESP_TLS_H
+#define AZR_PLUGIN_RESP_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include <azroute/plugin.h>
+
+/* The validated options of one instance. Strings are owned (NULL when not
+ * set). The password is a copy of the environment variable named by
+ * password_env, wiped when the instance is destroyed. */
+typedef struct rtls_config {
+    int tls;                 /* tls = yes (default) */
+    int verify;              /* verify = yes (default) */
+    int insecure;            /* insecure = yes: allows verify = no */
+    char *ca_file;
+    char *ca_path;
+    char *cert_file;
+    char *key_file;
+    char *server_name;       /* SNI and the name verified, instead of host */
+    unsigned connect_timeout_ms; /* default 1000 */
+    unsigned command_timeout_ms; /* default 1000 */
+    char *username;
+    char *password_env;
+    char *password;
+    int protocol;            /* 2 (default) or 3 */
+    int min_tls;             /* TLS1_2_VERSION (default) or TLS1_3_VERSION */
+} rtls_config;
+
+/* One instance (one per context). Shared by every connection; read-only
+ * after create, so connections on many threads use it without locks
+ * (SSL_CTX is thread-safe for SSL_new). */
+typedef struct rtls_state {
+    azr_plugin_env *env;
+    const azr_host_services *host;
+    rtls_config cfg;
+    SSL_CTX *ssl_ctx;        /* NULL when tls = no */
+} rtls_state;
+
+typedef struct rtls_conn rtls_conn;
+
+/* Records the current call's error through the host and returns `code`. */
+#define RTLS_ERROR(st, code, ...) \
+    ((st)->host->error((st)->env, (code), NULL, __VA_ARGS__))
+
+/* ---- options.c ---- */
+
+/* Reads every supported key of the plugin's section into *cfg (which the
+ * caller zeroed). Returns 0 or an azr_code (described via host->error with
+ * the offending key). */
+int rtls_options_read(rtls_state *st);
+
+/* Frees the strings of *cfg and wipes the password. */
+void rtls_options_free(rtls_config *cfg);
+
+/* ---- tls.c ---- */
+
+/* Process-wide OpenSSL pieces (the SIGPIPE-free socket BIO method),
+ * reference-counted: the descriptor's init and fini. */
+int rtls_tls_global_init(void);
+void rtls_tls_global_fini(void);
+
+/* Builds st->ssl_ctx from st->cfg (CA, client certificate, versions,
+ * verification). Returns 0 or an azr_code. */
+int rtls_tls_context_new(rtls_state *st);
+
+/* Makes the SSL object for a connection on `fd` to `host`: SNI, expected
+ * host name or IP address, a socket BIO that never raises SIGPIPE.
+ * Returns NULL after recording the error. */
+SSL *rtls_tls_new(rtls_state *st, int fd, const char *host);
+
+/* Describes why the handshake on `ssl` failed into buf (certificate
+ * problem, version mismatch, peer not speaking TLS, ...). `ssl_err` is
+ * SSL_get_error()'s verdict, `sys_errno` errno right after the call. */
+void rtls_tls_describe_failure(SSL *ssl, int ssl_err, int sys_errno,
+                               const char *expected_name, char *buf,
+                               size_t len);
+
+/* ---- net.c ---- */
+
+/* CLOCK_MONOTONIC in milliseconds. Deadlines of network I/O must follow
+ * real time (poll() waits in real time), so the transport does not use the
+ * host's injectable clock for them. */
+uint64_t rtls_now_ms(void);
+
+/* Milliseconds left until `deadline_ms` (0 when passed), for poll(). */
+int rtls_remaining_ms(uint64_t deadline_ms);
+
+/* Opens a TCP connection to host:port before `deadline_ms`, trying every
+ * address the name resolves to. Returns 0 with *fdp the connected
+ * non-blocking socket (TCP_NODELAY set), or an azr_code with the error
+ * recorded and res->status set. */
+int rtls_tcp_connect(rtls_state *st, const char *host, uint16_t port,
+                     uint64_t deadline_ms, int *fdp,
+                     azr_transport_result *res);
+
+/* Result of one non-blocking I/O step. */
+typedef enum rtls_io {
+    RTLS_IO_DONE = 0,   /* *done bytes moved (> 0) */
+    RTLS_IO_WANT_READ,  /* retry when the socket is readable */
+    RTLS_IO_WANT_WRITE, /* retry when the socket is writable */
+    RTLS_IO_EOF,        /* the peer closed the connection */
+    RTLS_IO_ERROR       /* failed: errno or the OpenSSL queue says why */
+} rtls_io;
+
+/* One non-blocking send / receive on `fd`, through `ssl` when not NULL.
+ * On RTLS_IO_ERROR, *err_errno and *err_ssl (SSL_get_error, 0 for plain)
+ * describe the failure. */
+rtls_io rtls_io_send(int fd, SSL *ssl, const void *buf, size_t len,
+                     size_t *done, int *err_errno, int *err_ssl);
+rtls_io rtls_io_recv(int fd, SSL *ssl, void *buf, size_t len, size_t *done,
+                     int *err_errno, int *err_ssl);
+
+/* Waits until `fd` is ready for `events` (POLLIN/POLLOUT) or the deadline
+ * passes. Returns 1 when ready, 0 on timeout, -1 on a poll() error. */
+int rtls_wait(int fd, short events, uint64_t deadline_ms);
+
+/* "host:port" ("[v6]:port" for IPv6 literals) into buf; returns buf. */
+#define RTLS_ADDR_MAX 300
+const char *rtls_addr_str(const char *host, uint16_t port, char *buf,
+                          size_t len);
+
+/* 1 if the idle connection on `fd` was closed or reset by the peer (checked
+ * without blocking), 0 otherwise. */
+int rtls_peer_closed(int fd);
+
+/* ---- session.c ---- */
+
+/* The ABI operations (see azr_transport_ops). */
+int rtls_session_connect(rtls_state *st, const azr_node_view *node,
+                         rtls_conn **connp, azr_transport_result *res);
+int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
+                          azr_reply **replies, azr_transport_result *res);
+void rtls_session_close(rtls_conn *c);
+
+#endif /* AZR_PLUGIN_RESP_TLS_H */
