@@ -294,7 +294,7 @@ void azr_az_cache_get(const char *key, const char *cache_file,
             return;
         }
         pthread_mutex_unlock(&cache_lock);
-        azr_md_fail(&out->answer, AZR_E_METADATA,
+        azr_md_fail(&out->answer, AZR_E_TIMEOUT,
                     "metadata cache: gave up waiting for another thread's "
                     "fetch");
         return;

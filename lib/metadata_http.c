@@ -347,6 +347,7 @@ azr_code azr_md_http(const azr_md_http_request *req,
             if (resp->status) {
                 rc = AZR_OK; /* keep the 5xx we already have */
             } else if (!last[0]) {
+                rc = AZR_E_TIMEOUT;
                 snprintf(last, sizeof last, "timed out after %u ms",
                          req->timeout_ms);
             }
@@ -398,7 +399,9 @@ azr_code azr_md_http(const azr_md_http_request *req,
                 continue; /* the single retry */
             break;
         }
-        rc = cc == CURLE_OUT_OF_MEMORY ? AZR_E_NOMEM : AZR_E_METADATA;
+        rc = cc == CURLE_OUT_OF_MEMORY        ? AZR_E_NOMEM
+             : cc == CURLE_OPERATION_TIMEDOUT ? AZR_E_TIMEOUT
+                                              : AZR_E_METADATA;
         long os_errno = 0;
         curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
         describe_curl_error(cc, os_errno, &x, req->timeout_ms, last,

@@ -82,9 +82,9 @@ typedef struct azr_md_http_response {
  * req->deadline_ns. At most one retry, only after a transport error
  * (connect failure, reset, empty reply) or a 5xx status, and only while time
  * is left. Returns AZR_OK when a response arrived, whatever its status
- * (resp->status; free with azr_md_http_response_free), else AZR_E_METADATA
- * (or AZR_E_NOMEM) with a one-line message in err that never contains a
- * header value.
+ * (resp->status; free with azr_md_http_response_free), else AZR_E_TIMEOUT
+ * (the deadline passed), AZR_E_NOMEM or AZR_E_METADATA, with a one-line
+ * message in err that never contains a header value.
  */
 azr_code azr_md_http(const azr_md_http_request *req,
                      azr_md_http_response *resp, char *err, size_t errlen);

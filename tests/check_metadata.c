@@ -706,17 +706,18 @@ static const struct fault_case {
     const char *mode;
     const char *needle;
     unsigned long requests; /* seen by the server; 0: don't check */
+    azr_code code;
 } fault_cases[] = {
-    {"slow", "timed out after 300 ms", 1},
-    {"500", "endpoint failed (HTTP 500, after 1 retry)", 2},
-    {"malformed", "response is not valid JSON", 1},
-    {"missing", "response has no \"AvailabilityZoneID\" field", 1},
-    {"badshape", "\"AvailabilityZoneID\" 'Not An AZ!' is not an AZ ID", 1},
-    {"huge", "response body exceeds 64 KiB", 1},
-    {"hugechunk", "response body exceeds 64 KiB", 1},
-    {"reset", "(after 1 retry)", 2},
-    {"redirect", "unexpected redirect (HTTP 302", 1},
-    {"refused", "could not connect: Connection refused (after 1 retry)", 0},
+    {"slow", "timed out after 300 ms", 1, AZR_E_TIMEOUT},
+    {"500", "endpoint failed (HTTP 500, after 1 retry)", 2, AZR_E_METADATA},
+    {"malformed", "response is not valid JSON", 1, AZR_E_METADATA},
+    {"missing", "response has no \"AvailabilityZoneID\" field", 1, AZR_E_METADATA},
+    {"badshape", "\"AvailabilityZoneID\" 'Not An AZ!' is not an AZ ID", 1, AZR_E_METADATA},
+    {"huge", "response body exceeds 64 KiB", 1, AZR_E_METADATA},
+    {"hugechunk", "response body exceeds 64 KiB", 1, AZR_E_METADATA},
+    {"reset", "(after 1 retry)", 2, AZR_E_METADATA},
+    {"redirect", "unexpected redirect (HTTP 302", 1, AZR_E_METADATA},
+    {"refused", "could not connect: Connection refused (after 1 retry)", 0, AZR_E_METADATA},
 };
 #define N_FAULTS (sizeof fault_cases / sizeof *fault_cases)
 
@@ -741,7 +742,7 @@ START_TEST(test_lambda_faults)
     azr_az_info info;
     double ms;
     run_fault(fc, &info, &ms);
-    assert_unknown(&info, AZR_E_METADATA, fc->needle);
+    assert_unknown(&info, fc->code, fc->needle);
     ck_assert_int_eq(info.source, AZR_AZ_SOURCE_LAMBDA);
     ck_assert_msg(ms <= 300 + SLACK_MS, "%s took %.1f ms", fc->mode, ms);
     printf("fault %-10s %7.1f ms  %s\n", fc->mode, ms, info.reason);
@@ -876,13 +877,13 @@ START_TEST(test_imds_bad_endpoint)
 END_TEST
 
 static const struct fault_case imds_faults[] = {
-    {"slow", "timed out after 300 ms", 0},
-    {"500", "endpoint failed (HTTP 500, after 1 retry)", 0},
-    {"malformed", "response (7 bytes, not shown) is not an AZ ID", 0},
-    {"missing", "response (0 bytes, not shown) is not an AZ ID", 0},
-    {"badshape", "response 'Not An AZ!' is not an AZ ID", 0},
-    {"huge", "response body exceeds 64 KiB", 0},
-    {"reset", "(after 1 retry)", 0},
+    {"slow", "timed out after 300 ms", 0, AZR_E_TIMEOUT},
+    {"500", "endpoint failed (HTTP 500, after 1 retry)", 0, AZR_E_METADATA},
+    {"malformed", "response (7 bytes, not shown) is not an AZ ID", 0, AZR_E_METADATA},
+    {"missing", "response (0 bytes, not shown) is not an AZ ID", 0, AZR_E_METADATA},
+    {"badshape", "response 'Not An AZ!' is not an AZ ID", 0, AZR_E_METADATA},
+    {"huge", "response body exceeds 64 KiB", 0, AZR_E_METADATA},
+    {"reset", "(after 1 retry)", 0, AZR_E_METADATA},
 };
 
 START_TEST(test_imds_faults)
@@ -892,7 +893,7 @@ START_TEST(test_imds_faults)
     md_start("--mode", fc->mode, "--slow-ms", "1500");
     env_imds();
     double ms = resolve(cfg_of(AZR_MD_IMDS, 300), NULL, &info);
-    assert_unknown(&info, AZR_E_METADATA, fc->needle);
+    assert_unknown(&info, fc->code, fc->needle);
     ck_assert_msg(strstr(info.reason, "imds GET"), "%s", info.reason);
     ck_assert_msg(ms <= 300 + SLACK_MS, "%s took %.1f ms", fc->mode, ms);
     ck_assert_uint_eq(md_counts().imds_put, 1);
@@ -906,7 +907,7 @@ START_TEST(test_imds_deadline_covers_put_and_get)
     md_start("--mode", "slow", "--slow-ms", "1500");
     env_imds();
     double ms = resolve(cfg_of(AZR_MD_IMDS, 250), NULL, &info);
-    assert_unknown(&info, AZR_E_METADATA, "timed out after 250 ms");
+    assert_unknown(&info, AZR_E_TIMEOUT, "timed out after 250 ms");
     ck_assert_msg(ms <= 250 + SLACK_MS, "took %.1f ms", ms);
 }
 END_TEST
