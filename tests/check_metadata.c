@@ -817,6 +817,27 @@ START_TEST(test_imds_token_flow)
 }
 END_TEST
 
+/* The token is kept for its TTL minus a margin (half of a short TTL). */
+START_TEST(test_imds_token_ttl)
+{
+    azr_az_info info;
+    md_start("--mode", "ok", "--imds-ttl", "2");
+    env_imds();
+    azr_config *cfg = cfg_of(AZR_MD_IMDS, 1000);
+    resolve(cfg, NULL, &info);
+    azr_invalidate_az();
+    resolve(cfg, NULL, &info);
+    ck_assert_uint_eq(md_counts().imds_put, 1); /* within 1 s: reused */
+    usleep(1100000);
+    azr_invalidate_az();
+    resolve(cfg, NULL, &info);
+    assert_known(&info, "apne1-az4", AZR_AZ_SOURCE_IMDS);
+    counts c = md_counts();
+    ck_assert_uint_eq(c.imds_put, 2);
+    ck_assert_uint_eq(c.imds_get, 3);
+}
+END_TEST
+
 START_TEST(test_imds_401_refreshes_token_once)
 {
     azr_az_info info;
@@ -975,6 +996,29 @@ START_TEST(test_ecs_faults)
     setenv("ECS_CONTAINER_METADATA_URI_V4", "file:///etc/passwd", 1);
     resolve(cfg, NULL, &info);
     assert_unknown(&info, AZR_E_METADATA, "not a plain http:// URL");
+}
+END_TEST
+
+/* The same, with the configuration parsed from text by the loader. */
+START_TEST(test_ecs_config_text)
+{
+    azr_az_info info;
+    md_start("--mode", "ok", "--ecs-az", "ap-northeast-1d");
+    env_ecs();
+    const char *text =
+        "[metadata]\nsource = ecs\ntimeout_ms = 500\n\n"
+        "[az_map]\nap-northeast-1a = apne1-az4\nap-northeast-1d = apne1-az2\n\n"
+        "[node a]\nhost = 127.0.0.1\nport = 6379\naz = ap-northeast-1a\n"
+        "role = primary\n";
+    azr_config *cfg = NULL;
+    char err[AZR_ERRBUF_SIZE] = "";
+    ck_assert_msg(azr_config_load_string(text, "ecs.ini", &cfg, err,
+                                         sizeof err) == AZR_OK,
+                  "load: %s", err);
+    ck_assert_int_eq(cfg->md_source, AZR_MD_ECS);
+    resolve(cfg, NULL, &info);
+    assert_known(&info, "apne1-az2", AZR_AZ_SOURCE_ECS);
+    azr_config_free(cfg);
 }
 END_TEST
 
@@ -1354,6 +1398,7 @@ static Suite *metadata_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_imds_token_flow);
+    tcase_add_test(tc, test_imds_token_ttl);
     tcase_add_test(tc, test_imds_401_refreshes_token_once);
     tcase_add_test(tc, test_imds_401_twice_fails);
     tcase_add_test(tc, test_imds_disabled);
@@ -1369,6 +1414,7 @@ static Suite *metadata_suite(void)
     tcase_add_test(tc, test_ecs_mapped);
     tcase_add_test(tc, test_ecs_unmapped);
     tcase_add_test(tc, test_ecs_faults);
+    tcase_add_test(tc, test_ecs_config_text);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cache");

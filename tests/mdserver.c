@@ -39,7 +39,8 @@
  *
  * Options: --token T (Lambda, default "t"), --az ID (default apne1-az4),
  * --ecs-az NAME (default ap-northeast-1a), --max-age N (default 43200),
- * --delay-ms N (delay every metadata answer), --count-file F (rewritten
+ * --delay-ms N (delay every metadata answer), --imds-ttl N (grant IMDS
+ * tokens at most N seconds; they are not expired server-side), --count-file F (rewritten
  * after every counted request), --lifetime S (hard exit, default 60).
  *
  * Exits on SIGTERM (default action) and when --lifetime runs out (SIGALRM).
@@ -72,6 +73,7 @@ static const char *opt_ecs_az = "ap-northeast-1a";
 static long opt_max_age = 43200;
 static long opt_delay_ms = 0;
 static long opt_slow_ms = 3000;
+static long opt_imds_ttl = 21600; /* longest token TTL granted */
 static const char *opt_count_file;
 
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -336,6 +338,8 @@ static void handle_imds_token(int fd, const char *method, const char *req)
         respond(fd, 400, "Bad Request", "text/plain", NULL, "");
         return;
     }
+    if (ttl > opt_imds_ttl)
+        ttl = opt_imds_ttl;
     char tok[48], hdr[96];
     pthread_mutex_lock(&state_lock);
     snprintf(tok, sizeof tok, "IMDS-SECRET-%lu-%ld", ++token_serial,
@@ -492,7 +496,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: mdserver [--mode M] [--token T] [--az ID] [--ecs-az NAME] "
-            "[--max-age N] [--delay-ms N] [--slow-ms N] [--count-file F] "
+            "[--max-age N] [--delay-ms N] [--slow-ms N] [--imds-ttl N] "
+            "[--count-file F] "
             "[--lifetime S]\n");
     exit(2);
 }
@@ -519,6 +524,8 @@ int main(int argc, char **argv)
             opt_delay_ms = strtol(v, NULL, 10);
         else if (strcmp(a, "--slow-ms") == 0)
             opt_slow_ms = strtol(v, NULL, 10);
+        else if (strcmp(a, "--imds-ttl") == 0)
+            opt_imds_ttl = strtol(v, NULL, 10);
         else if (strcmp(a, "--count-file") == 0)
             opt_count_file = v;
         else if (strcmp(a, "--lifetime") == 0)
