@@ -1,8 +1,9 @@
 /*
  * plugin.c - the resp_tls descriptor: RESP2/RESP3 over TCP and TLS.
  *
- * Built against <azroute/plugin.h> only (plus OpenSSL, and libazroute for
- * the RESP reader and encoder), exactly like a third-party transport.
+ * Built against <azroute/plugin.h> only (plus OpenSSL, and libazroute's
+ * RESP reader and encoder compiled in), exactly like a third-party
+ * transport.
  * See options.c for the [transport resp_tls] keys.
  */
 #include <stdlib.h>

@@ -5,9 +5,10 @@
  * Contracts:
  *  - connect_timeout_ms bounds the whole opening: TCP connect, TLS
  *    handshake and the HELLO/AUTH exchange.
- *  - command_timeout_ms bounds the wait for each reply: a single command
- *    fails when its reply has not arrived that long after it was sent; a
- *    pipeline fails when any reply takes that long after the previous one.
+ *  - command_timeout_ms bounds every wait on the server: a command or
+ *    pipeline fails when that long passes with no byte moving either way
+ *    (for a single small command: no reply within command_timeout_ms of
+ *    sending it). A large reply that keeps arriving is not cut off.
  *  - Sending and receiving are interleaved, so a pipeline of any size never
  *    deadlocks on full socket buffers.
  *  - A failure leaves the connection closed (fd -1); the host closes it.
@@ -168,9 +169,10 @@ static int timeout_failure(rtls_conn *c, int sending, unsigned refresh_ms,
 }
 
 /*
- * Sends out[0..out_len) and reads n replies into replies[]. The first reply
- * is due by `deadline`; when refresh_ms > 0, each reply moves the deadline
- * to refresh_ms after it. On failure the replies read so far are freed.
+ * Sends out[0..out_len) and reads n replies into replies[]. Everything is
+ * due by `deadline`; when refresh_ms > 0, any progress (bytes sent or
+ * received) moves the deadline to refresh_ms after it. On failure the
+ * replies read so far are freed.
  */
 static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
                      size_t n, azr_reply **replies, uint64_t deadline,
@@ -199,8 +201,6 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
             if (r == NULL)
                 break;
             replies[got++] = r;
-            if (refresh_ms > 0)
-                deadline = rtls_now_ms() + refresh_ms;
         }
         if (got == n)
             return 0;
@@ -229,7 +229,7 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
          * reply cannot be there yet without the socket turning readable,
          * so wait first instead of a recv() that would say EAGAIN. */
         if (sent == out_len && just_sent &&
-            (c->ssl == NULL || SSL_pending(c->ssl) == 0)) {
+            (c->ssl == NULL || !SSL_has_pending(c->ssl))) {
             just_sent = 0;
             int w = rtls_wait(c->fd, POLLIN, deadline);
             if (w == 0) {
@@ -259,8 +259,11 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
             rc = io_failure(c, io, err_errno, err_ssl, res);
             goto fail;
         }
-        if (progress)
+        if (progress) {
+            if (refresh_ms > 0)
+                deadline = rtls_now_ms() + refresh_ms;
             continue;
+        }
 
         int w = rtls_wait(c->fd, events, deadline);
         if (w == 0) {
