@@ -431,9 +431,18 @@ static int session_open(rtls_conn *c, azr_transport_result *res)
     }
     if (rc == 0)
         rc = session_hello(c, deadline, res);
-    if (rc != 0)
+    if (rc != 0) {
         session_teardown(c);
-    return rc;
+        return rc;
+    }
+    if (c->ssl != NULL)
+        st->host->log(st->env, AZR_LOG_DEBUG, "connected to %s (%s, %s, "
+                      "RESP%d)", c->addr, SSL_get_version(c->ssl),
+                      SSL_get_cipher_name(c->ssl), c->resp3 ? 3 : 2);
+    else
+        st->host->log(st->env, AZR_LOG_DEBUG, "connected to %s (plain TCP, "
+                      "RESP%d)", c->addr, c->resp3 ? 3 : 2);
+    return 0;
 }
 
 int rtls_session_connect(rtls_state *st, const azr_node_view *node,
