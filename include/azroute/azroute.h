@@ -422,7 +422,19 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
                                 azr_conn **connp,
                                 char errbuf[AZR_ERRBUF_SIZE]);
 
-/* Node index the connection talks to. */
+/*
+ * Returns a connection (pooled or new) to node `node_index` itself,
+ * bypassing the policy chain: for health checks and measurements such as
+ * `azroute probe`. There is no retry on another node; a connect failure is
+ * reported to the policies like any other. Errors: AZR_E_NOT_FOUND (index
+ * out of range), AZR_E_NO_TRANSPORT, or the connect error, described in
+ * errbuf. Thread-safe.
+ */
+AZR_EXTERN azr_code azr_connect_node(azr_ctx *ctx, size_t node_index,
+                                     azr_conn **connp,
+                                     char errbuf[AZR_ERRBUF_SIZE]);
+
+/* Node index the connection talks to ((size_t)-1 for NULL). */
 AZR_EXTERN size_t azr_conn_node(const azr_conn *conn);
 
 /*
