@@ -1,0 +1,386 @@
+/*
+ * weighted_latency.c - chooses one node by measured latency.
+ *
+ * For every node the policy keeps a peak EWMA of the round-trip time and the
+ * number of requests it sent there that have not been reported yet. The cost
+ * of a node is
+ *
+ *     cost = estimate x (outstanding + 1) / weight
+ *
+ * and the pick chooses, among the candidates the chain left, either the
+ * cheaper of two distinct random candidates (mode = p2c, the default: the
+ * "power of two choices", which avoids herding every thread onto the one
+ * node that currently looks best) or one candidate at random with
+ * probability proportional to 1/cost (mode = weighted). It always narrows
+ * the candidates to one: it is meant to be the last link of the chain.
+ *
+ * Peak EWMA (as in Finagle and Linkerd): a sample above the current estimate
+ * replaces it at once, so a node that slows down is avoided from its first
+ * slow answer; a lower sample pulls the estimate down with the time constant
+ * decay_ms:
+ *
+ *     estimate += (sample - estimate) x (1 - exp(-dt / decay_ms))
+ *
+ * where dt is the time since the node's previous sample, so the decay speed
+ * does not depend on the request rate. A node without samples costs
+ * initial_rtt_ms (the prior), so a new node is tried rather than starved.
+ * The first sample replaces the prior outright.
+ *
+ * Spikes: with the time-based pull alone, one stray slow answer on a busy,
+ * healthy node (a scheduling hiccup, a GC pause) would hold its estimate up
+ * for about decay_ms, however many fast answers follow, and on a noisy host
+ * the healthy nodes then look as slow as a genuinely slow one most of the
+ * time. So a lower sample always pulls the estimate at least `min_pull` of
+ * the way (default 0.05): an isolated spike is forgotten after a few dozen
+ * answers, while a node that is really slow keeps its estimate, since all
+ * its samples are high. min_pull = 0 gives the pure time-based formula.
+ *
+ * Idle decay: a node nobody picks receives no samples, so an estimate would
+ * otherwise stay frozen at whatever peak it last saw. When reading a cost
+ * the estimate is therefore relaxed toward the prior by the time since its
+ * last sample: effective = prior + (estimate - prior) x exp(-idle/decay_ms).
+ * After a few decay_ms of silence a node is as attractive as a new one and
+ * gets probed again; relaxing toward the prior (not toward zero, as Finagle
+ * does) keeps a long-idle node from looking free and drawing a burst of
+ * requests before its first answer comes back. The stored estimate itself
+ * is only changed by samples.
+ *
+ * Outstanding requests: counted up when this policy's pick chooses a node,
+ * down (never below zero) when any outcome for that node is observed. An
+ * embedder that picks without reporting leaves requests counted as in
+ * flight; `azroute pick -n N` does exactly that, which spreads its picks
+ * evenly over equally fast nodes. Put weighted_latency last in the chain:
+ * a later policy that rejected the pick would leave the count one too high
+ * until the next outcome for that node.
+ *
+ * Options ([policy weighted_latency]):
+ *   decay_ms       time constant of the EWMA in ms, > 0 and <= 3600000,
+ *                  decimals allowed (default 10000)
+ *   initial_rtt_ms prior for nodes without samples, > 0 and <= 60000,
+ *                  decimals allowed (default 1: a little above a same-AZ
+ *                  round-trip, so a new node is tried when the known ones
+ *                  are slow or busy, not ahead of known fast ones)
+ *   mode           p2c | weighted (default p2c)
+ *   min_pull       least fraction of the way a lower sample pulls the
+ *                  estimate, 0..1 (default 0.05; 0: time-based only)
+ *
+ * Concurrency: pick() and observe() run on any number of threads. Each
+ * node's state is a handful of atomics on its own cache line. A sample
+ * takes the node's clock stamp with an atomic exchange (so concurrent
+ * samples split the elapsed time between them instead of each decaying by
+ * the whole of it) and then applies its update to the estimate with a
+ * compare-and-swap loop, so no sample is lost. The estimate and its stamp
+ * are not one atomic unit: a reader may combine a new estimate with the
+ * previous stamp (or the reverse) for an instant, which only shifts one
+ * cost by a fraction of a decay step. The pick path allocates nothing,
+ * takes no lock and makes no system call (time and randomness come from
+ * the host).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <azroute/plugin.h>
+
+#define WL_DEFAULT_DECAY_MS 10000.0
+#define WL_MAX_DECAY_MS 3600000.0
+#define WL_DEFAULT_PRIOR_MS 1.0
+#define WL_MAX_PRIOR_MS 60000.0
+#define WL_DEFAULT_MIN_PULL 0.05
+
+/* Bit pattern of the estimate meaning "no sample yet" (a NaN, which no
+ * sample can produce). */
+#define WL_NO_SAMPLE UINT64_MAX
+
+typedef enum wl_mode { WL_MODE_P2C = 0, WL_MODE_WEIGHTED = 1 } wl_mode;
+
+typedef struct wl_node {
+    /* estimate in ns, as the bits of a double (WL_NO_SAMPLE: none) */
+    _Alignas(64) _Atomic uint64_t estimate;
+    _Atomic uint64_t stamp_ns;      /* time of the last sample */
+    _Atomic uint64_t outstanding;   /* picked here, not yet observed */
+    double inv_weight;              /* 1 / weight, fixed at create */
+} wl_node;
+
+typedef struct wl_state {
+    azr_plugin_env *env;
+    const azr_host_services *host;
+    size_t n_nodes;
+    double tau_ns;       /* decay_ms in ns */
+    double min_pull;     /* least pull of a lower sample, 0..1 */
+    double prior_ns;     /* initial_rtt_ms in ns */
+    wl_mode mode;
+    wl_node *nodes;      /* n_nodes, cache-line aligned */
+} wl_state;
+
+static uint64_t d2u(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static double u2d(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* Parses a finite decimal number in (0, max] (in [0, max] when
+ * `zero_ok`); 0 on success, -1 if not. */
+static int parse_number(const char *s, int zero_ok, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno != 0 || !isfinite(v) ||
+        (zero_ok ? v < 0.0 : v <= 0.0) || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int read_options(wl_state *st)
+{
+    const azr_host_services *h = st->host;
+    double decay_ms = WL_DEFAULT_DECAY_MS;
+    double prior_ms = WL_DEFAULT_PRIOR_MS;
+    double min_pull = WL_DEFAULT_MIN_PULL;
+    const char *v;
+
+    if ((v = h->option(st->env, "decay_ms")) != NULL &&
+        parse_number(v, 0, WL_MAX_DECAY_MS, &decay_ms) != 0)
+        return h->error(st->env, AZR_E_CONFIG, "decay_ms",
+                        "invalid decay_ms '%s': expected a number of "
+                        "milliseconds in (0, %.0f]", v, WL_MAX_DECAY_MS);
+    if ((v = h->option(st->env, "initial_rtt_ms")) != NULL &&
+        parse_number(v, 0, WL_MAX_PRIOR_MS, &prior_ms) != 0)
+        return h->error(st->env, AZR_E_CONFIG, "initial_rtt_ms",
+                        "invalid initial_rtt_ms '%s': expected a number of "
+                        "milliseconds in (0, %.0f]", v, WL_MAX_PRIOR_MS);
+    if ((v = h->option(st->env, "min_pull")) != NULL &&
+        parse_number(v, 1, 1.0, &min_pull) != 0)
+        return h->error(st->env, AZR_E_CONFIG, "min_pull",
+                        "invalid min_pull '%s': expected a number in "
+                        "[0, 1]", v);
+    st->mode = WL_MODE_P2C;
+    if ((v = h->option(st->env, "mode")) != NULL) {
+        if (strcmp(v, "p2c") == 0)
+            st->mode = WL_MODE_P2C;
+        else if (strcmp(v, "weighted") == 0)
+            st->mode = WL_MODE_WEIGHTED;
+        else
+            return h->error(st->env, AZR_E_CONFIG, "mode",
+                            "invalid mode '%s': expected p2c or weighted", v);
+    }
+    st->tau_ns = decay_ms * 1e6;
+    st->prior_ns = prior_ms * 1e6;
+    st->min_pull = min_pull;
+    return 0;
+}
+
+static int wl_create(azr_plugin_env *env, const azr_host_services *host,
+                     const azr_node_view *const *nodes, size_t n_nodes,
+                     void **state)
+{
+    wl_state *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
+    st->env = env;
+    st->host = host;
+    st->n_nodes = n_nodes;
+    int rc = read_options(st);
+    if (rc != 0) {
+        free(st);
+        return rc;
+    }
+    size_t bytes = (n_nodes > 0 ? n_nodes : 1) * sizeof(wl_node);
+    st->nodes = aligned_alloc(_Alignof(wl_node), bytes);
+    if (st->nodes == NULL) {
+        free(st);
+        return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
+    }
+    for (size_t i = 0; i < n_nodes; i++) {
+        wl_node *nd = &st->nodes[i];
+        atomic_init(&nd->estimate, WL_NO_SAMPLE);
+        atomic_init(&nd->stamp_ns, 0);
+        atomic_init(&nd->outstanding, 0);
+        unsigned w = nodes[i]->weight;
+        nd->inv_weight = 1.0 / (double)(w > 0 ? w : 1);
+    }
+    *state = st;
+    return 0;
+}
+
+static void wl_destroy(void *state)
+{
+    wl_state *st = state;
+    if (st == NULL)
+        return;
+    free(st->nodes);
+    free(st);
+}
+
+/* The node's latency estimate in ns as of `now`, with idle decay. */
+static double wl_estimate(const wl_state *st, wl_node *nd, uint64_t now)
+{
+    uint64_t bits = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
+    if (bits == WL_NO_SAMPLE)
+        return st->prior_ns;
+    double est = u2d(bits);
+    uint64_t stamp = atomic_load_explicit(&nd->stamp_ns, memory_order_relaxed);
+    if (now > stamp) {
+        double w = exp(-(double)(now - stamp) / st->tau_ns);
+        est = st->prior_ns + (est - st->prior_ns) * w;
+    }
+    return est;
+}
+
+static double wl_cost(const wl_state *st, const azr_node_view *v, uint64_t now)
+{
+    wl_node *nd = &st->nodes[v->index];
+    uint64_t out = atomic_load_explicit(&nd->outstanding, memory_order_relaxed);
+    return wl_estimate(st, nd, now) * ((double)out + 1.0) * nd->inv_weight;
+}
+
+/* Uniform double in [0, 1) from the host's random source. */
+static double wl_uniform(const wl_state *st)
+{
+    return (double)(st->host->random_u64(st->env) >> 11) * 0x1.0p-53;
+}
+
+/*
+ * P2C draws two random numbers r1, r2: the first candidate is r1 % n, the
+ * second is r2 % (n - 1), skipping over the first (so the two are
+ * distinct). The cheaper one wins; on a tie, the first.
+ */
+static size_t wl_choose_p2c(const wl_state *st, const azr_node_view **cand,
+                            size_t n, uint64_t now)
+{
+    size_t a = (size_t)(st->host->random_u64(st->env) % n);
+    size_t b = (size_t)(st->host->random_u64(st->env) % (n - 1));
+    if (b >= a)
+        b++;
+    return wl_cost(st, cand[b], now) < wl_cost(st, cand[a], now) ? b : a;
+}
+
+/* One candidate with probability proportional to 1 / cost. */
+static size_t wl_choose_weighted(const wl_state *st, const azr_node_view **cand,
+                                 size_t n, uint64_t now)
+{
+    double inv[AZR_MAX_NODES];
+    double total = 0.0;
+    if (n > AZR_MAX_NODES)
+        n = AZR_MAX_NODES;
+    for (size_t i = 0; i < n; i++) {
+        double c = wl_cost(st, cand[i], now);
+        /* A zero-latency estimate would have infinite weight: floor it at
+         * one nanosecond. */
+        inv[i] = 1.0 / (c > 1.0 ? c : 1.0);
+        total += inv[i];
+    }
+    double r = wl_uniform(st) * total;
+    for (size_t i = 0; i < n; i++) {
+        if (r < inv[i])
+            return i;
+        r -= inv[i];
+    }
+    return n - 1; /* rounding left r just above the sum */
+}
+
+static long wl_pick(void *state, const azr_pick_args *args,
+                    const azr_node_view **cand, size_t n)
+{
+    wl_state *st = state;
+    (void)args;
+    if (n == 0)
+        return 0;
+    size_t chosen = 0;
+    if (n > 1) {
+        uint64_t now = st->host->now_ns(st->env);
+        chosen = st->mode == WL_MODE_WEIGHTED
+                     ? wl_choose_weighted(st, cand, n, now)
+                     : wl_choose_p2c(st, cand, n, now);
+    }
+    const azr_node_view *v = cand[chosen];
+    if (v->index < st->n_nodes)
+        atomic_fetch_add_explicit(&st->nodes[v->index].outstanding, 1,
+                                  memory_order_relaxed);
+    cand[0] = v;
+    return 1;
+}
+
+/* Decrements the outstanding count, never below zero. */
+static void wl_release(wl_node *nd)
+{
+    uint64_t cur = atomic_load_explicit(&nd->outstanding, memory_order_relaxed);
+    while (cur > 0 &&
+           !atomic_compare_exchange_weak_explicit(&nd->outstanding, &cur,
+                                                  cur - 1,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+static void wl_observe(void *state, const azr_outcome *o)
+{
+    wl_state *st = state;
+    if (o->node_index >= st->n_nodes)
+        return;
+    wl_node *nd = &st->nodes[o->node_index];
+    wl_release(nd);
+
+    /* Only an answer carries a round-trip time. Failures are left to the
+     * failover policy; they do not touch the estimate. */
+    if (o->status != AZR_STATUS_OK && o->status != AZR_STATUS_ERROR_REPLY)
+        return;
+
+    double sample = (double)o->rtt_ns;
+    uint64_t now = st->host->now_ns(st->env);
+    uint64_t prev = atomic_exchange_explicit(&nd->stamp_ns, now,
+                                             memory_order_relaxed);
+    double pull = now > prev ? 1.0 - exp(-(double)(now - prev) / st->tau_ns)
+                             : 0.0;
+    if (pull < st->min_pull)
+        pull = st->min_pull;
+
+    uint64_t old = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
+    uint64_t upd;
+    do {
+        if (old == WL_NO_SAMPLE) {
+            upd = d2u(sample);
+        } else {
+            double est = u2d(old);
+            if (sample > est)
+                upd = d2u(sample);          /* peak: jump up at once */
+            else
+                upd = d2u(est + (sample - est) * pull);
+        }
+    } while (!atomic_compare_exchange_weak_explicit(&nd->estimate, &old, upd,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+}
+
+static const azr_policy_ops wl_ops = {
+    .struct_size = sizeof(azr_policy_ops),
+    .create = wl_create,
+    .destroy = wl_destroy,
+    .pick = wl_pick,
+    .observe = wl_observe,
+};
+
+AZR_PLUGIN_DECLARE = {
+    .struct_size = sizeof(azr_plugin),
+    .abi_major = AZR_PLUGIN_ABI_MAJOR,
+    .abi_minor = AZR_PLUGIN_ABI_MINOR,
+    .kind = AZR_PLUGIN_POLICY,
+    .name = "weighted_latency",
+    .version = "1.0",
+    .description = "chooses one node by peak-EWMA latency x outstanding "
+                   "requests / weight (power of two choices)",
+    .policy = &wl_ops,
+};
