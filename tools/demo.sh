@@ -52,7 +52,7 @@ pids=
 work=
 cleanup() {
     status=$?
-    trap - EXIT INT TERM
+    trap - EXIT HUP INT PIPE TERM
     for pid in $pids; do
         kill -TERM "$pid" 2>/dev/null || :
     done
@@ -75,7 +75,9 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 129' HUP
 trap 'exit 130' INT
+trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
 # started NAME PID: remembers a process to stop.
@@ -94,9 +96,15 @@ else
     builddir=$srcdir/build                # a build directory of its own
     if [ ! -f "$builddir/Makefile" ]; then
         say "== building azroute in $builddir (first run only)"
-        [ -x "$srcdir/configure" ] || (cd "$srcdir" && ./autogen.sh >/dev/null)
+        log=${TMPDIR:-/tmp}/azroute-demo-configure.log
+        if [ ! -x "$srcdir/configure" ]; then
+            (cd "$srcdir" && ./autogen.sh) >"$log" 2>&1 ||
+                { cat "$log" >&2; die "autogen.sh failed"; }
+        fi
         mkdir -p "$builddir"
-        (cd "$builddir" && "$srcdir/configure" -q) || die "configure failed"
+        (cd "$builddir" && "$srcdir/configure" -q) >"$log" 2>&1 ||
+            { cat "$log" >&2; die "configure failed"; }
+        rm -f "$log"
     fi
 fi
 if ! make -C "$builddir" -j2 all tests/mdserver >"${TMPDIR:-/tmp}/azroute-demo-build.log" 2>&1; then
