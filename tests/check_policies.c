@@ -223,6 +223,21 @@ START_TEST(wl_prior_for_unsampled_nodes)
     ck_assert_uint_eq(pick_released(ctx), 0);
     ck_assert_uint_eq(pick_released(ctx), 0);
     azr_close(ctx);
+
+    /* The prior decays like a sample taken at open, so an unsampled node
+     * is not starved by faster ones: 1 ms / e after one decay_ms. */
+    static const struct { double a_ms; size_t expect; } cases[] = {
+        { 0.360, 0 }, { 0.376, 1 }
+    };
+    for (int i = 0; i < 2; i++) {
+        reset_sources();
+        ctx = open_ini("weighted_latency", TWO_NODES
+                       "[policy weighted_latency]\ndecay_ms = 1000\n", NULL);
+        now_ns += 1000 * MS;
+        sample(ctx, 0, cases[i].a_ms);
+        ck_assert_uint_eq(pick_released(ctx), cases[i].expect);
+        azr_close(ctx);
+    }
 }
 END_TEST
 
@@ -345,18 +360,34 @@ START_TEST(wl_min_pull)
 }
 END_TEST
 
-/* A node idle for many decay_ms is relaxed toward the prior when costed,
- * so a node that once peaked is probed again. */
-START_TEST(wl_idle_node_relaxes_to_prior)
+/* A node that is not picked decays toward zero with its idle time, so a
+ * node that once peaked is tried again. */
+static void idle_case(double b_ms, size_t expect)
 {
+    reset_sources();
     azr_ctx *ctx = open_ini("weighted_latency", TWO_NODES
-                            "[policy weighted_latency]\ndecay_ms = 1000\n"
-                            "initial_rtt_ms = 1\n", NULL);
+                            "[policy weighted_latency]\ndecay_ms = 1000\n",
+                            NULL);
     sample(ctx, 0, 3.0);
-    sample(ctx, 1, 2.0);
+    now_ns += 1000 * MS;          /* a idle one decay_ms: 3/e = 1.1036 ms */
+    sample(ctx, 1, b_ms);         /* b fresh */
+    ck_assert_msg(pick_released(ctx) == expect, "b = %g", b_ms);
+    azr_close(ctx);
+}
+
+START_TEST(wl_idle_node_decays)
+{
+    idle_case(1.098, 1);
+    idle_case(1.109, 0);
+    /* Long idle: a node at 3 ms beats a fresh one at 0.5 ms. */
+    azr_ctx *ctx = open_ini("weighted_latency", TWO_NODES
+                            "[policy weighted_latency]\ndecay_ms = 1000\n",
+                            NULL);
+    sample(ctx, 0, 3.0);
+    sample(ctx, 1, 0.5);
     ck_assert_uint_eq(pick_released(ctx), 1);
-    now_ns += 50 * SEC;           /* a idle for 50 decay_ms: ~1 ms */
-    sample(ctx, 1, 2.0);          /* b fresh at 2 ms */
+    now_ns += 2000 * MS;          /* a: 3 e^-2 = 0.406 ms */
+    sample(ctx, 1, 0.5);
     ck_assert_uint_eq(pick_released(ctx), 0);
     azr_close(ctx);
 }
@@ -925,7 +956,7 @@ static Suite *policies_suite(void)
     tcase_add_test(wl, wl_decay_one_time_constant);
     tcase_add_test(wl, wl_decay_needs_time);
     tcase_add_test(wl, wl_min_pull);
-    tcase_add_test(wl, wl_idle_node_relaxes_to_prior);
+    tcase_add_test(wl, wl_idle_node_decays);
     tcase_add_test(wl, wl_p2c_follows_random_draws);
     tcase_add_test(wl, wl_p2c_avoids_slowest);
     tcase_add_test(wl, wl_weight_scales_cost);

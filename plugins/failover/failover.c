@@ -92,6 +92,7 @@ typedef struct fo_state {
     uint32_t threshold;
     uint64_t base_ns, max_ns, trial_ns;
     size_t max_ejected;                /* cap on ejected nodes, >= 1 */
+    int tiered;                        /* nodes differ in priority */
     _Atomic size_t n_ejected;
     fo_node *nodes;
 } fo_state;
@@ -185,6 +186,8 @@ static int fo_create(azr_plugin_env *env, const azr_host_services *host,
         atomic_init(&nd->healthy_since, 0);
         nd->priority = nodes[i]->priority;
         nd->primary = nodes[i]->role == AZR_ROLE_PRIMARY;
+        if (nd->priority != st->nodes[0].priority)
+            st->tiered = 1;
     }
     *state = st;
     return 0;
@@ -342,12 +345,37 @@ static int fo_claim_trial(const fo_state *st, fo_node *nd, uint64_t now)
         memory_order_acq_rel, memory_order_relaxed);
 }
 
+/* The pick when no node is ejected: only the tiers to apply. */
+static long fo_pick_tiers(const fo_state *st, int write,
+                          const azr_node_view **cand, size_t n)
+{
+    unsigned best = UINT_MAX;
+    for (size_t i = 0; i < n; i++) {
+        const fo_node *nd = &st->nodes[cand[i]->index];
+        if ((!write || nd->primary) && nd->priority < best)
+            best = nd->priority;
+    }
+    if (best == UINT_MAX)
+        return (long)n; /* nothing can serve it: leave it to the chain */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (st->nodes[cand[i]->index].priority == best)
+            cand[k++] = cand[i];
+    return (long)k;
+}
+
 static long fo_pick(void *state, const azr_pick_args *args,
                     const azr_node_view **cand, size_t n)
 {
     fo_state *st = state;
-    uint64_t now = st->host->now_ns(st->env);
     int write = args->intent == AZR_INTENT_WRITE;
+
+    /* Fast path, the usual case: nothing ejected (nor half-open). A node
+     * ejected at this very moment is seen by the next pick. */
+    if (atomic_load_explicit(&st->n_ejected, memory_order_acquire) == 0)
+        return st->tiered ? fo_pick_tiers(st, write, cand, n) : (long)n;
+
+    uint64_t now = st->host->now_ns(st->env);
 
     /* Best tier with an available node able to serve the request. */
     unsigned best = UINT_MAX;

@@ -23,8 +23,8 @@
  *
  * where dt is the time since the node's previous sample, so the decay speed
  * does not depend on the request rate. A node without samples costs
- * initial_rtt_ms (the prior), so a new node is tried rather than starved.
- * The first sample replaces the prior outright.
+ * initial_rtt_ms (the prior), as if it had answered that fast when the
+ * policy was created; the first real sample replaces the prior outright.
  *
  * Spikes: with the time-based pull alone, one stray slow answer on a busy,
  * healthy node (a scheduling hiccup, a GC pause) would hold its estimate up
@@ -35,15 +35,22 @@
  * answers, while a node that is really slow keeps its estimate, since all
  * its samples are high. min_pull = 0 gives the pure time-based formula.
  *
- * Idle decay: a node nobody picks receives no samples, so an estimate would
- * otherwise stay frozen at whatever peak it last saw. When reading a cost
- * the estimate is therefore relaxed toward the prior by the time since its
- * last sample: effective = prior + (estimate - prior) x exp(-idle/decay_ms).
- * After a few decay_ms of silence a node is as attractive as a new one and
- * gets probed again; relaxing toward the prior (not toward zero, as Finagle
- * does) keeps a long-idle node from looking free and drawing a burst of
- * requests before its first answer comes back. The stored estimate itself
- * is only changed by samples.
+ * Idle decay: a node nobody picks receives no samples, so its estimate
+ * would otherwise stay frozen at whatever peak it last saw, and with P2C a
+ * node that lost a few comparisons (a single stray spike is enough) could
+ * be left out for good. When reading a cost the estimate is therefore
+ * decayed toward zero by the time since the node's last sample, as Finagle
+ * and Linkerd do: effective = estimate x exp(-idle / decay_ms). An idle
+ * node thus becomes cheaper until it is tried again, which spreads the load
+ * over equally fast nodes and re-probes a slow one about every
+ * decay_ms x ln(its latency / the others'). The stored estimate itself
+ * changes only with samples. A node without samples decays likewise from
+ * its prior, so it is tried at the latest after about
+ * decay_ms x ln(prior / the others' latency), never starved; a prior at or
+ * below the nodes' real latency has it tried at once. The first requests
+ * to a long-idle node could
+ * all see it as nearly free; the outstanding count bounds that burst, as
+ * each request in flight adds the node's estimate again to its cost.
  *
  * Outstanding requests: counted up when this policy's pick chooses a node,
  * down (never below zero) when any outcome for that node is observed. An
@@ -58,8 +65,9 @@
  *                  decimals allowed (default 10000)
  *   initial_rtt_ms prior for nodes without samples, > 0 and <= 60000,
  *                  decimals allowed (default 1: a little above a same-AZ
- *                  round-trip, so a new node is tried when the known ones
- *                  are slow or busy, not ahead of known fast ones)
+ *                  round trip in AWS, so a new node is tried at once when
+ *                  the known ones are slower or busy, and within seconds
+ *                  otherwise, without a burst of requests)
  *   mode           p2c | weighted (default p2c)
  *   min_pull       least fraction of the way a lower sample pulls the
  *                  estimate, 0..1 (default 0.05; 0: time-based only)
@@ -204,10 +212,11 @@ static int wl_create(azr_plugin_env *env, const azr_host_services *host,
         free(st);
         return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
     }
+    uint64_t now = host->now_ns(env);
     for (size_t i = 0; i < n_nodes; i++) {
         wl_node *nd = &st->nodes[i];
         atomic_init(&nd->estimate, WL_NO_SAMPLE);
-        atomic_init(&nd->stamp_ns, 0);
+        atomic_init(&nd->stamp_ns, now); /* the prior's time */
         atomic_init(&nd->outstanding, 0);
         unsigned w = nodes[i]->weight;
         nd->inv_weight = 1.0 / (double)(w > 0 ? w : 1);
@@ -229,14 +238,10 @@ static void wl_destroy(void *state)
 static double wl_estimate(const wl_state *st, wl_node *nd, uint64_t now)
 {
     uint64_t bits = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
-    if (bits == WL_NO_SAMPLE)
-        return st->prior_ns;
-    double est = u2d(bits);
+    double est = bits == WL_NO_SAMPLE ? st->prior_ns : u2d(bits);
     uint64_t stamp = atomic_load_explicit(&nd->stamp_ns, memory_order_relaxed);
-    if (now > stamp) {
-        double w = exp(-(double)(now - stamp) / st->tau_ns);
-        est = st->prior_ns + (est - st->prior_ns) * w;
-    }
+    if (now > stamp)
+        est *= exp(-(double)(now - stamp) / st->tau_ns);
     return est;
 }
 
