@@ -101,9 +101,15 @@ chmod -R u+w "$tmp/src"
 grep -q AZROUTE_CHECK "$tmp/src/configure" &&
     fail "configure still contains AZROUTE_CHECK: azroute.m4 was not used"
 
+# A library built with -fsanitize=address (the sanitizer CI build) needs
+# the ASan runtime loaded before anything else; a program built without
+# the flag does not load it first, so preload it.
+asan_rt=$(ldd "$lib" 2>/dev/null | awk '/libasan/ { print $3; exit }')
+[ -n "$asan_rt" ] && echo "library built with AddressSanitizer: preloading $asan_rt"
+
 run_program() {
-    out=$(LD_LIBRARY_PATH="$libdir" AZROUTE_PLUGIN_DIR="$plugindir" \
-          AWS_EC2_METADATA_DISABLED=true \
+    out=$(env LD_LIBRARY_PATH="$libdir" AZROUTE_PLUGIN_DIR="$plugindir" \
+          AWS_EC2_METADATA_DISABLED=true ${asan_rt:+"LD_PRELOAD=$asan_rt"} \
           timeout 30 "$1/pick_node" "$AZR_TEST_SRCDIR/tests/embed/azroute.ini") ||
         fail "$1/pick_node failed"
     [ "$out" = near ] || fail "$1/pick_node printed '$out', expected 'near'"
