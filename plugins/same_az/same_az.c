@@ -14,12 +14,22 @@
  * Equal candidates are rotated round-robin before being handed on, so that
  * a chain ending here (the host takes element 0) still spreads the load;
  * weighted_latency after it chooses among them by latency instead.
+ *
+ * Spill-over (spill.h, off unless spill_latency_ratio is set): for a read
+ * while the caller's AZ is known and fallback = any, when the best same-AZ
+ * candidate's latency estimate exceeds R x the best other candidate's, the
+ * filter lets every candidate through for that pick, so that a later
+ * policy (weighted_latency) can leave a slow AZ. Chain order matters: put
+ * same_az after failover and before weighted_latency.
  */
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <azroute/plugin.h>
+
+#include "spill.h"
 
 enum { RANK_EXCLUDED = 4 };
 
@@ -29,6 +39,7 @@ typedef enum prefer_mode { PREFER_REPLICA, PREFER_PRIMARY, PREFER_ANY }
 typedef struct same_az {
     prefer_mode prefer;
     int fallback_any;
+    azr_spill *spill; /* NULL: spill-over off */
     _Atomic uint64_t rotation;
 } same_az;
 
@@ -54,7 +65,6 @@ static int same_az_create(azr_plugin_env *env, const azr_host_services *host,
                           void **state)
 {
     (void)nodes;
-    (void)n_nodes;
     static const char *const prefer_choices[] = { "replica", "primary",
                                                   "any" };
     static const char *const fallback_choices[] = { "any", "none" };
@@ -64,13 +74,19 @@ static int same_az_create(azr_plugin_env *env, const azr_host_services *host,
     if (rc == 0)
         rc = parse_choice(env, host, "fallback", fallback_choices, 2, 0,
                           &fallback);
+    azr_spill *spill = NULL;
+    if (rc == 0)
+        rc = azr_spill_create(env, host, n_nodes, &spill);
     if (rc != 0)
         return rc;
     same_az *s = calloc(1, sizeof *s);
-    if (s == NULL)
+    if (s == NULL) {
+        azr_spill_destroy(spill);
         return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
+    }
     s->prefer = (prefer_mode)prefer;
     s->fallback_any = fallback == 0;
+    s->spill = spill;
     atomic_init(&s->rotation, 0);
     *state = s;
     return 0;
@@ -78,7 +94,32 @@ static int same_az_create(azr_plugin_env *env, const azr_host_services *host,
 
 static void same_az_destroy(void *state)
 {
-    free(state);
+    same_az *s = state;
+    azr_spill_destroy(s->spill);
+    free(s);
+}
+
+static void same_az_observe(void *state, const azr_outcome *outcome)
+{
+    azr_spill_observe(((same_az *)state)->spill, outcome);
+}
+
+/* Whether this read should leave the caller's AZ: the best same-AZ
+ * estimate against the best of the others. */
+static int spill_now(const same_az *s, const azr_node_view *const *cand,
+                     size_t n)
+{
+    double best_same = INFINITY, best_other = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double est = azr_spill_estimate_ns(s->spill, cand[i]->index);
+        int same = atomic_load_explicit(&cand[i]->same_az,
+                                        memory_order_relaxed);
+        if (same && est < best_same)
+            best_same = est;
+        else if (!same && est < best_other)
+            best_other = est;
+    }
+    return azr_spill_exceeds(s->spill, best_same, best_other);
 }
 
 static int rank_of(const same_az *s, const azr_pick_args *args,
@@ -107,6 +148,11 @@ static long same_az_pick(void *state, const azr_pick_args *args,
                          const azr_node_view **cand, size_t n)
 {
     same_az *s = state;
+    if (s->spill != NULL && args->intent == AZR_INTENT_READ &&
+        args->caller_az_id != NULL && s->fallback_any &&
+        spill_now(s, cand, n))
+        return (long)n;
+
     /* One pass: keep the candidates of the best rank seen so far at the
      * front (stable, each element moves only forward); a better rank
      * restarts the kept list. */
@@ -143,7 +189,7 @@ static const azr_policy_ops same_az_ops = {
     .create = same_az_create,
     .destroy = same_az_destroy,
     .pick = same_az_pick,
-    .observe = NULL,
+    .observe = same_az_observe,
 };
 
 AZR_PLUGIN_DECLARE = {
