@@ -382,7 +382,9 @@ AZR_EXTERN azr_code azr_reader_feed(azr_reader *reader, const void *buf,
 /* Takes the next complete reply: AZR_OK with *reply set, or AZR_OK with
  * *reply == NULL when more bytes are needed, or AZR_E_PROTOCOL when the
  * stream is malformed (the reader is then failed for good; azr_reader_error
- * says why). */
+ * says why). AZR_E_NOMEM leaves the reader unchanged: the call may be
+ * retried. AZR_E_INVALID_ARGUMENT for NULL arguments. A text line (type
+ * byte to CRLF) may be at most max(max_len, 64) bytes. */
 AZR_EXTERN azr_code azr_reader_get_reply(azr_reader *reader,
                                          azr_reply **reply);
 
@@ -390,8 +392,10 @@ AZR_EXTERN azr_code azr_reader_get_reply(azr_reader *reader,
 AZR_EXTERN const char *azr_reader_error(const azr_reader *reader);
 
 /* Encodes one command as a RESP array of bulk strings into a new buffer
- * (*out, *out_len; free with free()). Arguments are binary-safe: argvlen
- * gives each length (NULL: use strlen). AZR_E_NOMEM on failure. */
+ * (*out, *out_len; NUL-terminated; free with free()). Arguments are
+ * binary-safe: argvlen gives each length (NULL: use strlen). Errors:
+ * AZR_E_NOMEM; AZR_E_INVALID_ARGUMENT for argc == 0, NULL out pointers, or
+ * a NULL argument whose length is not 0. */
 AZR_EXTERN azr_code azr_format_command(char **out, size_t *out_len,
                                        size_t argc, const char *const *argv,
                                        const size_t *argvlen);
