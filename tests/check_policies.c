@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <check.h>
 
@@ -241,7 +240,8 @@ START_TEST(wl_prior_for_unsampled_nodes)
 }
 END_TEST
 
-/* A sample above the estimate replaces it at once, whatever dt. */
+/* A sample above the estimate replaces it at once, whatever dt (within
+ * max_jump, default 4x). */
 START_TEST(wl_peak_jump)
 {
     azr_ctx *ctx = open_ini("weighted_latency", TWO_NODES
@@ -282,6 +282,45 @@ START_TEST(wl_decay_one_time_constant)
     decay_case(4.320, 0);         /* b above: a */
     decay_case(4.306, 1);
     decay_case(4.316, 0);
+}
+END_TEST
+
+/* One higher sample raises the estimate by at most max_jump times. */
+static void jump_case(const char *opts, double spike_ms, double b_ms,
+                      size_t expect)
+{
+    reset_sources();
+    char rest[512];
+    snprintf(rest, sizeof rest, "%s[policy weighted_latency]\n%s",
+             TWO_NODES, opts);
+    azr_ctx *ctx = open_ini("weighted_latency", rest, NULL);
+    sample(ctx, 0, 1.0);
+    sample(ctx, 0, spike_ms);
+    sample(ctx, 1, b_ms);
+    ck_assert_msg(pick_released(ctx) == expect, "'%s' spike %g b %g",
+                  opts, spike_ms, b_ms);
+    azr_close(ctx);
+}
+
+START_TEST(wl_max_jump)
+{
+    jump_case("", 100.0, 3.9, 1);            /* 1 -> 4, not 100 */
+    jump_case("", 100.0, 4.1, 0);
+    jump_case("", 3.0, 2.9, 1);              /* within the bound: 3 */
+    jump_case("", 3.0, 3.1, 0);
+    jump_case("max_jump = 10\n", 100.0, 9.9, 1);
+    jump_case("max_jump = 10\n", 100.0, 10.1, 0);
+    jump_case("max_jump = 0\n", 100.0, 99.0, 1); /* textbook peak */
+    jump_case("max_jump = 0\n", 100.0, 101.0, 0);
+
+    /* A second slow answer completes the climb: 1 -> 4 -> 10. */
+    azr_ctx *ctx = open_ini("weighted_latency", TWO_NODES, NULL);
+    sample(ctx, 0, 1.0);
+    sample(ctx, 0, 10.0);
+    sample(ctx, 0, 10.0);
+    sample(ctx, 1, 9.9);
+    ck_assert_uint_eq(pick_released(ctx), 1);
+    azr_close(ctx);
 }
 END_TEST
 
@@ -534,6 +573,9 @@ START_TEST(wl_option_errors)
     assert_option_error("weighted_latency", TWO_NODES
                         "[policy weighted_latency]\nmin_pull = 1.5\n",
                         "min_pull = 1.5", "min_pull");
+    assert_option_error("weighted_latency", TWO_NODES
+                        "[policy weighted_latency]\nmax_jump = 1.2\n",
+                        "max_jump = 1.2", "max_jump");
     assert_option_error("weighted_latency", TWO_NODES
                         "[policy weighted_latency]\ndecay_ms = 100\n"
                         "decay = 5\n", "decay = 5", "unknown key");
@@ -906,46 +948,6 @@ START_TEST(spill_option_errors)
 }
 END_TEST
 
-/*
- * The spill-over options live in same_az, whose pick/observe call into
- * plugins/same_az/spill.c through a hook. Until that hook is in place the
- * plugin refuses spill_latency_ratio as an unknown key; the spill tests
- * then cannot run, and say so loudly instead of failing the whole suite.
- * Any other answer (the hook present) runs them.
- */
-static int same_az_has_spill(void)
-{
-    /* Runs outside any test, so no ck_assert here. */
-    static const char text[] =
-        "[azroute]\npolicy = same_az\n[metadata]\nsource = none\n"
-        SPILL_NODES "[policy same_az]\nspill_latency_ratio = 2\n";
-    const char *tmp = getenv("TMPDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/azroute-spill-XXXXXX",
-             tmp != NULL ? tmp : "/tmp");
-    int fd = mkstemp(path);
-    if (fd < 0 || write(fd, text, sizeof text - 1) != (ssize_t)(sizeof text - 1)) {
-        if (fd >= 0)
-            close(fd);
-        return 1; /* cannot tell: run the tests */
-    }
-    close(fd);
-    azr_ctx *ctx = NULL;
-    char err[AZR_ERRBUF_SIZE] = "";
-    azr_code rc = azr_open(&ctx, path, err);
-    unlink(path);
-    if (rc == AZR_OK) {
-        azr_close(ctx);
-        return 1;
-    }
-    if (strstr(err, "unknown key 'spill_latency_ratio'") != NULL) {
-        fprintf(stderr, "NOTICE: same_az has no spill-over hook yet "
-                "(%s): the spill tests are not run\n", err);
-        return 0;
-    }
-    return 1; /* anything else: let the tests report it */
-}
-
 static Suite *policies_suite(void)
 {
     Suite *s = suite_create("policies");
@@ -956,6 +958,7 @@ static Suite *policies_suite(void)
     tcase_add_test(wl, wl_decay_one_time_constant);
     tcase_add_test(wl, wl_decay_needs_time);
     tcase_add_test(wl, wl_min_pull);
+    tcase_add_test(wl, wl_max_jump);
     tcase_add_test(wl, wl_idle_node_decays);
     tcase_add_test(wl, wl_p2c_follows_random_draws);
     tcase_add_test(wl, wl_p2c_avoids_slowest);
@@ -986,14 +989,12 @@ static Suite *policies_suite(void)
     tcase_add_test(ch, chain_failover_same_az_weighted_latency);
     suite_add_tcase(s, ch);
 
-    if (same_az_has_spill()) {
-        TCase *sp = tcase_create("spill");
-        tcase_add_checked_fixture(sp, reset_sources, NULL);
-        tcase_add_test(sp, spill_thresholds);
-        tcase_add_test(sp, spill_estimate_smooths);
-        tcase_add_test(sp, spill_option_errors);
-        suite_add_tcase(s, sp);
-    }
+    TCase *sp = tcase_create("spill");
+    tcase_add_checked_fixture(sp, reset_sources, NULL);
+    tcase_add_test(sp, spill_thresholds);
+    tcase_add_test(sp, spill_estimate_smooths);
+    tcase_add_test(sp, spill_option_errors);
+    suite_add_tcase(s, sp);
     return s;
 }
 

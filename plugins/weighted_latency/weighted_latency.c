@@ -30,10 +30,20 @@
  * healthy node (a scheduling hiccup, a GC pause) would hold its estimate up
  * for about decay_ms, however many fast answers follow, and on a noisy host
  * the healthy nodes then look as slow as a genuinely slow one most of the
- * time. So a lower sample always pulls the estimate at least `min_pull` of
- * the way (default 0.05): an isolated spike is forgotten after a few dozen
- * answers, while a node that is really slow keeps its estimate, since all
- * its samples are high. min_pull = 0 gives the pure time-based formula.
+ * time. Two bounds keep one stray answer from counting like a trend:
+ *  - a higher sample raises the estimate at once, but to at most
+ *    `max_jump` times its previous value (default 4; 0: no bound). A node
+ *    that really became 10x slower is at 4x after its first slow answer
+ *    (already the worst of healthy peers) and at its new latency after the
+ *    second; a lone spike (a TCP retransmission, a scheduling hiccup)
+ *    makes the node look 4x slower rather than 100x, so that it is not
+ *    ranked behind a node that is slow all the time, while its peers
+ *    absorb the load until it is sampled again;
+ *  - a lower sample always pulls the estimate at least `min_pull` of the
+ *    way (default 0.05): the spike is then forgotten after a few dozen
+ *    answers, while a node that is really slow keeps its estimate, since
+ *    all its samples are high.
+ * max_jump = 0 and min_pull = 0 give the textbook peak EWMA.
  *
  * Idle decay: a node nobody picks receives no samples, so its estimate
  * would otherwise stay frozen at whatever peak it last saw, and with P2C a
@@ -69,6 +79,8 @@
  *                  the known ones are slower or busy, and within seconds
  *                  otherwise, without a burst of requests)
  *   mode           p2c | weighted (default p2c)
+ *   max_jump       bound on how many times higher one sample can make
+ *                  the estimate, 0 (no bound) or 1.5..1000 (default 4)
  *   min_pull       least fraction of the way a lower sample pulls the
  *                  estimate, 0..1 (default 0.05; 0: time-based only)
  *
@@ -98,6 +110,10 @@
 #define WL_DEFAULT_PRIOR_MS 1.0
 #define WL_MAX_PRIOR_MS 60000.0
 #define WL_DEFAULT_MIN_PULL 0.05
+#define WL_DEFAULT_MAX_JUMP 4.0
+/* Estimates below this (ns) count as this much when bounding a jump, so a
+ * node reported at 0 ns can still rise. */
+#define WL_JUMP_FLOOR_NS 1000.0
 
 /* Bit pattern of the estimate meaning "no sample yet" (a NaN, which no
  * sample can produce). */
@@ -119,6 +135,7 @@ typedef struct wl_state {
     size_t n_nodes;
     double tau_ns;       /* decay_ms in ns */
     double min_pull;     /* least pull of a lower sample, 0..1 */
+    double max_jump;     /* bound on one upward step (x est), 0: none */
     double prior_ns;     /* initial_rtt_ms in ns */
     wl_mode mode;
     wl_node *nodes;      /* n_nodes, cache-line aligned */
@@ -158,6 +175,7 @@ static int read_options(wl_state *st)
     double decay_ms = WL_DEFAULT_DECAY_MS;
     double prior_ms = WL_DEFAULT_PRIOR_MS;
     double min_pull = WL_DEFAULT_MIN_PULL;
+    double max_jump = WL_DEFAULT_MAX_JUMP;
     const char *v;
 
     if ((v = h->option(st->env, "decay_ms")) != NULL &&
@@ -175,6 +193,12 @@ static int read_options(wl_state *st)
         return h->error(st->env, AZR_E_CONFIG, "min_pull",
                         "invalid min_pull '%s': expected a number in "
                         "[0, 1]", v);
+    if ((v = h->option(st->env, "max_jump")) != NULL &&
+        (parse_number(v, 1, 1000.0, &max_jump) != 0 ||
+         (max_jump != 0.0 && max_jump < 1.5)))
+        return h->error(st->env, AZR_E_CONFIG, "max_jump",
+                        "invalid max_jump '%s': expected 0 (no bound) or a "
+                        "number in [1.5, 1000]", v);
     st->mode = WL_MODE_P2C;
     if ((v = h->option(st->env, "mode")) != NULL) {
         if (strcmp(v, "p2c") == 0)
@@ -188,6 +212,7 @@ static int read_options(wl_state *st)
     st->tau_ns = decay_ms * 1e6;
     st->prior_ns = prior_ms * 1e6;
     st->min_pull = min_pull;
+    st->max_jump = max_jump;
     return 0;
 }
 
@@ -360,9 +385,11 @@ static void wl_observe(void *state, const azr_outcome *o)
             upd = d2u(sample);
         } else {
             double est = u2d(old);
-            if (sample > est)
-                upd = d2u(sample);          /* peak: jump up at once */
-            else
+            if (sample > est) {             /* peak: jump up at once... */
+                double top = (est > WL_JUMP_FLOOR_NS ? est : WL_JUMP_FLOOR_NS)
+                             * st->max_jump;
+                upd = d2u(st->max_jump > 0.0 && sample > top ? top : sample);
+            } else                          /* ...by at most max_jump x */
                 upd = d2u(est + (sample - est) * pull);
         }
     } while (!atomic_compare_exchange_weak_explicit(&nd->estimate, &old, upd,
