@@ -53,7 +53,9 @@ step install 300 "$make" -C "$AZR_TEST_BUILDDIR" install DESTDIR="$root"
 
 # Locate what was installed, whatever the configured prefix.
 find_one() {
-    found=$(find "$root" -name "$1" $2 | head -n 1)
+    # set -f: $2 holds find patterns that must not be globbed against the
+    # current directory (an in-tree build has include/azroute/azroute.h).
+    found=$(set -f; find "$root" -name "$1" $2 | head -n 1)
     [ -n "$found" ] || fail "make install did not install $1"
     echo "$found"
 }
