@@ -60,7 +60,6 @@
  * worst effect is one failure counted against the next healthy spell. No
  * allocation, lock or system call on the pick or observe path.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -68,6 +67,8 @@
 #include <string.h>
 
 #include <azroute/plugin.h>
+
+#include "../common/options.h"
 
 #define FO_MS 1000000ull          /* ns per ms */
 #define FO_MAX_MS 86400000ull     /* one day */
@@ -97,53 +98,29 @@ typedef struct fo_state {
     fo_node *nodes;
 } fo_state;
 
-/* Parses a decimal integer in [min, max]; 0 on success, -1 if not. */
-static int parse_uint(const char *s, unsigned long long min,
-                      unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    if (*s < '0' || *s > '9')
-        return -1; /* no sign, no blanks */
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end != '\0' || errno != 0 || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Reads one integer option into *val (left alone when the key is absent). */
-static int opt_uint(fo_state *st, const char *key, unsigned long long min,
-                    unsigned long long max, unsigned long long *val)
-{
-    const char *v = st->host->option(st->env, key);
-    if (v == NULL)
-        return 0;
-    if (parse_uint(v, min, max, val) != 0)
-        return st->host->error(st->env, AZR_E_CONFIG, key,
-                               "invalid %s '%s': expected an integer in "
-                               "%llu..%llu", key, v, min, max);
-    return 0;
-}
-
 static int read_options(fo_state *st)
 {
+    azr_plugin_env *env = st->env;
+    const azr_host_services *h = st->host;
     unsigned long long threshold = 5, base = 30000, maxe = 300000, pct = 50,
                        trial = 1000;
     int rc;
-    if ((rc = opt_uint(st, "consecutive_failures", 1, 1000000, &threshold)) ||
-        (rc = opt_uint(st, "base_ejection_ms", 1, FO_MAX_MS, &base)) ||
-        (rc = opt_uint(st, "max_ejection_percent", 0, 100, &pct)) ||
-        (rc = opt_uint(st, "trial_timeout_ms", 1, FO_MAX_MS, &trial)))
+    if ((rc = azr_opt_uint(env, h, "consecutive_failures", 1, 1000000,
+                           &threshold)) ||
+        (rc = azr_opt_uint(env, h, "base_ejection_ms", 1, FO_MAX_MS,
+                           &base)) ||
+        (rc = azr_opt_uint(env, h, "max_ejection_percent", 0, 100, &pct)) ||
+        (rc = azr_opt_uint(env, h, "trial_timeout_ms", 1, FO_MAX_MS,
+                           &trial)))
         return rc;
-    int max_given = st->host->option(st->env, "max_ejection_ms") != NULL;
-    if ((rc = opt_uint(st, "max_ejection_ms", 1, FO_MAX_MS, &maxe)))
+    int max_given = h->option(env, "max_ejection_ms") != NULL;
+    if ((rc = azr_opt_uint(env, h, "max_ejection_ms", 1, FO_MAX_MS, &maxe)))
         return rc;
     if (maxe < base) {
         if (max_given)
-            return st->host->error(st->env, AZR_E_CONFIG, "max_ejection_ms",
-                                   "max_ejection_ms (%llu) is below "
-                                   "base_ejection_ms (%llu)", maxe, base);
+            return h->error(env, AZR_E_CONFIG, "max_ejection_ms",
+                            "max_ejection_ms (%llu) is below "
+                            "base_ejection_ms (%llu)", maxe, base);
         maxe = base;
     }
     st->threshold = (uint32_t)threshold;

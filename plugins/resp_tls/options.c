@@ -23,13 +23,13 @@
  *   protocol = 2|3            RESP version (default 2; 3 sends HELLO 3 and
  *                             falls back to RESP2 if the server refuses)
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <openssl/crypto.h>
 
+#include "../common/options.h"
 #include "resp_tls.h"
 
 #define TIMEOUT_MAX_MS 600000u
@@ -55,6 +55,8 @@ static int parse_bool(rtls_state *st, const char *key, int dflt, int *out)
                            "%s: expected yes or no, got '%s'", key, v);
 }
 
+/* A timeout in ms. resp_tls keeps its own wording ("KEY: expected ...")
+ * and takes an empty value as the default; only the parse is shared. */
 static int parse_ms(rtls_state *st, const char *key, unsigned dflt,
                     unsigned *out)
 {
@@ -63,10 +65,8 @@ static int parse_ms(rtls_state *st, const char *key, unsigned dflt,
         *out = dflt;
         return 0;
     }
-    char *end;
-    errno = 0;
-    unsigned long n = v[0] >= '0' && v[0] <= '9' ? strtoul(v, &end, 10) : 0;
-    if (n == 0 || errno != 0 || *end != '\0' || n > TIMEOUT_MAX_MS)
+    unsigned long long n;
+    if (azr_opt_parse_uint(v, 1, TIMEOUT_MAX_MS, &n) != 0)
         return st->host->error(st->env, AZR_E_CONFIG, key,
                                "%s: expected milliseconds from 1 to %u, "
                                "got '%s'", key, TIMEOUT_MAX_MS, v);

@@ -2,13 +2,13 @@
  * spill.c - same_az's latency estimates and its spill-over decision.
  * The contract is in spill.h.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/options.h"
 #include "spill.h"
 
 #define SPILL_DEFAULT_DECAY_MS 1000.0
@@ -49,25 +49,16 @@ static double u2d(uint64_t u)
     return d;
 }
 
-/* Reads a decimal option in [min, max] (min exclusive when `open_min`). */
+/* Reads a decimal option in [min, max] (min exclusive when `open_min`);
+ * *given tells whether the key is set at all. */
 static int read_number(azr_plugin_env *env, const azr_host_services *host,
                        const char *key, double min, int open_min, double max,
                        double *val, int *given)
 {
-    const char *v = host->option(env, key);
-    *given = v != NULL;
-    if (v == NULL)
-        return 0;
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (end == v || *end != '\0' || errno != 0 || !isfinite(d) ||
-        (open_min ? d <= min : d < min) || d > max)
-        return host->error(env, AZR_E_CONFIG, key,
-                           "invalid %s '%s': expected a number in %s%g, %g]",
-                           key, v, open_min ? "(" : "[", min, max);
-    *val = d;
-    return 0;
+    *given = host->option(env, key) != NULL;
+    return azr_opt_double(env, host, key, min, open_min, max, val,
+                          "a number in %s%g, %g]", open_min ? "(" : "[", min,
+                          max);
 }
 
 int azr_spill_create(azr_plugin_env *env, const azr_host_services *host,

@@ -96,7 +96,6 @@
  * takes no lock and makes no system call (time and randomness come from
  * the host).
  */
-#include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -104,6 +103,8 @@
 #include <string.h>
 
 #include <azroute/plugin.h>
+
+#include "../common/options.h"
 
 #define WL_DEFAULT_DECAY_MS 10000.0
 #define WL_MAX_DECAY_MS 3600000.0
@@ -155,58 +156,40 @@ static double u2d(uint64_t u)
     return d;
 }
 
-/* Parses a finite decimal number in (0, max] (in [0, max] when
- * `zero_ok`); 0 on success, -1 if not. */
-static int parse_number(const char *s, int zero_ok, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno != 0 || !isfinite(v) ||
-        (zero_ok ? v < 0.0 : v <= 0.0) || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int read_options(wl_state *st)
 {
+    azr_plugin_env *env = st->env;
     const azr_host_services *h = st->host;
     double decay_ms = WL_DEFAULT_DECAY_MS;
     double prior_ms = WL_DEFAULT_PRIOR_MS;
     double min_pull = WL_DEFAULT_MIN_PULL;
     double max_jump = WL_DEFAULT_MAX_JUMP;
     const char *v;
+    int rc;
 
-    if ((v = h->option(st->env, "decay_ms")) != NULL &&
-        parse_number(v, 0, WL_MAX_DECAY_MS, &decay_ms) != 0)
-        return h->error(st->env, AZR_E_CONFIG, "decay_ms",
-                        "invalid decay_ms '%s': expected a number of "
-                        "milliseconds in (0, %.0f]", v, WL_MAX_DECAY_MS);
-    if ((v = h->option(st->env, "initial_rtt_ms")) != NULL &&
-        parse_number(v, 0, WL_MAX_PRIOR_MS, &prior_ms) != 0)
-        return h->error(st->env, AZR_E_CONFIG, "initial_rtt_ms",
-                        "invalid initial_rtt_ms '%s': expected a number of "
-                        "milliseconds in (0, %.0f]", v, WL_MAX_PRIOR_MS);
-    if ((v = h->option(st->env, "min_pull")) != NULL &&
-        parse_number(v, 1, 1.0, &min_pull) != 0)
-        return h->error(st->env, AZR_E_CONFIG, "min_pull",
-                        "invalid min_pull '%s': expected a number in "
-                        "[0, 1]", v);
-    if ((v = h->option(st->env, "max_jump")) != NULL &&
-        (parse_number(v, 1, 1000.0, &max_jump) != 0 ||
+    if ((rc = azr_opt_double(env, h, "decay_ms", 0.0, 1, WL_MAX_DECAY_MS,
+                             &decay_ms, "a number of milliseconds in "
+                             "(0, %.0f]", WL_MAX_DECAY_MS)) ||
+        (rc = azr_opt_double(env, h, "initial_rtt_ms", 0.0, 1,
+                             WL_MAX_PRIOR_MS, &prior_ms, "a number of "
+                             "milliseconds in (0, %.0f]", WL_MAX_PRIOR_MS)) ||
+        (rc = azr_opt_double(env, h, "min_pull", 0.0, 0, 1.0, &min_pull,
+                             "a number in [0, 1]")))
+        return rc;
+    /* 0 or [1.5, 1000]: more than one range, checked here. */
+    if ((v = h->option(env, "max_jump")) != NULL &&
+        (azr_opt_parse_double(v, 0.0, 0, 1000.0, &max_jump) != 0 ||
          (max_jump != 0.0 && max_jump < 1.5)))
-        return h->error(st->env, AZR_E_CONFIG, "max_jump",
-                        "invalid max_jump '%s': expected 0 (no bound) or a "
-                        "number in [1.5, 1000]", v);
+        return azr_opt_invalid(env, h, "max_jump", v, "0 (no bound) or a "
+                               "number in [1.5, 1000]");
     st->mode = WL_MODE_P2C;
-    if ((v = h->option(st->env, "mode")) != NULL) {
+    if ((v = h->option(env, "mode")) != NULL) {
         if (strcmp(v, "p2c") == 0)
             st->mode = WL_MODE_P2C;
         else if (strcmp(v, "weighted") == 0)
             st->mode = WL_MODE_WEIGHTED;
         else
-            return h->error(st->env, AZR_E_CONFIG, "mode",
+            return h->error(env, AZR_E_CONFIG, "mode",
                             "invalid mode '%s': expected p2c or weighted", v);
     }
     st->tau_ns = decay_ms * 1e6;
