@@ -262,6 +262,56 @@ static azr_code tried_suffix(azr_code code, size_t n_tried, char *errbuf)
     return code;
 }
 
+/*
+ * The retries of one request (azr_connect, azr_exec): up to max_attempts
+ * picks, each excluding the nodes already tried. Used as
+ *     route r = { .max = attempts_of(ctx), .last = AZR_E_NO_NODE };
+ *     while ((rc = route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
+ *         try `node` as attempt number r.n_tried; return on success or on
+ *         a failure another node would not fix; else
+ *         route_failed(&r, node, rc);
+ *     }
+ *     return rc;
+ * Every attempt ends the request or is recorded by route_failed, so the
+ * count of nodes tried is also the attempt number.
+ */
+typedef struct route {
+    size_t tried[AZR_ATTEMPTS_CAP];
+    size_t n_tried;
+    unsigned max;   /* attempts_of(ctx) */
+    azr_code last;  /* failure of the last node tried */
+} route;
+
+/* Picks the node for the next attempt into *node and returns AZR_OK, or
+ * returns the request's final error: the pick's own when no node has been
+ * tried yet, else the last node's failure with "(N nodes tried)". */
+static azr_code route_next(azr_ctx *ctx, azr_intent intent, route *r,
+                           size_t *node, char *errbuf)
+{
+    if (r->n_tried < r->max) {
+        const azr_pick_request req = {
+            .intent = intent,
+            .attempt = (unsigned)r->n_tried,
+            .excluded = r->tried,
+            .n_excluded = r->n_tried,
+        };
+        azr_code rc = azr_pick_ex(ctx, &req, node);
+        if (rc == AZR_OK)
+            return AZR_OK;
+        if (r->n_tried == 0)
+            return pick_error(rc, intent, errbuf);
+        /* no other candidate: report the last failure */
+    }
+    return tried_suffix(r->last, r->n_tried, errbuf);
+}
+
+/* Records that the attempt on `node` failed with `rc` (worth a retry). */
+static void route_failed(route *r, size_t node, azr_code rc)
+{
+    r->last = rc;
+    r->tried[r->n_tried++] = node;
+}
+
 AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
                                 azr_conn **connp,
                                 char errbuf[AZR_ERRBUF_SIZE])
@@ -276,25 +326,11 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
         return azr_set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
                            "configured ([azroute] transport = resp_tls)");
 
-    size_t tried[AZR_ATTEMPTS_CAP];
-    size_t n_tried = 0;
-    azr_code last = AZR_E_NO_NODE;
-    unsigned max = attempts_of(ctx);
-    for (unsigned attempt = 0; attempt < max; attempt++) {
-        const azr_pick_request req = {
-            .intent = intent,
-            .attempt = attempt,
-            .excluded = tried,
-            .n_excluded = n_tried,
-        };
-        size_t node;
-        azr_code rc = azr_pick_ex(ctx, &req, &node);
-        if (rc != AZR_OK) {
-            if (n_tried == 0)
-                return pick_error(rc, intent, errbuf);
-            break; /* no other candidate: report the last failure */
-        }
-        rc = conn_get(ctx, node, attempt, connp, errbuf);
+    route r = { .max = attempts_of(ctx), .last = AZR_E_NO_NODE };
+    size_t node;
+    azr_code rc;
+    while ((rc = route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
+        rc = conn_get(ctx, node, (unsigned)r.n_tried, connp, errbuf);
         if (rc == AZR_OK) {
             if (errbuf != NULL)
                 errbuf[0] = '\0';
@@ -302,10 +338,9 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
         }
         if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN)
             return rc;
-        last = rc;
-        tried[n_tried++] = node;
+        route_failed(&r, node, rc);
     }
-    return tried_suffix(last, n_tried, errbuf);
+    return rc;
 }
 
 AZR_EXTERN azr_code azr_connect_node(azr_ctx *ctx, size_t node_index,
@@ -454,26 +489,12 @@ AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
         return azr_set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
                            "configured ([azroute] transport = resp_tls)");
 
-    size_t tried[AZR_ATTEMPTS_CAP];
-    size_t n_tried = 0;
-    azr_code last = AZR_E_NO_NODE;
-    unsigned max = attempts_of(ctx);
-    for (unsigned attempt = 0; attempt < max; attempt++) {
-        const azr_pick_request req = {
-            .intent = intent,
-            .attempt = attempt,
-            .excluded = tried,
-            .n_excluded = n_tried,
-        };
-        size_t node;
-        azr_code rc = azr_pick_ex(ctx, &req, &node);
-        if (rc != AZR_OK) {
-            if (n_tried == 0)
-                return pick_error(rc, intent, errbuf);
-            break;
-        }
+    route r = { .max = attempts_of(ctx), .last = AZR_E_NO_NODE };
+    size_t node;
+    azr_code rc;
+    while ((rc = route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
         azr_conn *conn = NULL;
-        rc = conn_get(ctx, node, attempt, &conn, errbuf);
+        rc = conn_get(ctx, node, (unsigned)r.n_tried, &conn, errbuf);
         if (rc == AZR_OK) {
             rc = conn_run(conn, 1, cmd, reply, errbuf);
             azr_conn_close(conn); /* pooled, or closed if it failed */
@@ -486,8 +507,7 @@ AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
         if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
             rc == AZR_E_INVALID_ARGUMENT)
             return rc;
-        last = rc;
-        tried[n_tried++] = node;
+        route_failed(&r, node, rc);
     }
-    return tried_suffix(last, n_tried, errbuf);
+    return rc;
 }
