@@ -455,6 +455,27 @@ static void pop_complete(azr_reader *r, azr_reply **done)
     }
 }
 
+/* Reads the length in the header line of a '$' '!' '=' or aggregate token
+ * into *n: -1 (the RESP2 null, "$-1" or "*-1") or 0..max_len. Returns
+ * STEP_DONE, or fails the reader (STEP_ERROR). */
+static step read_length(azr_reader *r, size_t tok, char type,
+                        const char *line, size_t line_len, long long *n)
+{
+    char shown[128];
+
+    if (!parse_ll(line, line_len, n))
+        return fail(r, tok, "bad length \"%s\" for '%c'",
+                    show(line, line_len, shown, sizeof shown), type);
+    if (*n == -1 && (type == '$' || type == '*'))
+        return STEP_DONE;
+    if (*n < 0)
+        return fail(r, tok, "bad length %lld for '%c'", *n, type);
+    if ((unsigned long long)*n > r->max_len)
+        return fail(r, tok, "length %lld for '%c' exceeds the limit of %zu",
+                    *n, type, r->max_len);
+    return STEP_DONE;
+}
+
 /* Parses one token at r->pos. A completed top-level reply is stored in
  * *done. */
 static step parse_token(azr_reader *r, azr_reply **done)
@@ -561,10 +582,10 @@ static step parse_token(azr_reader *r, azr_reply **done)
         size_t blen;
         const char *data;
 
-        if (!parse_ll(line, line_len, &n))
-            return fail(r, tok, "bad length \"%s\" for '%c'",
-                        show(line, line_len, shown, sizeof shown), type);
-        if (n == -1 && type == '$') {
+        st = read_length(r, tok, type, line, line_len, &n);
+        if (st != STEP_DONE)
+            return st;
+        if (n == -1) { /* "$-1": RESP2 null bulk string */
             if (!reserve_slot(r))
                 return STEP_NOMEM;
             rep = new_reply(AZR_REPLY_NIL, NULL, 0);
@@ -572,11 +593,6 @@ static step parse_token(azr_reader *r, azr_reply **done)
                 return STEP_NOMEM;
             break;
         }
-        if (n < 0)
-            return fail(r, tok, "bad length %lld for '%c'", n, type);
-        if ((unsigned long long)n > r->max_len)
-            return fail(r, tok, "length %lld for '%c' exceeds the limit of "
-                        "%zu", n, type, r->max_len);
         blen = (size_t)n;
         if (type == '=' && blen < 4)
             return fail(r, tok, "verbatim string of length %zu is shorter "
@@ -627,10 +643,10 @@ static step parse_token(azr_reader *r, azr_reply **done)
         size_t count, want, cap;
         bool is_attr = type == '|';
 
-        if (!parse_ll(line, line_len, &n))
-            return fail(r, tok, "bad length \"%s\" for '%c'",
-                        show(line, line_len, shown, sizeof shown), type);
-        if (n == -1 && type == '*') {
+        st = read_length(r, tok, type, line, line_len, &n);
+        if (st != STEP_DONE)
+            return st;
+        if (n == -1) { /* "*-1": RESP2 null array */
             if (!reserve_slot(r))
                 return STEP_NOMEM;
             rep = new_reply(AZR_REPLY_NIL, NULL, 0);
@@ -638,11 +654,6 @@ static step parse_token(azr_reader *r, azr_reply **done)
                 return STEP_NOMEM;
             break;
         }
-        if (n < 0)
-            return fail(r, tok, "bad length %lld for '%c'", n, type);
-        if ((unsigned long long)n > r->max_len)
-            return fail(r, tok, "length %lld for '%c' exceeds the limit of "
-                        "%zu", n, type, r->max_len);
         if (r->depth >= r->max_depth)
             return fail(r, tok, "nesting deeper than %u", r->max_depth);
         count = (size_t)n;
