@@ -168,6 +168,36 @@ static int timeout_failure(rtls_conn *c, int sending, unsigned refresh_ms,
                       "(%s)", c->addr, ms, timeout_key);
 }
 
+/* For a send or receive that did not complete: adds the poll event it
+ * waits for to *events and returns 0, or describes its failure and returns
+ * the azr_code. */
+static int await_io(rtls_conn *c, rtls_io io, int err_errno, int err_ssl,
+                    short *events, azr_transport_result *res)
+{
+    if (io == RTLS_IO_WANT_READ)
+        *events |= POLLIN;
+    else if (io == RTLS_IO_WANT_WRITE)
+        *events |= POLLOUT;
+    else
+        return io_failure(c, io, err_errno, err_ssl, res);
+    return 0;
+}
+
+/* Waits until the connection is ready for `events`. Returns 0, or
+ * describes the timeout (see timeout_failure) or poll() error and returns
+ * the azr_code. */
+static int wait_ready(rtls_conn *c, short events, uint64_t deadline,
+                      int sending, unsigned refresh_ms,
+                      const char *timeout_key, azr_transport_result *res)
+{
+    int w = rtls_wait(c->fd, events, deadline);
+    if (w == 0)
+        return timeout_failure(c, sending, refresh_ms, timeout_key, res);
+    if (w < 0)
+        return io_failure(c, RTLS_IO_ERROR, errno, 0, res);
+    return 0;
+}
+
 /*
  * Sends out[0..out_len) and reads n replies into replies[]. Everything is
  * due by `deadline`; when refresh_ms > 0, any progress (bytes sent or
@@ -216,12 +246,8 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
                 sent += done;
                 progress = 1;
                 just_sent = 1;
-            } else if (io == RTLS_IO_WANT_READ) {
-                events |= POLLIN;
-            } else if (io == RTLS_IO_WANT_WRITE) {
-                events |= POLLOUT;
-            } else {
-                rc = io_failure(c, io, err_errno, err_ssl, res);
+            } else if ((rc = await_io(c, io, err_errno, err_ssl, &events,
+                                      res)) != 0) {
                 goto fail;
             }
         }
@@ -231,15 +257,9 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
         if (sent == out_len && just_sent &&
             (c->ssl == NULL || !SSL_has_pending(c->ssl))) {
             just_sent = 0;
-            int w = rtls_wait(c->fd, POLLIN, deadline);
-            if (w == 0) {
-                rc = timeout_failure(c, 0, refresh_ms, timeout_key, res);
+            if ((rc = wait_ready(c, POLLIN, deadline, 0, refresh_ms,
+                                 timeout_key, res)) != 0)
                 goto fail;
-            }
-            if (w < 0) {
-                rc = io_failure(c, RTLS_IO_ERROR, errno, 0, res);
-                goto fail;
-            }
         }
         io = rtls_io_recv(c->fd, c->ssl, buf, sizeof buf, &done, &err_errno,
                           &err_ssl);
@@ -251,12 +271,8 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
                 goto fail;
             }
             progress = 1;
-        } else if (io == RTLS_IO_WANT_READ) {
-            events |= POLLIN;
-        } else if (io == RTLS_IO_WANT_WRITE) {
-            events |= POLLOUT;
-        } else {
-            rc = io_failure(c, io, err_errno, err_ssl, res);
+        } else if ((rc = await_io(c, io, err_errno, err_ssl, &events,
+                                  res)) != 0) {
             goto fail;
         }
         if (progress) {
@@ -265,16 +281,9 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
             continue;
         }
 
-        int w = rtls_wait(c->fd, events, deadline);
-        if (w == 0) {
-            rc = timeout_failure(c, sent < out_len, refresh_ms, timeout_key,
-                                 res);
+        if ((rc = wait_ready(c, events, deadline, sent < out_len,
+                             refresh_ms, timeout_key, res)) != 0)
             goto fail;
-        }
-        if (w < 0) {
-            rc = io_failure(c, RTLS_IO_ERROR, errno, 0, res);
-            goto fail;
-        }
     }
 
 fail:
