@@ -28,12 +28,13 @@ static int candidates_valid(const azr_ctx *ctx, const azr_node_view **cand,
 {
     const uintptr_t base = (uintptr_t)ctx->views;
     const uintptr_t span = ctx->n_nodes * sizeof(azr_node_view);
+    /* No early exit: a branch-free loop the compiler can vectorise. */
+    uintptr_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         uintptr_t off = (uintptr_t)cand[i] - base;
-        if (off >= span || off % sizeof(azr_node_view) != 0)
-            return 0;
+        bad |= (uintptr_t)(off >= span) | (off % sizeof(azr_node_view));
     }
-    return 1;
+    return bad == 0;
 }
 
 static azr_code chain_failed(azr_ctx *ctx, const azr_chain_link *link,

@@ -40,8 +40,32 @@ typedef struct same_az {
     prefer_mode prefer;
     int fallback_any;
     azr_spill *spill; /* NULL: spill-over off */
+    unsigned char rank[2][2][4]; /* see fill_ranks */
     _Atomic uint64_t rotation;
 } same_az;
+
+/* Rank of a candidate by (same AZ, primary), for one intent and whether
+ * the caller's AZ is known: rank[intent][known][same << 1 | primary].
+ * Filled once at create, so that a pick is one table lookup per node. */
+static void fill_ranks(same_az *s)
+{
+    for (int known = 0; known < 2; known++)
+        for (int same = 0; same < 2; same++)
+            for (int primary = 0; primary < 2; primary++) {
+                int cls = same << 1 | primary;
+                int in_az = known && same;
+                s->rank[AZR_INTENT_WRITE][known][cls] =
+                    primary ? (in_az ? 0 : 2) : RANK_EXCLUDED;
+                int group = in_az ? 0 : 2, r = group;
+                if (s->prefer == PREFER_REPLICA)
+                    r = group + primary;
+                else if (s->prefer == PREFER_PRIMARY)
+                    r = group + !primary;
+                if (known && !in_az && !s->fallback_any)
+                    r = RANK_EXCLUDED;
+                s->rank[AZR_INTENT_READ][known][cls] = (unsigned char)r;
+            }
+}
 
 static int parse_choice(azr_plugin_env *env, const azr_host_services *host,
                         const char *key, const char *const *choices,
@@ -87,6 +111,7 @@ static int same_az_create(azr_plugin_env *env, const azr_host_services *host,
     s->prefer = (prefer_mode)prefer;
     s->fallback_any = fallback == 0;
     s->spill = spill;
+    fill_ranks(s);
     atomic_init(&s->rotation, 0);
     *state = s;
     return 0;
@@ -122,28 +147,6 @@ static int spill_now(const same_az *s, const azr_node_view *const *cand,
     return azr_spill_exceeds(s->spill, best_same, best_other);
 }
 
-static int rank_of(const same_az *s, const azr_pick_args *args,
-                   const azr_node_view *v)
-{
-    int known = args->caller_az_id != NULL;
-    int same = known && atomic_load_explicit(&v->same_az,
-                                             memory_order_relaxed);
-    int primary = v->role == AZR_ROLE_PRIMARY;
-
-    if (args->intent == AZR_INTENT_WRITE)
-        return primary ? (same ? 0 : 2) : RANK_EXCLUDED;
-    if (known && !same && !s->fallback_any)
-        return RANK_EXCLUDED;
-
-    int group = same ? 0 : 2;
-    switch (s->prefer) {
-    case PREFER_REPLICA: return group + (primary ? 1 : 0);
-    case PREFER_PRIMARY: return group + (primary ? 0 : 1);
-    case PREFER_ANY: break;
-    }
-    return group;
-}
-
 static long same_az_pick(void *state, const azr_pick_args *args,
                          const azr_node_view **cand, size_t n)
 {
@@ -156,17 +159,20 @@ static long same_az_pick(void *state, const azr_pick_args *args,
     /* One pass: keep the candidates of the best rank seen so far at the
      * front (stable, each element moves only forward); a better rank
      * restarts the kept list. */
+    const unsigned char *rank =
+        s->rank[args->intent == AZR_INTENT_WRITE][args->caller_az_id != NULL];
     int best = RANK_EXCLUDED;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        int r = rank_of(s, args, cand[i]);
-        if (r > best)
-            continue;
+        const azr_node_view *v = cand[i];
+        int same = atomic_load_explicit(&v->same_az, memory_order_relaxed);
+        int r = rank[(same & 1) << 1 | (v->role == AZR_ROLE_PRIMARY)];
         if (r < best) {
             best = r;
             kept = 0;
         }
-        cand[kept++] = cand[i];
+        cand[kept] = v;         /* harmless when not kept: kept <= i */
+        kept += r == best;
     }
     if (best == RANK_EXCLUDED)
         return 0;
