@@ -164,8 +164,7 @@ static azr_code instantiate(azr_ctx *ctx, azr_loaded_plugin *p,
         const char *msg = azr_plugin_error_message();
         azr_code code = rc > 0 && rc <= AZR_E_NOT_FOUND ? (azr_code)rc
                                                         : AZR_E_PLUGIN;
-        /* A message tied to an option already carries its file:line. */
-        if (strncmp(msg, ctx->cfg->path, strlen(ctx->cfg->path)) == 0)
+        if (azr_plugin_error_located())
             return azr_set_err(errbuf, code, "%s", msg);
         return azr_set_err(errbuf, code, "%s: plugin '%s': %s", where,
                            d->name, msg[0] != '\0' ? msg

@@ -15,11 +15,18 @@
  * plugin's own words; copies into an errbuf are cut at AZR_ERRBUF_SIZE. */
 static _Thread_local char plugin_error_text[2 * AZR_ERRBUF_SIZE];
 static _Thread_local int plugin_error_code;
+static _Thread_local int plugin_error_located; /* message has FILE:LINE */
 
 void azr_plugin_error_reset(void)
 {
     plugin_error_text[0] = '\0';
     plugin_error_code = 0;
+    plugin_error_located = 0;
+}
+
+int azr_plugin_error_located(void)
+{
+    return plugin_error_located;
 }
 
 const char *azr_plugin_error_message(void)
@@ -126,6 +133,7 @@ static int host_error(azr_plugin_env *env, int code, const char *key,
     else
         snprintf(plugin_error_text, sizeof plugin_error_text, "%s", msg);
     plugin_error_code = code;
+    plugin_error_located = opt != NULL;
     return code;
 }
 

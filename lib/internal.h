@@ -123,6 +123,8 @@ uint64_t azr_ctx_random(const azr_ctx *ctx);
 void azr_plugin_error_reset(void);
 const char *azr_plugin_error_message(void);
 int azr_plugin_error_code(void);
+/* 1 if that message already starts with the option's FILE:LINE. */
+int azr_plugin_error_located(void);
 
 /* plugin_loader.c: loads `name` (plain name in plugin_dir, or an absolute
  * path) and checks it is a usable plugin of `kind`. `where` ("FILE:LINE")
