@@ -229,12 +229,28 @@ static void send_huge(int fd, int with_length)
             return;
 }
 
-/* Applies a fault mode; returns 1 if it produced the whole answer.
- * kind: 'j' JSON endpoint, 't' text endpoint; `field` the JSON key. */
+/* A 200 answer that is no usable answer: on a JSON endpoint `json_fmt`
+ * with the field name for its %s, on a text endpoint `text` (sent as
+ * application/json either way). */
+static void respond_bad_body(int fd, char kind, const char *field,
+                             const char *json_fmt, const char *text)
+{
+    char body[256];
+    if (kind == 'j')
+        snprintf(body, sizeof body, json_fmt, field);
+    else
+        snprintf(body, sizeof body, "%s", text);
+    respond(fd, 200, "OK", "application/json", NULL, body);
+}
+
+/* Applies the --delay-ms wait, then a fault mode; returns 1 if the fault
+ * produced the whole answer. kind: 'j' JSON endpoint, 't' text endpoint;
+ * `field` the JSON key. */
 static int apply_fault(int fd, const char *m, int oneshot, char kind,
                        const char *field)
 {
-    char body[256];
+    if (opt_delay_ms)
+        sleep_ms(opt_delay_ms);
     if (strcmp(m, "slow") == 0) {
         sleep_ms(opt_slow_ms);
         return 0;
@@ -246,11 +262,8 @@ static int apply_fault(int fd, const char *m, int oneshot, char kind,
         return 1;
     }
     if (strcmp(m, "malformed") == 0) {
-        if (kind == 'j')
-            snprintf(body, sizeof body, "{\"%s\": \"apne1-az4\", ", field);
-        else
-            snprintf(body, sizeof body, "\x01\x02\x03junk");
-        respond(fd, 200, "OK", "application/json", NULL, body);
+        respond_bad_body(fd, kind, field, "{\"%s\": \"apne1-az4\", ",
+                         "\x01\x02\x03junk");
         return 1;
     }
     if (strcmp(m, "missing") == 0) {
@@ -259,11 +272,8 @@ static int apply_fault(int fd, const char *m, int oneshot, char kind,
         return 1;
     }
     if (strcmp(m, "badshape") == 0) {
-        if (kind == 'j')
-            snprintf(body, sizeof body, "{\"%s\": \"Not An AZ!\"}", field);
-        else
-            snprintf(body, sizeof body, "Not An AZ!");
-        respond(fd, 200, "OK", "application/json", NULL, body);
+        respond_bad_body(fd, kind, field, "{\"%s\": \"Not An AZ!\"}",
+                         "Not An AZ!");
         return 1;
     }
     if (strcmp(m, "huge") == 0) {
@@ -290,6 +300,16 @@ static int apply_fault(int fd, const char *m, int oneshot, char kind,
     return 0;
 }
 
+/* Answers 405 (empty text body) unless the method is `want`; returns 1 if
+ * it did. */
+static int wrong_method(int fd, const char *method, const char *want)
+{
+    if (strcmp(method, want) == 0)
+        return 0;
+    respond(fd, 405, "Method Not Allowed", "text/plain", NULL, "");
+    return 1;
+}
+
 static void handle_lambda(int fd, const char *method, const char *req)
 {
     count(&n_lambda);
@@ -309,8 +329,6 @@ static void handle_lambda(int fd, const char *method, const char *req)
     char m[32];
     int oneshot;
     current_mode(m, sizeof m, &oneshot);
-    if (opt_delay_ms)
-        sleep_ms(opt_delay_ms);
     if (apply_fault(fd, m, oneshot, 'j', "AvailabilityZoneID"))
         return;
     char body[256], hdr[128];
@@ -325,10 +343,8 @@ static void handle_lambda(int fd, const char *method, const char *req)
 static void handle_imds_token(int fd, const char *method, const char *req)
 {
     count(&n_imds_put);
-    if (strcmp(method, "PUT") != 0) {
-        respond(fd, 405, "Method Not Allowed", "text/plain", NULL, "");
+    if (wrong_method(fd, method, "PUT"))
         return;
-    }
     char ttl_s[32];
     long ttl = 0;
     if (get_header(req, "X-aws-ec2-metadata-token-ttl-seconds", ttl_s,
@@ -365,10 +381,8 @@ static int token_known(const char *t)
 static void handle_imds_get(int fd, const char *method, const char *req)
 {
     count(&n_imds_get);
-    if (strcmp(method, "GET") != 0) {
-        respond(fd, 405, "Method Not Allowed", "text/plain", NULL, "");
+    if (wrong_method(fd, method, "GET"))
         return;
-    }
     char tok[128];
     if (!get_header(req, "X-aws-ec2-metadata-token", tok, sizeof tok) ||
         !token_known(tok)) {
@@ -385,8 +399,6 @@ static void handle_imds_get(int fd, const char *method, const char *req)
         respond(fd, 401, "Unauthorized", "text/plain", NULL, "");
         return;
     }
-    if (opt_delay_ms)
-        sleep_ms(opt_delay_ms);
     if (apply_fault(fd, m, oneshot, 't', NULL))
         return;
     respond(fd, 200, "OK", "text/plain", NULL, opt_az);
@@ -395,15 +407,11 @@ static void handle_imds_get(int fd, const char *method, const char *req)
 static void handle_ecs(int fd, const char *method)
 {
     count(&n_ecs);
-    if (strcmp(method, "GET") != 0) {
-        respond(fd, 405, "Method Not Allowed", "text/plain", NULL, "");
+    if (wrong_method(fd, method, "GET"))
         return;
-    }
     char m[32];
     int oneshot;
     current_mode(m, sizeof m, &oneshot);
-    if (opt_delay_ms)
-        sleep_ms(opt_delay_ms);
     if (apply_fault(fd, m, oneshot, 'j', "AvailabilityZone"))
         return;
     char body[512];
