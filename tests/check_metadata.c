@@ -202,6 +202,14 @@ static counts md_counts(void)
     return c;
 }
 
+/* The IMDS requests the test server has seen: token PUTs and AZ GETs. */
+static void assert_imds_requests(unsigned long put, unsigned long get)
+{
+    counts c = md_counts();
+    ck_assert_uint_eq(c.imds_put, put);
+    ck_assert_uint_eq(c.imds_get, get);
+}
+
 static void md_mode(const char *mode)
 {
     char path[64];
@@ -797,23 +805,18 @@ START_TEST(test_imds_token_flow)
     resolve(cfg, NULL, &info);
     assert_known(&info, "apne1-az2", AZR_AZ_SOURCE_IMDS);
     ck_assert_int_eq(info.expires_in_s, -1); /* no max-age: process life */
-    counts c = md_counts();
-    ck_assert_uint_eq(c.imds_put, 1);
-    ck_assert_uint_eq(c.imds_get, 1);
+    assert_imds_requests(1, 1);
 
     resolve(cfg, NULL, &info); /* cached answer: no request at all */
     ck_assert_int_eq(info.from_cache, 1);
-    c = md_counts();
-    ck_assert_uint_eq(c.total, 2);
+    ck_assert_uint_eq(md_counts().total, 2);
 
     /* After an invalidate the AZ is fetched again, the token reused. */
     azr_invalidate_az();
     resolve(cfg, NULL, &info);
     assert_known(&info, "apne1-az2", AZR_AZ_SOURCE_IMDS);
     ck_assert_int_eq(info.from_cache, 0);
-    c = md_counts();
-    ck_assert_uint_eq(c.imds_put, 1);
-    ck_assert_uint_eq(c.imds_get, 2);
+    assert_imds_requests(1, 2);
 }
 END_TEST
 
@@ -832,9 +835,7 @@ START_TEST(test_imds_token_ttl)
     azr_invalidate_az();
     resolve(cfg, NULL, &info);
     assert_known(&info, "apne1-az4", AZR_AZ_SOURCE_IMDS);
-    counts c = md_counts();
-    ck_assert_uint_eq(c.imds_put, 2);
-    ck_assert_uint_eq(c.imds_get, 3);
+    assert_imds_requests(2, 3);
 }
 END_TEST
 
@@ -851,9 +852,7 @@ START_TEST(test_imds_401_refreshes_token_once)
     azr_invalidate_az();
     resolve(cfg, NULL, &info);
     assert_known(&info, "apne1-az4", AZR_AZ_SOURCE_IMDS);
-    counts c = md_counts();
-    ck_assert_uint_eq(c.imds_put, 2);
-    ck_assert_uint_eq(c.imds_get, 3);
+    assert_imds_requests(2, 3);
 }
 END_TEST
 
@@ -865,9 +864,7 @@ START_TEST(test_imds_401_twice_fails)
     resolve(cfg_of(AZR_MD_IMDS, 1000), NULL, &info);
     assert_unknown(&info, AZR_E_METADATA_AUTH,
                    "IMDS session token rejected (HTTP 401)");
-    counts c = md_counts();
-    ck_assert_uint_eq(c.imds_put, 2);
-    ck_assert_uint_eq(c.imds_get, 2);
+    assert_imds_requests(2, 2);
 }
 END_TEST
 
@@ -1086,9 +1083,7 @@ START_TEST(test_concurrent_imds)
     run_threads();
     for (int i = 0; i < N_THREADS; i++)
         assert_known(&thread_info[i], "apne1-az4", AZR_AZ_SOURCE_IMDS);
-    counts c = md_counts();
-    ck_assert_uint_eq(c.imds_put, 1);
-    ck_assert_uint_eq(c.imds_get, 1);
+    assert_imds_requests(1, 1);
 }
 END_TEST
 
@@ -1165,6 +1160,18 @@ static void remove_cache_dir(void)
     rmdir(cache_dir);
 }
 
+/* The Lambda test server, and a Lambda configuration with the file cache
+ * in a new directory (remove_cache_dir() at the end). */
+static azr_config *lambda_with_cache_file(void)
+{
+    make_cache_dir();
+    md_start("--mode", "ok");
+    env_lambda(LAMBDA_TOKEN);
+    azr_config *cfg = cfg_of(AZR_MD_LAMBDA, 1000);
+    cfg->md_cache_file = cache_path;
+    return cfg;
+}
+
 static char *slurp(const char *path)
 {
     static char buf[4096];
@@ -1195,11 +1202,7 @@ static void resolve_in_child(azr_config *cfg)
 START_TEST(test_file_cache)
 {
     azr_az_info info;
-    make_cache_dir();
-    md_start("--mode", "ok");
-    env_lambda(LAMBDA_TOKEN);
-    azr_config *cfg = cfg_of(AZR_MD_LAMBDA, 1000);
-    cfg->md_cache_file = cache_path;
+    azr_config *cfg = lambda_with_cache_file();
 
     resolve_in_child(cfg);
     ck_assert_uint_eq(md_counts().lambda, 1);
@@ -1246,11 +1249,7 @@ static void write_cache_file(const char *key, const char *value,
 START_TEST(test_file_cache_untrusted)
 {
     azr_az_info info;
-    make_cache_dir();
-    md_start("--mode", "ok");
-    env_lambda(LAMBDA_TOKEN);
-    azr_config *cfg = cfg_of(AZR_MD_LAMBDA, 1000);
-    cfg->md_cache_file = cache_path;
+    azr_config *cfg = lambda_with_cache_file();
     char key[64];
     snprintf(key, sizeof key, "lambda 127.0.0.1:%u", md_port);
 
@@ -1261,29 +1260,27 @@ START_TEST(test_file_cache_untrusted)
     ck_assert_int_eq(info.from_cache, 1);
     ck_assert_uint_eq(md_counts().lambda, 0);
 
-    /* ... but not a group/world-accessible one, */
-    azr_invalidate_az();
-    usleep(2000);
-    write_cache_file(key, "use1-az2", 100, 0644);
-    resolve(cfg, NULL, &info);
-    assert_known(&info, "apne1-az4", AZR_AZ_SOURCE_LAMBDA);
-    ck_assert_uint_eq(md_counts().lambda, 1);
-
-    /* an expired one, */
-    azr_invalidate_az();
-    usleep(2000);
-    write_cache_file(key, "use1-az2", -5, 0600);
-    resolve(cfg, NULL, &info);
-    assert_known(&info, "apne1-az4", AZR_AZ_SOURCE_LAMBDA);
-    ck_assert_uint_eq(md_counts().lambda, 2);
-
-    /* or one for another endpoint. */
-    azr_invalidate_az();
-    usleep(2000);
-    write_cache_file("lambda 127.0.0.1:1", "use1-az2", 100, 0600);
-    resolve(cfg, NULL, &info);
-    assert_known(&info, "apne1-az4", AZR_AZ_SOURCE_LAMBDA);
-    ck_assert_uint_eq(md_counts().lambda, 3);
+    /* ... but not a group/world-accessible one, an expired one, or one for
+     * another endpoint (key NULL: this endpoint's): each time the server
+     * is asked instead. */
+    static const struct {
+        const char *key;
+        long expires_in;
+        mode_t mode;
+    } ignored[] = {
+        {NULL, 100, 0644},
+        {NULL, -5, 0600},
+        {"lambda 127.0.0.1:1", 100, 0600},
+    };
+    for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) {
+        azr_invalidate_az();
+        usleep(2000);
+        write_cache_file(ignored[i].key ? ignored[i].key : key, "use1-az2",
+                         ignored[i].expires_in, ignored[i].mode);
+        resolve(cfg, NULL, &info);
+        assert_known(&info, "apne1-az4", AZR_AZ_SOURCE_LAMBDA);
+        ck_assert_uint_eq(md_counts().lambda, i + 1);
+    }
     remove_cache_dir();
 }
 END_TEST
@@ -1355,12 +1352,20 @@ START_TEST(test_open_logs_without_token)
 }
 END_TEST
 
+/* A test case of `s`, each test in its own fixture, at most 20 s each. */
+static TCase *add_tcase(Suite *s, const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 static Suite *metadata_suite(void)
 {
     Suite *s = suite_create("metadata");
-    TCase *tc = tcase_create("selection");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 20);
+    TCase *tc = add_tcase(s, "selection");
     tcase_add_test(tc, test_source_names);
     tcase_add_test(tc, test_override_wins);
     tcase_add_test(tc, test_override_invalid);
@@ -1373,11 +1378,8 @@ static Suite *metadata_suite(void)
     tcase_add_test(tc, test_auto_prefers_lambda);
     tcase_add_test(tc, test_auto_ecs_before_imds);
     tcase_add_test(tc, test_auto_imds);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("lambda");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 20);
+    tc = add_tcase(s, "lambda");
     tcase_add_test(tc, test_lambda_ok_and_cached);
     tcase_add_test(tc, test_lambda_wrong_token);
     tcase_add_test(tc, test_lambda_missing_token);
@@ -1392,11 +1394,8 @@ static Suite *metadata_suite(void)
     tcase_add_loop_test(tc, test_lambda_faults, 0, N_FAULTS);
     tcase_add_test(tc, test_lambda_fault_messages_distinct);
     tcase_add_test(tc, test_lambda_retry_5xx_once);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("imds");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 20);
+    tc = add_tcase(s, "imds");
     tcase_add_test(tc, test_imds_token_flow);
     tcase_add_test(tc, test_imds_token_ttl);
     tcase_add_test(tc, test_imds_401_refreshes_token_once);
@@ -1406,20 +1405,14 @@ static Suite *metadata_suite(void)
     tcase_add_loop_test(tc, test_imds_faults, 0,
                         sizeof imds_faults / sizeof *imds_faults);
     tcase_add_test(tc, test_imds_deadline_covers_put_and_get);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("ecs");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 20);
+    tc = add_tcase(s, "ecs");
     tcase_add_test(tc, test_ecs_mapped);
     tcase_add_test(tc, test_ecs_unmapped);
     tcase_add_test(tc, test_ecs_faults);
     tcase_add_test(tc, test_ecs_config_text);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("cache");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 20);
+    tc = add_tcase(s, "cache");
     tcase_add_test(tc, test_concurrent_first_call);
     tcase_add_test(tc, test_concurrent_first_call_failure_shared);
     tcase_add_test(tc, test_concurrent_imds);
@@ -1427,7 +1420,6 @@ static Suite *metadata_suite(void)
     tcase_add_test(tc, test_file_cache);
     tcase_add_test(tc, test_file_cache_untrusted);
     tcase_add_test(tc, test_open_logs_without_token);
-    suite_add_tcase(s, tc);
     return s;
 }
 
