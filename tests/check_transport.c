@@ -123,6 +123,23 @@ static char *tls_opts(const char *extra)
     return buf;
 }
 
+/* A context with two replicas over TLS: id_a at host_a:port_a in the
+ * caller's AZ (so picked first), id_b at host_b:port_b in another. */
+static azr_ctx *two_nodes(const char *id_a, const char *host_a, int port_a,
+                          const char *id_b, const char *host_b, int port_b)
+{
+    char secs[512], a[256], b[256], err[AZR_ERRBUF_SIZE];
+    snprintf(secs, sizeof secs, "%s%s",
+             node_sec(a, sizeof a, id_a, host_a, port_a, "tst1-az1",
+                      "replica"),
+             node_sec(b, sizeof b, id_b, host_b, port_b, "tst1-az2",
+                      "replica"));
+    azr_ctx *ctx = NULL;
+    ck_assert_msg(open_ctx(&ctx, write_ini(secs, tls_opts("")), err) ==
+                      AZR_OK, "%s", err);
+    return ctx;
+}
+
 static azr_code exec_words(azr_ctx *ctx, azr_intent intent,
                            azr_reply **reply, size_t *node, char *err,
                            size_t argc, const char **argv)
@@ -141,6 +158,17 @@ static void assert_status(const azr_reply *r, const char *text)
     ck_assert_ptr_nonnull(r);
     ck_assert_int_eq(r->type, AZR_REPLY_STATUS);
     ck_assert_str_eq(r->str, text);
+}
+
+/* A routed PING answers PONG. */
+static void assert_ping(azr_ctx *ctx)
+{
+    azr_reply *r = NULL;
+    char err[AZR_ERRBUF_SIZE];
+    ck_assert_msg(EXEC(ctx, AZR_INTENT_READ, &r, NULL, err, "PING") ==
+                      AZR_OK, "%s", err);
+    assert_status(r, "PONG");
+    azr_reply_free(r);
 }
 
 static void assert_no_secret(const char *err)
@@ -224,12 +252,7 @@ END_TEST
 START_TEST(tls_by_ip_address)
 {
     azr_ctx *ctx = one_node("127.0.0.1", port_tls, tls_opts(""));
-    azr_reply *r = NULL;
-    char err[AZR_ERRBUF_SIZE];
-    ck_assert_msg(EXEC(ctx, AZR_INTENT_READ, &r, NULL, err, "PING") ==
-                      AZR_OK, "%s", err);
-    assert_status(r, "PONG");
-    azr_reply_free(r);
+    assert_ping(ctx);
     azr_close(ctx);
 }
 END_TEST
@@ -237,12 +260,9 @@ END_TEST
 START_TEST(plain_ping)
 {
     azr_ctx *ctx = one_node("127.0.0.1", port_plain, "tls = no\n");
+    assert_ping(ctx);
     azr_reply *r = NULL;
     char err[AZR_ERRBUF_SIZE];
-    ck_assert_msg(EXEC(ctx, AZR_INTENT_READ, &r, NULL, err, "PING") ==
-                      AZR_OK, "%s", err);
-    assert_status(r, "PONG");
-    azr_reply_free(r);
     ck_assert_int_eq(EXEC(ctx, AZR_INTENT_READ, &r, NULL, err, "ECHO",
                           "hello world"), AZR_OK);
     ck_assert_int_eq(r->type, AZR_REPLY_STRING);
@@ -266,10 +286,7 @@ START_TEST(error_reply_is_answered)
     ck_assert_uint_eq(s.requests, 1);
     ck_assert_uint_eq(s.errors, 0);
     /* the connection stays usable (it went back to the pool) */
-    ck_assert_int_eq(EXEC(ctx, AZR_INTENT_READ, &r, NULL, err, "PING"),
-                     AZR_OK);
-    assert_status(r, "PONG");
-    azr_reply_free(r);
+    assert_ping(ctx);
     azr_close(ctx);
 }
 END_TEST
@@ -624,11 +641,7 @@ START_TEST(mutual_tls)
     snprintf(opts, sizeof opts, "cert_file = %s/client.crt\n"
              "key_file = %s/client.key\n", dir, dir);
     azr_ctx *ctx = one_node("localhost", port_mtls, tls_opts(opts));
-    azr_reply *r = NULL;
-    ck_assert_msg(EXEC(ctx, AZR_INTENT_READ, &r, NULL, err, "PING") ==
-                      AZR_OK, "%s", err);
-    assert_status(r, "PONG");
-    azr_reply_free(r);
+    assert_ping(ctx);
     azr_close(ctx);
 }
 END_TEST
@@ -637,16 +650,10 @@ END_TEST
 
 START_TEST(exec_fails_over)
 {
-    char secs[512], a[256], b[256], err[AZR_ERRBUF_SIZE];
+    char err[AZR_ERRBUF_SIZE];
     /* the dead node is the only same-AZ one, so it is picked first */
-    snprintf(secs, sizeof secs, "%s%s",
-             node_sec(a, sizeof a, "dead", "127.0.0.1", dead_port(), "tst1-az1",
-                      "replica"),
-             node_sec(b, sizeof b, "live", "localhost", port_tls, "tst1-az2",
-                      "replica"));
-    azr_ctx *ctx = NULL;
-    ck_assert_msg(open_ctx(&ctx, write_ini(secs, tls_opts("")), err) ==
-                      AZR_OK, "%s", err);
+    azr_ctx *ctx = two_nodes("dead", "127.0.0.1", dead_port(), "live",
+                             "localhost", port_tls);
     size_t first;
     ck_assert_int_eq(azr_pick(ctx, AZR_INTENT_READ, &first), AZR_OK);
     ck_assert_uint_eq(first, 0);
@@ -681,15 +688,9 @@ END_TEST
 
 START_TEST(all_nodes_down)
 {
-    char secs[512], a[256], b[256], err[AZR_ERRBUF_SIZE];
-    snprintf(secs, sizeof secs, "%s%s",
-             node_sec(a, sizeof a, "d1", "127.0.0.1", dead_port(), "tst1-az1",
-                      "replica"),
-             node_sec(b, sizeof b, "d2", "127.0.0.1", dead_port(), "tst1-az2",
-                      "replica"));
-    azr_ctx *ctx = NULL;
-    ck_assert_int_eq(open_ctx(&ctx, write_ini(secs, tls_opts("")), err),
-                     AZR_OK);
+    char err[AZR_ERRBUF_SIZE];
+    azr_ctx *ctx = two_nodes("d1", "127.0.0.1", dead_port(), "d2",
+                             "127.0.0.1", dead_port());
     azr_reply *r = NULL;
     uint64_t t0 = now_ms();
     azr_code rc = EXEC(ctx, AZR_INTENT_READ, &r, NULL, err, "PING");
