@@ -195,6 +195,13 @@ static azr_code pick_error(azr_code rc, azr_intent intent, char *errbuf)
                        azr_strerror(rc));
 }
 
+/* The error of a request on a context without a transport plugin. */
+static azr_code no_transport(char *errbuf)
+{
+    return azr_set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
+                       "configured ([azroute] transport = resp_tls)");
+}
+
 /* ---- connections ---- */
 
 /* A connection to `node`: from the pool, else a new one. A connect failure
@@ -323,8 +330,7 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
                            "azr_connect: invalid argument");
     *connp = NULL;
     if (ctx->transport == NULL)
-        return azr_set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
-                           "configured ([azroute] transport = resp_tls)");
+        return no_transport(errbuf);
 
     route r = { .max = attempts_of(ctx), .last = AZR_E_NO_NODE };
     size_t node;
@@ -358,8 +364,7 @@ AZR_EXTERN azr_code azr_connect_node(azr_ctx *ctx, size_t node_index,
                            "%zu (the table has %zu)", node_index,
                            ctx->n_nodes);
     if (ctx->transport == NULL)
-        return azr_set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
-                           "configured ([azroute] transport = resp_tls)");
+        return no_transport(errbuf);
     return conn_get(ctx, node_index, 0, connp, errbuf);
 }
 
@@ -486,8 +491,7 @@ AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
                            "azr_exec: invalid argument (a NULL handle, a "
                            "bad intent or an empty command)");
     if (ctx->transport == NULL)
-        return azr_set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
-                           "configured ([azroute] transport = resp_tls)");
+        return no_transport(errbuf);
 
     route r = { .max = attempts_of(ctx), .last = AZR_E_NO_NODE };
     size_t node;
