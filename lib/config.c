@@ -20,10 +20,12 @@
  * parse, reporting the earliest line; then nodes_env is read.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -1400,10 +1402,21 @@ azr_code azr_config_load(const char *path, azr_config **out, char *err,
         return azr_cfg_err(err, errlen, AZR_E_INVALID_ARGUMENT,
                            "azr_config_load: NULL argument");
     *out = NULL;
-    f = fopen(path, "rbe");
-    if (f == NULL)
+    /* O_NONBLOCK for the open only: opening a FIFO that no process writes
+     * would otherwise block for ever (a configuration replaced by a FIFO
+     * must fail, not hang azr_open). Reads block as usual, so a pipe with
+     * a writer (azroute -c <(...)) still works; a FIFO without a writer
+     * reads as empty. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0 ||
+        (f = fdopen(fd, "rb")) == NULL) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
         return azr_cfg_err(err, errlen, AZR_E_CONFIG, "%s: cannot open: %s",
-                           path, strerror(errno));
+                           path, strerror(e));
+    }
     for (;;) {
         size_t n;
         if (len == cap) {
