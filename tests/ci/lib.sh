@@ -56,15 +56,22 @@ ci_init() {
     CI_SRC=$(cd "$2" && pwd -P)
     CI_BUILD=$(cd "$3" && pwd -P)
     [ "$CI_SRC" != "$CI_BUILD" ] || ci_die "BUILDDIR must differ from SRCDIR"
+    # BUILDDIR may lie inside SRCDIR (e.g. SRCDIR/build-asan); the copy
+    # below leaves it out, and every other build tree found there.
+    local -a skip=(--exclude=./.git)
     case $CI_BUILD/ in
-    "$CI_SRC"/*) ci_die "BUILDDIR must not be inside SRCDIR ($CI_BUILD)" ;;
+    "$CI_SRC"/*) skip+=(--exclude="./${CI_BUILD#"$CI_SRC"/}") ;;
     esac
+    local d
+    for d in "$CI_SRC"/*/; do
+        [ -f "$d/config.status" ] && skip+=(--exclude="./$(basename "$d")")
+    done
     CI_START=$(date +%s)
     if [ -f "$CI_SRC/config.status" ]; then
         ci_log "$CI_SRC is configured in place; building from a distcleaned copy"
         rm -rf "$CI_BUILD/src"
         mkdir -p "$CI_BUILD/src" &&
-            (cd "$CI_SRC" && tar --exclude=./.git -cf - .) |
+            (cd "$CI_SRC" && tar "${skip[@]}" -cf - .) |
             (cd "$CI_BUILD/src" && tar -xf -) ||
             ci_die "cannot copy $CI_SRC"
         (cd "$CI_BUILD/src" && make -s distclean >/dev/null 2>&1) ||
