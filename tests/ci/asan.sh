@@ -56,18 +56,47 @@ export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3}
 # the configured values (make's own variables win over the environment).
 export CFLAGS
 
+# The tests that hold wall-clock limits (latency ratios, "answers within
+# N ms") may scale them by this factor; instrumented code is 2-3x slower.
+export AZR_TEST_TIME_SCALE=${AZR_TEST_TIME_SCALE:-3}
+
+failed_tests() {
+    grep -lE '^:test-result: (FAIL|ERROR)' \
+        $(find "$CI_BUILD/tests" -name '*.trs' 2>/dev/null) /dev/null \
+        2>/dev/null | sed 's/\.trs$//'
+}
+
 rc=0
 ci_log "make check${AZR_CI_TESTS:+ TESTS=$AZR_CI_TESTS}"
 ci_make check ${AZR_CI_TESTS:+TESTS="$AZR_CI_TESTS"} \
     >"$CI_BUILD/ci-check.log" 2>&1 || rc=1
 grep -E '^(PASS|FAIL|XFAIL|XPASS|SKIP|ERROR):|^# ' "$CI_BUILD/ci-check.log"
 if [ "$rc" -ne 0 ]; then
-    for t in $(grep -lE '^:test-result: (FAIL|ERROR)' \
-                 $(find "$CI_BUILD/tests" -name '*.trs' 2>/dev/null) \
-                 /dev/null 2>/dev/null); do
-        ci_log "---- ${t%.trs}.log (last 60 lines)"
-        tail -n 60 "${t%.trs}.log" >&2
+    for t in $(failed_tests); do
+        ci_log "---- $t.log (last 60 lines)"
+        tail -n 60 "$t.log" >&2
     done
+    # A test that failed without any sanitizer report is a functional or
+    # timing failure, which the plain `make check` of CI judges; under
+    # instrumentation a wall-clock limit may be missed on a loaded machine.
+    # Such tests get one more run (automake's recheck), said out loud; a
+    # test that fails again fails the pass. Any report fails it regardless.
+    if [ -z "$(find "$logs" -type f -size +0)" ]; then
+        once=$(failed_tests | sed "s|^$CI_BUILD/||" | tr '\n' ' ')
+        ci_log "no sanitizer report; running the failed tests once more: $once"
+        if ci_make recheck ${AZR_CI_TESTS:+TESTS="$AZR_CI_TESTS"} \
+               >"$CI_BUILD/ci-recheck.log" 2>&1 &&
+           [ -z "$(failed_tests)" ]; then
+            rc=0
+            ci_log "WARNING: passed on the second run (flaky under ASan): $once"
+        else
+            grep -E '^(PASS|FAIL|ERROR):' "$CI_BUILD/ci-recheck.log"
+            for t in $(failed_tests); do
+                ci_log "---- $t.log, second run (last 60 lines)"
+                tail -n 60 "$t.log" >&2
+            done
+        fi
+    fi
 fi
 
 reports=$(find "$logs" -type f -size +0 | sort)
