@@ -31,6 +31,7 @@ LDFLAGS="-fsanitize=address,undefined"
 ci_configure CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS"
 ci_make >"$CI_BUILD/ci-build.log" 2>&1 ||
     { tail -n 40 "$CI_BUILD/ci-build.log"; ci_die "build failed"; }
+ci_log "built ($(ci_elapsed))"
 
 logs=$CI_BUILD/sanitizer-logs
 rm -rf "$logs"

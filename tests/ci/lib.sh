@@ -14,6 +14,7 @@
 #                           Makefile (e.g. check_PROGRAMS), words one a line
 #   ci_unit_suites          the Check unit suites: check_PROGRAMS named
 #                           tests/check_*, without $(EXEEXT)
+#   ci_elapsed              seconds since ci_init, as "Ns"
 #   ci_done                 prints the elapsed time; returns the status
 #
 # Everything logs with the pass name as a prefix. No function here touches
@@ -102,6 +103,10 @@ ci_print_var() {
 ci_unit_suites() {
     ci_print_var check_PROGRAMS | sed 's/\$(EXEEXT)$//' |
         grep '^tests/check_' || true
+}
+
+ci_elapsed() {
+    echo "$(( $(date +%s) - CI_START ))s"
 }
 
 ci_done() {

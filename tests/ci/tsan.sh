@@ -36,6 +36,7 @@ ci_configure CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS"
 ci_make all >"$CI_BUILD/ci-build.log" 2>&1 &&
     ci_make check TESTS= >>"$CI_BUILD/ci-build.log" 2>&1 ||
     { tail -n 40 "$CI_BUILD/ci-build.log"; ci_die "build failed"; }
+ci_log "built ($(ci_elapsed))"
 
 logs=$CI_BUILD/sanitizer-logs
 rm -rf "$logs"

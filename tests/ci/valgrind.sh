@@ -42,6 +42,7 @@ ci_configure CFLAGS="-g -O1"
 ci_make all >"$CI_BUILD/ci-build.log" 2>&1 &&
     ci_make check TESTS= >>"$CI_BUILD/ci-build.log" 2>&1 ||
     { tail -n 40 "$CI_BUILD/ci-build.log"; ci_die "build failed"; }
+ci_log "built ($(ci_elapsed))"
 
 logs=$CI_BUILD/valgrind-logs
 work=$CI_BUILD/ci-valgrind
