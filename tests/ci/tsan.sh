@@ -8,7 +8,8 @@
 #   - a suite whose source (tests/check_NAME.c) calls pthread_create is a
 #     thread suite; it is found by that, so new suites join by themselves;
 #   - TSAN_CASES below narrows a suite to the test cases that hold its
-#     threaded tests (CK_RUN_CASE); a suite not listed there runs whole;
+#     threaded tests (CK_RUN_CASE); a suite not listed there runs whole, as
+#     does one whose source no longer names the case ("NAME" in quotes);
 #   - a suite that is not itself in TESTS (it needs servers a shell test
 #     starts, e.g. check_transport under tests/transport_api.sh) runs
 #     through the shell test(s) in TESTS that name it.
@@ -92,7 +93,7 @@ for suite in $(ci_unit_suites); do
         [ "${pair%%:*}" = "$name" ] && case=${pair#*:}
     done
     if [ -n "$case" ] &&
-       ! grep -q "tcase_create(\"$case\")" "$CI_SRC/$suite.c"; then
+       ! grep -q "\"$case\"" "$CI_SRC/$suite.c"; then
         ci_log "$name: no test case '$case' (update TSAN_CASES); running it whole"
         case=
     fi
