@@ -53,15 +53,19 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Everything the library logged during the test (checked for secrets). */
+/* Everything the library logged during the test (checked for secrets).
+ * The log callback may run on several threads at once, hence the lock. */
 static char logbuf[32768];
+static pthread_mutex_t logbuf_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void capture_log(void *ud, azr_log_level level, const char *msg)
 {
     (void)ud;
     (void)level;
+    pthread_mutex_lock(&logbuf_lock);
     size_t used = strlen(logbuf);
     snprintf(logbuf + used, sizeof logbuf - used, "%s\n", msg);
+    pthread_mutex_unlock(&logbuf_lock);
 }
 
 /* Writes an azroute.ini with the given node sections and transport
