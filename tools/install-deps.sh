@@ -6,7 +6,7 @@
 set -eu
 packages="build-essential autoconf automake libtool pkg-config
 libssl-dev libcurl4-openssl-dev libinih-dev libjson-c-dev check
-redis-server redis-tools openssl groff-base mandoc python3"
+redis-server redis-tools openssl groff-base mandoc python3 valgrind"
 missing=
 for p in $packages; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
