@@ -69,34 +69,8 @@ static void ecs_fetch(void *argp, uint64_t deadline_ns, unsigned timeout_ms,
         .deadline_ns = deadline_ns,
         .timeout_ms = timeout_ms,
     };
-    azr_md_http_response resp;
-    char err[200];
-    out->max_age_s = -1;
-    azr_code rc = azr_md_http(&req, &resp, err, sizeof err);
-    if (rc != AZR_OK) {
-        azr_md_fail(out, rc, "%s: %s", where, err);
-        return;
-    }
-    if (resp.status != 200) {
-        char why[160];
-        azr_code sc = azr_md_http_status_reason(&resp, why, sizeof why);
-        azr_md_fail(out, sc, "%s: %s", where, why);
-        azr_md_http_response_free(&resp);
-        return;
-    }
-    if (azr_md_json_string_field(resp.body, resp.len, "AvailabilityZone",
-                                 where, NULL, out) == AZR_OK) {
-        if (!az_name_ok(out->value)) {
-            char q[64];
-            azr_md_quote(q, sizeof q, out->value, strlen(out->value), NULL);
-            azr_md_fail(out, AZR_E_METADATA,
-                        "%s: \"AvailabilityZone\" %s is not an AZ name",
-                        where, q);
-        } else {
-            out->max_age_s = resp.max_age_s;
-        }
-    }
-    azr_md_http_response_free(&resp);
+    azr_md_get_json_field(&req, where, "AvailabilityZone", az_name_ok,
+                          "an AZ name", NULL, out);
 }
 
 void azr_md_ecs_get(const azr_config *cfg, azr_md_cached *out)

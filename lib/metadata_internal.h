@@ -105,6 +105,19 @@ azr_code azr_md_json_string_field(const char *body, size_t len,
                                   const char *field, const char *where,
                                   const char *secret, azr_md_answer *answer);
 
+/* ---- metadata_get.c ------------------------------------------------------ */
+
+/* Performs `req` (a GET) and copies the string member `field` of the JSON
+ * object answered with 200 into out->value, then requires valid(value)
+ * ("FIELD" VALUE is not WHAT otherwise). Every failure is recorded in out
+ * with `where` as the message prefix; `secret` (may be NULL) is never
+ * quoted back. On success out->max_age_s is the response's max-age (-1 if
+ * none). */
+void azr_md_get_json_field(const azr_md_http_request *req, const char *where,
+                           const char *field, int (*valid)(const char *),
+                           const char *what, const char *secret,
+                           azr_md_answer *out);
+
 /* ---- az_cache.c --------------------------------------------------------- */
 
 /* Fetches one answer; must finish by deadline_ns (give or take a few ms). */
