@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,8 +370,7 @@ END_TEST
 /* Accepts and at once closes every connection until `stop`. */
 typedef struct slammer {
     int lfd, port;
-    volatile int stop;
-    unsigned long accepted;
+    _Atomic int stop;
     pthread_t th;
 } slammer;
 
@@ -381,10 +381,8 @@ static void *slam_main(void *arg)
         if (wait_fd(s->lfd, POLLIN, 100) <= 0)
             continue;
         int fd = accept(s->lfd, NULL, NULL);
-        if (fd >= 0) {
-            s->accepted++;
+        if (fd >= 0)
             close(fd);
-        }
     }
     return NULL;
 }
@@ -400,7 +398,6 @@ START_TEST(no_fd_leak_on_failed_connects)
     azr_ctx *ctx = open_ok(ini_text("failover, same_az", nodes,
                                     "tls = yes\n"));
     int opened = count_fds();
-    uint64_t t0 = now_ms();
     for (int i = 0; i < FAILED_CONNECTS; i++) {
         azr_conn *conn = (azr_conn *)1;
         azr_code rc = azr_connect(ctx, AZR_INTENT_READ, &conn, err);
@@ -462,8 +459,6 @@ START_TEST(no_fd_leak_on_failed_connects)
     azr_close(ctx);
     close(lfd);
     ck_assert_int_eq(count_fds(), before);
-    ck_assert_msg(now_ms() - t0 < 20000, "took %llu ms",
-                  (unsigned long long)(now_ms() - t0));
 }
 END_TEST
 
