@@ -276,7 +276,7 @@ static azr_code tried_suffix(azr_code code, size_t n_tried, char *errbuf)
  *     while ((rc = route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
  *         try `node` as attempt number r.n_tried; return on success or on
  *         a failure another node would not fix; else
- *         route_failed(&r, node, rc);
+ *         route_failed(ctx, &r, node, rc, errbuf);
  *     }
  *     return rc;
  * Every attempt ends the request or is recorded by route_failed, so the
@@ -313,8 +313,14 @@ static azr_code route_next(azr_ctx *ctx, azr_intent intent, route *r,
 }
 
 /* Records that the attempt on `node` failed with `rc` (worth a retry). */
-static void route_failed(route *r, size_t node, azr_code rc)
+/* Records a failed attempt, and logs it (at INFO) because the request's
+ * final error names only the last node tried. */
+static void route_failed(azr_ctx *ctx, route *r, size_t node, azr_code rc,
+                         const char *errbuf)
 {
+    azr_log(ctx, AZR_LOG_INFO, "attempt %zu failed on node %s: %s",
+            r->n_tried + 1, ctx->views[node].id,
+            errbuf != NULL && errbuf[0] != '\0' ? errbuf : azr_strerror(rc));
     r->last = rc;
     r->tried[r->n_tried++] = node;
 }
@@ -344,7 +350,7 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
         }
         if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN)
             return rc;
-        route_failed(&r, node, rc);
+        route_failed(ctx, &r, node, rc, errbuf);
     }
     return rc;
 }
@@ -511,7 +517,7 @@ AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
         if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
             rc == AZR_E_INVALID_ARGUMENT)
             return rc;
-        route_failed(&r, node, rc);
+        route_failed(ctx, &r, node, rc, errbuf);
     }
     return rc;
 }

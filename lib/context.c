@@ -31,7 +31,7 @@ static void apply_options(azr_ctx *ctx, const azr_open_options *o)
         ctx->log = o->log;
         ctx->log_userdata = OPT_HAS(o, log_userdata) ? o->log_userdata : NULL;
     }
-    if (OPT_HAS(o, log_level))
+    if (OPT_HAS(o, log_level) && o->log_level != AZR_LOG_DEFAULT)
         ctx->log_level = o->log_level;
     if (OPT_HAS(o, clock))
         ctx->clock = o->clock;
@@ -113,19 +113,31 @@ static azr_code learn_az(azr_ctx *ctx)
     return info.known || info.error == AZR_OK ? AZR_OK : info.error;
 }
 
+/* The directory plain plugin names resolve in, or NULL (errbuf set) when
+ * the one given is not absolute: a relative directory would load code from
+ * wherever the process happens to run. */
 static const char *choose_plugin_dir(const azr_open_options *o,
-                                     const azr_config *cfg)
+                                     const azr_config *cfg, char *errbuf)
 {
-    if (OPT_HAS(o, plugin_dir) && o->plugin_dir != NULL)
-        return o->plugin_dir;
+    const char *dir = AZR_DEFAULT_PLUGINDIR, *what = NULL;
     /* secure_getenv: a set-uid program must not load code named by its
      * caller's environment. */
     const char *env = secure_getenv("AZROUTE_PLUGIN_DIR");
-    if (env != NULL && env[0] != '\0')
-        return env;
-    if (cfg->plugin_dir != NULL)
-        return cfg->plugin_dir;
-    return AZR_DEFAULT_PLUGINDIR;
+    if (OPT_HAS(o, plugin_dir) && o->plugin_dir != NULL) {
+        dir = o->plugin_dir;
+        what = "azr_open_options.plugin_dir";
+    } else if (env != NULL && env[0] != '\0') {
+        dir = env;
+        what = "AZROUTE_PLUGIN_DIR";
+    } else if (cfg->plugin_dir != NULL) {
+        dir = cfg->plugin_dir; /* checked absolute by the loader */
+    }
+    if (dir[0] != '/') {
+        azr_set_err(errbuf, AZR_E_CONFIG, "%s '%s' is not an absolute path",
+                    what, dir);
+        return NULL;
+    }
+    return dir;
 }
 
 /* "FILE:LINE" (or "FILE" when the value was defaulted). */
@@ -192,8 +204,12 @@ static azr_code load_plugins(azr_ctx *ctx, const azr_open_options *o,
     ctx->plugins = calloc(total > 0 ? total : 1, sizeof *ctx->plugins);
     ctx->chain = calloc(cfg->n_policy > 0 ? cfg->n_policy : 1,
                         sizeof *ctx->chain);
-    ctx->plugin_dir = strdup(choose_plugin_dir(o, cfg));
-    if (ctx->plugins == NULL || ctx->chain == NULL || ctx->plugin_dir == NULL)
+    if (ctx->plugins == NULL || ctx->chain == NULL)
+        return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    const char *dir = choose_plugin_dir(o, cfg, errbuf);
+    if (dir == NULL)
+        return AZR_E_CONFIG;
+    if ((ctx->plugin_dir = strdup(dir)) == NULL)
         return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
 
     char where[AZR_ERRBUF_SIZE];

@@ -88,6 +88,12 @@ grep -q "^azroute: $tmp/bad.ini:5: unknown key 'prot' in \[node a\]$" "$tmp/out"
 expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/missing.ini" check
 grep -q "^azroute: $tmp/missing.ini: " "$tmp/out" || fail "missing file: $(cat "$tmp/out")"
 
+# A relative plugin directory is refused: it would load code from the
+# current directory.
+AZROUTE_PLUGIN_DIR=plugins/.libs expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/three.ini" check
+grep -q "^azroute: AZROUTE_PLUGIN_DIR 'plugins/.libs' is not an absolute path$" "$tmp/out" ||
+    fail "relative AZROUTE_PLUGIN_DIR: $(cat "$tmp/out")"
+
 # Usage errors: exit 2.
 expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/three.ini" frobnicate
 expect 2 "$tmp/out" -- "$AZROUTE_BIN" --bogus check

@@ -84,10 +84,14 @@ static void log_to_stderr(void *userdata, azr_log_level level,
                           const char *message)
 {
     (void)userdata;
-    static const char *const names[] = { "error", "warning", "info",
-                                         "debug" };
-    fprintf(stderr, "azroute: %s: %s\n",
-            (unsigned)level < 4 ? names[level] : "log", message);
+    static const char *const names[] = {
+        [AZR_LOG_ERROR] = "error", [AZR_LOG_WARNING] = "warning",
+        [AZR_LOG_INFO] = "info", [AZR_LOG_DEBUG] = "debug",
+    };
+    const char *name = (unsigned)level < sizeof names / sizeof names[0] &&
+                               names[level] != NULL
+                           ? names[level] : "log";
+    fprintf(stderr, "azroute: %s: %s\n", name, message);
 }
 
 int main(int argc, char **argv)

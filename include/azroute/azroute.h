@@ -118,12 +118,15 @@ typedef enum azr_status {
     AZR_STATUS_IO_ERROR = 5     /* any other transport failure */
 } azr_status;
 
-/* Severity passed to the log callback. */
+/* Severity passed to the log callback. AZR_LOG_DEFAULT is not a severity:
+ * as azr_open_options.log_level (its zero value) it selects the default,
+ * AZR_LOG_WARNING. */
 typedef enum azr_log_level {
-    AZR_LOG_ERROR = 0,
-    AZR_LOG_WARNING = 1,
-    AZR_LOG_INFO = 2,
-    AZR_LOG_DEBUG = 3
+    AZR_LOG_DEFAULT = 0,
+    AZR_LOG_ERROR = 1,
+    AZR_LOG_WARNING = 2,
+    AZR_LOG_INFO = 3,
+    AZR_LOG_DEBUG = 4
 } azr_log_level;
 
 /* Receives one log line (no trailing newline). Called from whichever thread
@@ -145,11 +148,14 @@ typedef uint64_t (*azr_random_fn)(void *userdata); /* uniform 64 bits */
  */
 typedef struct azr_open_options {
     size_t struct_size;
-    /* Directory plain plugin names resolve in. Takes precedence over
-     * plugin_dir in the file and over $AZROUTE_PLUGIN_DIR. NULL: default. */
+    /* Directory plain plugin names resolve in; must be absolute. Takes
+     * precedence over $AZROUTE_PLUGIN_DIR (also absolute, ignored in
+     * set-uid/set-gid processes) and over plugin_dir in the file. NULL:
+     * default. */
     const char *plugin_dir;
-    /* Log callback and the most verbose level delivered to it (default
-     * AZR_LOG_WARNING). NULL callback: messages are dropped. */
+    /* Log callback and the most verbose level delivered to it
+     * (AZR_LOG_DEFAULT, the zero value: AZR_LOG_WARNING). NULL callback:
+     * messages are dropped. */
     azr_log_fn log;
     void *log_userdata;
     azr_log_level log_level;
