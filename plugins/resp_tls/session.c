@@ -141,7 +141,9 @@ static int io_failure(rtls_conn *c, rtls_io io, int err_errno, int err_ssl,
         return RTLS_ERROR(st, AZR_E_TLS, "TLS error on %s: %s", c->addr,
                           why);
     }
-    if (err_errno == ECONNRESET) {
+    /* A peer that died surfaces as a reset or, when we were sending, as
+     * EPIPE: the same event, reported the same way. */
+    if (err_errno == ECONNRESET || err_errno == EPIPE) {
         res->status = AZR_STATUS_REFUSED;
         return RTLS_ERROR(st, AZR_E_CONNECT, "connection reset by %s%s",
                           c->addr, hint);
