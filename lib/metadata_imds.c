@@ -138,6 +138,24 @@ typedef struct imds_arg {
     char endpoint[256];
 } imds_arg;
 
+/* One request to the IMDS with a single extra header (which may hold the
+ * session token: azr_md_http never puts headers into err). */
+static azr_code imds_http(const char *method, const char *url,
+                          const char *header, uint64_t deadline_ns,
+                          unsigned timeout_ms, azr_md_http_response *resp,
+                          char *err, size_t errlen)
+{
+    const char *headers[] = {header, NULL};
+    azr_md_http_request req = {
+        .method = method,
+        .url = url,
+        .headers = headers,
+        .deadline_ns = deadline_ns,
+        .timeout_ms = timeout_ms,
+    };
+    return azr_md_http(&req, resp, err, errlen);
+}
+
 /* PUT for a new session token; *token receives it (free_secret). */
 static azr_code fetch_token(const imds_arg *arg, uint64_t deadline_ns,
                             unsigned timeout_ms, char **token,
@@ -148,17 +166,10 @@ static azr_code fetch_token(const imds_arg *arg, uint64_t deadline_ns,
     char ttl_hdr[64];
     snprintf(ttl_hdr, sizeof ttl_hdr,
              "X-aws-ec2-metadata-token-ttl-seconds: %d", IMDS_TOKEN_TTL_S);
-    const char *headers[] = {ttl_hdr, NULL};
-    azr_md_http_request req = {
-        .method = "PUT",
-        .url = url,
-        .headers = headers,
-        .deadline_ns = deadline_ns,
-        .timeout_ms = timeout_ms,
-    };
     azr_md_http_response resp;
     char err[200];
-    azr_code rc = azr_md_http(&req, &resp, err, sizeof err);
+    azr_code rc = imds_http("PUT", url, ttl_hdr, deadline_ns, timeout_ms,
+                            &resp, err, sizeof err);
     if (rc != AZR_OK)
         return azr_md_fail(out, rc, "imds PUT %s: %s", url, err);
     if (resp.status != 200) {
@@ -206,17 +217,10 @@ static azr_code get_az_id(const imds_arg *arg, uint64_t deadline_ns,
         return azr_md_fail(out, AZR_E_NOMEM, "imds GET %s: out of memory",
                            url);
     snprintf(hdr, hlen, "X-aws-ec2-metadata-token: %s", token);
-    const char *headers[] = {hdr, NULL};
-    azr_md_http_request req = {
-        .method = "GET",
-        .url = url,
-        .headers = headers,
-        .deadline_ns = deadline_ns,
-        .timeout_ms = timeout_ms,
-    };
     azr_md_http_response resp;
     char err[200];
-    azr_code rc = azr_md_http(&req, &resp, err, sizeof err);
+    azr_code rc = imds_http("GET", url, hdr, deadline_ns, timeout_ms,
+                            &resp, err, sizeof err);
     explicit_bzero(hdr, hlen);
     free(hdr);
     if (rc != AZR_OK)

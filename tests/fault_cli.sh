@@ -40,11 +40,12 @@ for f in "$AZROUTE_BIN" "$MDSERVER" "$PROBE"; do
     fi
 done
 
+. "$AZR_TEST_SRCDIR/tests/md_harness.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/azr-faultcli.XXXXXX") || exit 99
-pid=
+MD_DIR=$tmp
 failures=0
 cleanup() {
-    stop_server
+    md_stop
     chmod -R u+rwx "$tmp" 2>/dev/null
     rm -rf "$tmp"
 }
@@ -190,39 +191,11 @@ TIMEOUT_MS=300
 LIMIT_MS=$((TIMEOUT_MS + 100))
 TOKEN=tok-faultcli-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 
-# start_server MODE [options]: mdserver on 127.0.0.1; sets $PORT.
+# start_server MODE [options]: mdserver on 127.0.0.1 (tests/md_harness.sh);
+# sets $PORT.
 start_server() {
-    srv_mode=$1
-    shift
-    rm -f "$tmp/port" "$tmp/count"
-    "$MDSERVER" --lifetime 30 --token "$TOKEN" --mode "$srv_mode" \
-        --count-file "$tmp/count" "$@" >"$tmp/port" &
-    pid=$!
-    i=0
-    while [ $i -lt 500 ]; do
-        if [ -s "$tmp/port" ] && [ -s "$tmp/count" ]; then
-            PORT=$(head -n 1 "$tmp/port")
-            return 0
-        fi
-        sleep 0.01
-        i=$((i + 1))
-    done
-    echo "FAIL: mdserver did not start"
-    exit 99
-}
-
-stop_server() {
-    if [ -n "$pid" ]; then
-        kill "$pid" 2>/dev/null
-        i=0
-        while kill -0 "$pid" 2>/dev/null && [ $i -lt 200 ]; do
-            sleep 0.01
-            i=$((i + 1))
-        done
-        kill -9 "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        pid=
-    fi
+    md_start "$TOKEN" "$@"
+    PORT=$MD_PORT
 }
 
 md_cfg() { # SOURCE
@@ -284,7 +257,7 @@ export AWS_LAMBDA_METADATA_TOKEN
 for mode in slow malformed refused; do
     if [ $mode = refused ]; then
         start_server ok
-        stop_server
+        md_stop
     else
         start_server $mode --slow-ms 2000
     fi
@@ -303,7 +276,7 @@ for mode in slow malformed refused; do
         fail "pick, Lambda $mode: the token was printed"
     fi
     echo "pick with the Lambda endpoint $mode: exit $rc, $((ms - base)) ms: $(cat "$tmp/pick_$mode.err")"
-    stop_server
+    md_stop
 done
 unset AWS_LAMBDA_METADATA_API AWS_LAMBDA_METADATA_TOKEN
 
@@ -312,7 +285,7 @@ unset AWS_LAMBDA_METADATA_API AWS_LAMBDA_METADATA_TOKEN
 for mode in refused slow malformed missing ok; do
     if [ $mode = refused ]; then
         start_server ok
-        stop_server
+        md_stop
     else
         start_server $mode --slow-ms 2000
     fi
@@ -332,7 +305,7 @@ for mode in refused slow malformed missing ok; do
         timed "ecs_pick_$mode" -c "$tmp/md_ecs.ini" pick
         [ $rc -eq 0 ] || fail "ECS $mode: pick exit $rc"
     fi
-    stop_server
+    md_stop
 done
 unset ECS_CONTAINER_METADATA_URI_V4
 dups=$(sort "$tmp/ecs_messages" | uniq -d)

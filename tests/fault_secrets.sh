@@ -62,44 +62,20 @@ set +f
 P_DEAD=$(rh_free_port) || exit 99
 
 tmp=$RH_DIR
-md_pid=
-stop_md() {
-    if [ -n "$md_pid" ]; then
-        kill "$md_pid" 2>/dev/null
-        i=0
-        while kill -0 "$md_pid" 2>/dev/null && [ $i -lt 200 ]; do
-            sleep 0.01
-            i=$((i + 1))
-        done
-        kill -9 "$md_pid" 2>/dev/null
-        wait "$md_pid" 2>/dev/null
-        md_pid=
-    fi
-}
-trap 'stop_md; rh_cleanup' EXIT
+. "${AZR_TEST_SRCDIR:-.}/tests/md_harness.sh"
+MD_DIR=$tmp
+MD_LIFETIME=60
+trap 'md_stop; rh_cleanup' EXIT
 
-# start_md MODE: the Lambda endpoint, accepting SERVER_TOKEN only when
-# told so, else TOKEN.
+# start_md MODE accept|reject: the Lambda endpoint (tests/md_harness.sh),
+# accepting SERVER_TOKEN only when told to reject, else TOKEN.
 start_md() {
-    stop_md
-    rm -f "$tmp/md.port" "$tmp/md.count"
-    md_token=$TOKEN
-    [ "$2" = reject ] && md_token=$SERVER_TOKEN
-    "$MDSERVER" --lifetime 60 --token "$md_token" --mode "$1" \
-        --slow-ms 2000 --count-file "$tmp/md.count" >"$tmp/md.port" &
-    md_pid=$!
-    i=0
-    while [ $i -lt 500 ]; do
-        if [ -s "$tmp/md.port" ] && [ -s "$tmp/md.count" ]; then
-            AWS_LAMBDA_METADATA_API=127.0.0.1:$(head -n 1 "$tmp/md.port")
-            export AWS_LAMBDA_METADATA_API
-            return 0
-        fi
-        sleep 0.01
-        i=$((i + 1))
-    done
-    echo "FAIL: mdserver did not start"
-    exit 99
+    md_stop
+    sm_token=$TOKEN
+    [ "$2" = reject ] && sm_token=$SERVER_TOKEN
+    md_start "$sm_token" "$1" --slow-ms 2000
+    AWS_LAMBDA_METADATA_API=127.0.0.1:$MD_PORT
+    export AWS_LAMBDA_METADATA_API
 }
 
 # cfg NAME PORT TLS PROTOCOL USER PASSWORD_ENV [DEAD]: the node at PORT,
@@ -217,7 +193,7 @@ for mode in slow 500; do
 done
 reached mdslow_az 'timed out after 300 ms'
 reached md500_az 'HTTP 500'
-stop_md
+md_stop
 
 # The search: every byte printed by every run.
 for secret in "$PASSWORD" "$WRONG_PW" "$GHOST_PW" "$TOKEN" "$SERVER_TOKEN"; do

@@ -34,12 +34,13 @@ unset AWS_LAMBDA_METADATA_API AWS_LAMBDA_METADATA_TOKEN \
       ECS_CONTAINER_METADATA_URI_V4 AWS_EC2_METADATA_SERVICE_ENDPOINT \
       AZROUTE_CONFIG AZROUTE_AZ_ID
 
+. "$AZR_TEST_SRCDIR/tests/md_harness.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/azr-mdcli.XXXXXX") || exit 99
-pid=
+MD_DIR=$tmp
 failures=0
 
 cleanup() {
-    stop_server
+    md_stop
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -54,46 +55,13 @@ now_ms() {
     echo $(($(date +%s%N) / 1000000))
 }
 
-# start_server TOKEN MODE [extra mdserver options]
+# start_server TOKEN MODE [extra mdserver options]: tests/md_harness.sh's
+# md_start, and the Lambda endpoint variable pointing at it.
 start_server() {
-    srv_token=$1
-    srv_mode=$2
-    shift 2
-    rm -f "$tmp/port" "$tmp/count"
-    "$MDSERVER" --lifetime 30 --token "$srv_token" --mode "$srv_mode" \
-        --count-file "$tmp/count" "$@" >"$tmp/port" &
-    pid=$!
-    i=0
-    while [ $i -lt 500 ]; do
-        if [ -s "$tmp/port" ] && [ -s "$tmp/count" ]; then
-            PORT=$(head -n 1 "$tmp/port")
-            AWS_LAMBDA_METADATA_API=127.0.0.1:$PORT
-            export AWS_LAMBDA_METADATA_API
-            return 0
-        fi
-        sleep 0.01
-        i=$((i + 1))
-    done
-    echo "FAIL: mdserver did not start"
-    exit 99
-}
-
-stop_server() {
-    if [ -n "$pid" ]; then
-        kill "$pid" 2>/dev/null
-        i=0
-        while kill -0 "$pid" 2>/dev/null && [ $i -lt 200 ]; do
-            sleep 0.01
-            i=$((i + 1))
-        done
-        kill -9 "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        pid=
-    fi
-}
-
-requests() {
-    cat "$tmp/count"
+    md_start "$@"
+    PORT=$MD_PORT
+    AWS_LAMBDA_METADATA_API=127.0.0.1:$PORT
+    export AWS_LAMBDA_METADATA_API
 }
 
 # run NAME ARGS...: runs azroute (bounded by timeout(1)), keeping stdout,
@@ -122,8 +90,8 @@ export AWS_LAMBDA_METADATA_TOKEN
 run az -c "$LAMBDA_CFG" az
 [ $rc -eq 0 ] || fail "az: exit $rc: $(cat "$tmp/az.err")"
 [ "$(cat "$tmp/az.out")" = "apne1-az4" ] || fail "az printed '$(cat "$tmp/az.out")'"
-[ "$(requests)" = 1 ] || fail "az made $(requests) requests"
-stop_server
+[ "$(md_requests)" = 1 ] || fail "az made $(md_requests) requests"
+md_stop
 
 start_server "$TOKEN" ok --az apne1-az1
 AWS_LAMBDA_METADATA_TOKEN=$TOKEN
@@ -141,16 +109,16 @@ run az_auto -c "$AUTO_CFG" az
     fail "auto az: exit $rc, '$(cat "$tmp/az_auto.out")'"
 
 # --- one HTTP request for 10000 picks in one process ----------------------
-stop_server
+md_stop
 start_server "$TOKEN" ok --az apne1-az1
 run pick -c "$LAMBDA_CFG" -v -v pick --read -n 10000
 [ $rc -eq 0 ] || fail "pick: exit $rc: $(cat "$tmp/pick.err")"
-[ "$(requests)" = 1 ] || fail "pick -n 10000 made $(requests) requests"
+[ "$(md_requests)" = 1 ] || fail "pick -n 10000 made $(md_requests) requests"
 # The caller is in apne1-az1: the replica there takes the reads.
 grep -q '^az-metadata-test-002 *10000$' "$tmp/pick.out" ||
     fail "pick did not prefer the same-AZ replica: $(cat "$tmp/pick.out")"
 no_token pick
-stop_server
+md_stop
 
 # --- no source at all ------------------------------------------------------
 unset AWS_LAMBDA_METADATA_API
@@ -200,7 +168,7 @@ while IFS='|' read -r mode want; do
     wrongtoken) start_server "other-$TOKEN" ok ;;
     refused)
         start_server "$TOKEN" ok
-        stop_server # nothing listens on $PORT any more
+        md_stop # nothing listens on $PORT any more
         ;;
     *) start_server "$TOKEN" "$mode" --slow-ms 1500 ;;
     esac
@@ -234,7 +202,7 @@ while IFS='|' read -r mode want; do
     done
     echo "fault $mode: exit 1 after$times ms (beyond start-up): $(cat "$tmp/f_${mode}_0.err")"
     sed 's/127\.0\.0\.1:[0-9]*/HOST/' "$tmp/f_${mode}_0.err" >>"$tmp/messages"
-    stop_server
+    md_stop
 done <"$tmp/faults"
 dups=$(sort "$tmp/messages" | uniq -d)
 [ -z "$dups" ] || fail "fault modes share a message: $dups"
@@ -246,7 +214,7 @@ run pick_fault -c "$LAMBDA_CFG" -v -v pick --read -n 10
 [ $rc -eq 0 ] || fail "pick with a failing endpoint: exit $rc"
 grep -q 'HTTP 500' "$tmp/pick_fault.err" || fail "pick with a failing endpoint: no warning"
 no_token pick_fault
-stop_server
+md_stop
 
 # AZROUTE_AZ_ID overrides without any request.
 start_server "$TOKEN" ok
@@ -255,8 +223,8 @@ export AZROUTE_AZ_ID
 run az_env -c "$LAMBDA_CFG" az
 unset AZROUTE_AZ_ID
 [ "$(cat "$tmp/az_env.out")" = "use1-az6" ] || fail "AZROUTE_AZ_ID not used"
-[ "$(requests)" = 0 ] || fail "AZROUTE_AZ_ID still made $(requests) requests"
-stop_server
+[ "$(md_requests)" = 0 ] || fail "AZROUTE_AZ_ID still made $(md_requests) requests"
+md_stop
 
 if [ $failures -ne 0 ]; then
     echo "$failures failure(s)"
