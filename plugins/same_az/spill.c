@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/options.h"
+#include "../common/atomic_double.h"
 #include "spill.h"
 
 #define SPILL_DEFAULT_DECAY_MS 1000.0
@@ -34,20 +35,6 @@ struct azr_spill {
     double prior_ns;
     spill_node *nodes;
 };
-
-static uint64_t d2u(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static double u2d(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
 
 /* Reads a decimal option in [min, max] (min exclusive when `open_min`);
  * *given tells whether the key is set at all. */
@@ -138,8 +125,8 @@ void azr_spill_observe(azr_spill *sp, const azr_outcome *o)
     uint64_t upd;
     do {
         upd = old == SPILL_NO_SAMPLE
-                  ? d2u(sample)
-                  : d2u(u2d(old) + (sample - u2d(old)) * pull);
+                  ? azr_double_bits(sample)
+                  : azr_double_bits(azr_bits_double(old) + (sample - azr_bits_double(old)) * pull);
     } while (!atomic_compare_exchange_weak_explicit(&nd->estimate, &old, upd,
                                                     memory_order_relaxed,
                                                     memory_order_relaxed));
@@ -151,7 +138,7 @@ double azr_spill_estimate_ns(const azr_spill *sp, size_t node_index)
         return 0.0;
     uint64_t bits = atomic_load_explicit(&sp->nodes[node_index].estimate,
                                          memory_order_relaxed);
-    return bits == SPILL_NO_SAMPLE ? sp->prior_ns : u2d(bits);
+    return bits == SPILL_NO_SAMPLE ? sp->prior_ns : azr_bits_double(bits);
 }
 
 int azr_spill_exceeds(const azr_spill *sp, double best_same_ns,

@@ -105,6 +105,7 @@
 #include <azroute/plugin.h>
 
 #include "../common/options.h"
+#include "../common/atomic_double.h"
 
 #define WL_DEFAULT_DECAY_MS 10000.0
 #define WL_MAX_DECAY_MS 3600000.0
@@ -141,20 +142,6 @@ typedef struct wl_state {
     wl_mode mode;
     wl_node *nodes;      /* n_nodes, cache-line aligned */
 } wl_state;
-
-static uint64_t d2u(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static double u2d(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
 
 static int read_options(wl_state *st)
 {
@@ -246,7 +233,7 @@ static void wl_destroy(void *state)
 static double wl_estimate(const wl_state *st, wl_node *nd, uint64_t now)
 {
     uint64_t bits = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
-    double est = bits == WL_NO_SAMPLE ? st->prior_ns : u2d(bits);
+    double est = bits == WL_NO_SAMPLE ? st->prior_ns : azr_bits_double(bits);
     uint64_t stamp = atomic_load_explicit(&nd->stamp_ns, memory_order_relaxed);
     if (now > stamp)
         est *= exp(-(double)(now - stamp) / st->tau_ns);
@@ -365,15 +352,15 @@ static void wl_observe(void *state, const azr_outcome *o)
     uint64_t upd;
     do {
         if (old == WL_NO_SAMPLE) {
-            upd = d2u(sample);
+            upd = azr_double_bits(sample);
         } else {
-            double est = u2d(old);
+            double est = azr_bits_double(old);
             if (sample > est) {             /* peak: jump up at once... */
                 double top = (est > WL_JUMP_FLOOR_NS ? est : WL_JUMP_FLOOR_NS)
                              * st->max_jump;
-                upd = d2u(st->max_jump > 0.0 && sample > top ? top : sample);
+                upd = azr_double_bits(st->max_jump > 0.0 && sample > top ? top : sample);
             } else                          /* ...by at most max_jump x */
-                upd = d2u(est + (sample - est) * pull);
+                upd = azr_double_bits(est + (sample - est) * pull);
         }
     } while (!atomic_compare_exchange_weak_explicit(&nd->estimate, &old, upd,
                                                     memory_order_relaxed,
