@@ -513,6 +513,10 @@ AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
                     *node_index = node;
                 return AZR_OK;
             }
+            /* The write may have been applied before the failure: running
+             * it again elsewhere could apply it twice. */
+            if (intent == AZR_INTENT_WRITE)
+                return rc;
         }
         if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
             rc == AZR_E_INVALID_ARGUMENT)

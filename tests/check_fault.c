@@ -527,6 +527,69 @@ START_TEST(verify_off_warns_at_open)
 }
 END_TEST
 
+/* ---- writes are not run twice ---- */
+
+static const azr_command set_cmd = {
+    .argc = 3, .argv = (const char *const[]){ "SET", "k", "v" }
+};
+#define SET_BYTES 27u /* "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n" */
+
+/* Two primaries, w1 listed (and so tried) first. */
+static azr_ctx *open_two_primaries(int port1, int port2)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "[azroute]\npolicy = failover\ntransport = resp_tls\n"
+             "[metadata]\nsource = none\n"
+             "[node w1]\nhost = 127.0.0.1\nport = %d\naz = tst1-az1\n"
+             "role = primary\n"
+             "[node w2]\nhost = 127.0.0.1\nport = %d\naz = tst1-az2\n"
+             "role = primary\n"
+             "[transport resp_tls]\ntls = no\ncommand_timeout_ms = 500\n"
+             "connect_timeout_ms = 500\n", port1, port2);
+    return open_ok(text);
+}
+
+/* A write that reached its node and then failed is not sent elsewhere:
+ * it may have been applied. */
+START_TEST(write_not_retried_after_send)
+{
+    fake f = { 0 };
+    fake_start(&f, "$10\r\nhel", SET_BYTES); /* takes the SET, breaks */
+    azr_ctx *ctx = open_two_primaries(f.port, dead_port());
+    char err[AZR_ERRBUF_SIZE];
+    azr_reply *r = NULL;
+    azr_code rc = azr_exec(ctx, AZR_INTENT_WRITE, &set_cmd, &r, NULL, err);
+    fake_stop(&f);
+    ck_assert_msg(rc == AZR_E_IO, "code %d: %s", rc, err);
+    ck_assert_ptr_null(strstr(err, "nodes tried"));
+    ck_assert_uint_eq(stats_of(ctx, 1).requests, 0); /* w2 never tried */
+    azr_close(ctx);
+}
+END_TEST
+
+/* A write whose node could not even be connected is safe to send to the
+ * next candidate. */
+START_TEST(write_retried_when_never_sent)
+{
+    fake f = { 0 };
+    fake_start(&f, "+OK\r\n", SET_BYTES);
+    azr_ctx *ctx = open_two_primaries(dead_port(), f.port);
+    char err[AZR_ERRBUF_SIZE];
+    azr_reply *r = NULL;
+    size_t node = 99;
+    azr_code rc = azr_exec(ctx, AZR_INTENT_WRITE, &set_cmd, &r, &node, err);
+    fake_stop(&f);
+    ck_assert_msg(rc == AZR_OK, "code %d: %s", rc, err);
+    ck_assert_uint_eq(node, 1);
+    ck_assert_int_eq(r->type, AZR_REPLY_STATUS);
+    ck_assert_str_eq(r->str, "OK");
+    azr_reply_free(r);
+    ck_assert_uint_eq(stats_of(ctx, 0).errors, 1);
+    azr_close(ctx);
+}
+END_TEST
+
 /* ---- real servers (tests/fault_redis.sh) ---- */
 
 static const char *fdir;
@@ -827,6 +890,8 @@ int main(int argc, char **argv)
         tcase_add_loop_test(t, reply_broken_off, 0,
                             sizeof broken_cases / sizeof broken_cases[0]);
         tcase_add_test(t, pipeline_broken_off);
+        tcase_add_test(t, write_not_retried_after_send);
+        tcase_add_test(t, write_retried_when_never_sent);
         tcase_add_test(t, no_fd_leak_on_failed_connects);
         tcase_add_test(t, verify_off_is_refused);
         tcase_add_test(t, verify_off_warns_at_open);

@@ -471,9 +471,11 @@ AZR_EXTERN void azr_conn_close(azr_conn *conn);
 /*
  * Runs one command on a node routed by `intent`, retrying on the next
  * candidate (never the same node twice) when a node cannot be reached or the
- * transport fails, up to [azroute] max_attempts. *node_index (may be NULL)
- * receives the node that answered. An error reply is AZR_OK with an ERROR
- * reply. Thread-safe.
+ * transport fails, up to [azroute] max_attempts. A write is retried only
+ * when it was never sent (its node could not be connected): once handed to
+ * a node it may have been applied, so a later failure is returned as is.
+ * *node_index (may be NULL) receives the node that answered. An error reply
+ * is AZR_OK with an ERROR reply. Thread-safe.
  */
 AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
                              const azr_command *cmd, azr_reply **reply,
