@@ -61,9 +61,16 @@ AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
         (req->n_excluded > 0 && req->excluded == NULL))
         return AZR_E_INVALID_ARGUMENT;
 
+    /* The host's rule, whatever the chain: a write goes to a primary. The
+     * chain only ever sees nodes that may take the request. */
     const azr_node_view *cand[AZR_MAX_NODES];
     size_t n = 0;
-    if (req->n_excluded == 0) {
+    if (req->intent == AZR_INTENT_WRITE) {
+        for (size_t i = 0; i < ctx->n_nodes; i++)
+            if (ctx->views[i].role == AZR_ROLE_PRIMARY &&
+                !is_excluded(req, i))
+                cand[n++] = &ctx->views[i];
+    } else if (req->n_excluded == 0) {
         memcpy(cand, ctx->view_ptrs, ctx->n_nodes * sizeof cand[0]);
         n = ctx->n_nodes;
     } else {
@@ -112,6 +119,20 @@ void azr_chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
                        azr_status status, unsigned attempt)
 {
     azr_node_counters *c = &ctx->counters[node];
+    if (status == AZR_STATUS_CANCELLED) {
+        /* Not a request: only policies that know the status release
+         * what their pick reserved. */
+        const azr_outcome cancelled = {
+            .struct_size = sizeof cancelled,
+            .node_index = node,
+            .status = status,
+            .attempt = attempt,
+        };
+        for (size_t l = 0; l < ctx->n_chain; l++)
+            if (ctx->chain[l].observe != NULL && ctx->chain[l].sees_cancelled)
+                ctx->chain[l].observe(ctx->chain[l].state, &cancelled);
+        return;
+    }
     int answered = status == AZR_STATUS_OK ||
                    status == AZR_STATUS_ERROR_REPLY;
     atomic_fetch_add_explicit(&c->requests, 1, memory_order_relaxed);
@@ -138,7 +159,7 @@ AZR_EXTERN azr_code azr_report(azr_ctx *ctx, size_t node_index,
                                unsigned attempt)
 {
     if (ctx == NULL || node_index >= ctx->n_nodes ||
-        (unsigned)status > AZR_STATUS_IO_ERROR)
+        (unsigned)status > AZR_STATUS_CANCELLED)
         return AZR_E_INVALID_ARGUMENT;
     azr_chain_observe(ctx, node_index, rtt_ns, status, attempt);
     return AZR_OK;

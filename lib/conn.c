@@ -14,6 +14,12 @@
  *    node, most recently used first). The pool has one mutex per node; it
  *    is taken only when a connection is borrowed or returned, never on the
  *    pick path. A connection that failed is closed, never pooled.
+ *  - A connection goes back to the pool only clean: a command that
+ *    changes the connection's state (command_state.h) or a transaction
+ *    left open makes azr_conn_close() close it instead. azr_exec refuses
+ *    such commands outright, naming the API to use instead.
+ *  - A connection picked by azr_connect() and closed without any command
+ *    reports AZR_STATUS_CANCELLED, so the policies release the pick.
  *  - Plugin errors are read back from the host's thread-local error slot
  *    right after the call, on the same thread.
  */
@@ -21,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command_state.h"
 #include "internal.h"
 
 /* Idle connections kept per node. */
@@ -35,6 +42,8 @@ struct azr_conn {
     void *tconn;       /* the transport's connection */
     unsigned attempt;  /* attempt number it was picked for */
     int broken;        /* a transport call failed: close, never pool */
+    int pick_pending;  /* picked by the chain, no outcome reported yet */
+    azr_conn_state state; /* what the commands run did to it */
 };
 
 typedef struct azr_pool_slot {
@@ -212,6 +221,7 @@ static azr_code conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
     azr_conn *c = pool_take(ctx, node);
     if (c != NULL) {
         c->attempt = attempt;
+        c->pick_pending = 0;
         *connp = c;
         return AZR_OK;
     }
@@ -344,6 +354,7 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
     while ((rc = route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
         rc = conn_get(ctx, node, (unsigned)r.n_tried, connp, errbuf);
         if (rc == AZR_OK) {
+            (*connp)->pick_pending = 1;
             if (errbuf != NULL)
                 errbuf[0] = '\0';
             return AZR_OK;
@@ -385,9 +396,29 @@ static int is_error(const azr_reply *r)
            (r->type == AZR_REPLY_ERROR || r->type == AZR_REPLY_BLOB_ERROR);
 }
 
-/* Runs n commands on the connection, measures and reports the outcome. */
+/* The transport's pipeline_timed, or NULL when it has none (ABI 1.0). */
+static int (*timed_op(const azr_transport_ops *ops))(void *, size_t,
+                                                    const azr_command *,
+                                                    azr_reply **, unsigned,
+                                                    azr_transport_result *)
+{
+    if (ops->struct_size < offsetof(azr_transport_ops, pipeline_timed) +
+                               sizeof ops->pipeline_timed)
+        return NULL;
+    return ops->pipeline_timed;
+}
+
+/* How one run of commands is carried out. */
+typedef struct run_opts {
+    unsigned timeout_ms; /* 0: the transport's command timeout */
+    unsigned flags;      /* AZR_EXEC_BLOCKING */
+} run_opts;
+
+/* Runs n commands on the connection, measures and reports the outcome
+ * (see AZR_EXEC_BLOCKING for what a blocking run reports). */
 static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
-                         azr_reply **replies, char *errbuf)
+                         azr_reply **replies, const run_opts *opts,
+                         char *errbuf)
 {
     azr_ctx *ctx = c->ctx;
     const azr_transport_ops *ops = transport_ops(ctx);
@@ -395,12 +426,20 @@ static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
         return azr_set_err(errbuf, AZR_E_IO, "node %s: the connection "
                            "failed earlier; close it",
                            ctx->views[c->node].id);
+    if (opts->timeout_ms > 0 && timed_op(ops) == NULL)
+        return azr_set_err(errbuf, AZR_E_UNSUPPORTED, "transport '%s' "
+                           "cannot apply a per-call timeout (it predates "
+                           "plugin ABI 1.1)", ctx->transport->desc->name);
 
     azr_transport_result res = { .struct_size = sizeof res };
     azr_plugin_error_reset();
+    c->pick_pending = 0; /* this run reports the outcome */
     uint64_t t0 = azr_ctx_now_ns(ctx);
     int rc;
-    if (n == 1)
+    if (opts->timeout_ms > 0)
+        rc = timed_op(ops)(c->tconn, n, cmds, replies, opts->timeout_ms,
+                           &res);
+    else if (n == 1)
         rc = ops->command(c->tconn, &cmds[0], &replies[0], &res);
     else if (ops->pipeline != NULL)
         rc = ops->pipeline(c->tconn, n, cmds, replies, &res);
@@ -418,19 +457,31 @@ static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
     }
     uint64_t t1 = azr_ctx_now_ns(ctx);
     azr_code code = transport_code(rc, &res);
+    int blocking = (opts->flags & AZR_EXEC_BLOCKING) != 0;
     if (code != AZR_OK) {
         c->broken = 1;
         for (size_t i = 0; i < n; i++)
             replies[i] = NULL;
-        azr_chain_observe(ctx, c->node, 0, res.status, c->attempt);
+        /* A blocking command that ran out of its caller's time says
+         * nothing about the node. */
+        azr_chain_observe(ctx, c->node, 0,
+                          blocking && res.status == AZR_STATUS_TIMEOUT
+                              ? AZR_STATUS_CANCELLED : res.status,
+                          c->attempt);
         return node_error(ctx, c->node, code, errbuf);
     }
     azr_status status = AZR_STATUS_OK;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (is_error(replies[i]))
             status = AZR_STATUS_ERROR_REPLY;
-    azr_chain_observe(ctx, c->node, t1 > t0 ? t1 - t0 : 0, status,
-                      c->attempt);
+        azr_conn_state_apply(&c->state, azr_command_effect(&cmds[i]));
+    }
+    /* A held reply's round-trip is the caller's wait, not latency. */
+    if (blocking)
+        azr_chain_observe(ctx, c->node, 0, AZR_STATUS_CANCELLED, c->attempt);
+    else
+        azr_chain_observe(ctx, c->node, t1 > t0 ? t1 - t0 : 0, status,
+                          c->attempt);
     if (errbuf != NULL)
         errbuf[0] = '\0';
     return AZR_OK;
@@ -446,7 +497,8 @@ AZR_EXTERN azr_code azr_conn_command(azr_conn *conn, const azr_command *cmd,
         return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
                            "azr_conn_command: invalid argument (a NULL "
                            "handle or an empty command)");
-    return conn_run(conn, 1, cmd, reply, errbuf);
+    const run_opts defaults = { 0 };
+    return conn_run(conn, 1, cmd, reply, &defaults, errbuf);
 }
 
 AZR_EXTERN azr_code azr_conn_pipeline(azr_conn *conn, size_t n,
@@ -469,33 +521,68 @@ AZR_EXTERN azr_code azr_conn_pipeline(azr_conn *conn, size_t n,
             errbuf[0] = '\0';
         return AZR_OK;
     }
-    return conn_run(conn, n, cmds, replies, errbuf);
+    const run_opts defaults = { 0 };
+    return conn_run(conn, n, cmds, replies, &defaults, errbuf);
 }
 
 AZR_EXTERN void azr_conn_close(azr_conn *conn)
 {
     if (conn == NULL)
         return;
-    if (!conn->broken && pool_put(conn))
+    if (conn->pick_pending) {
+        conn->pick_pending = 0;
+        azr_chain_observe(conn->ctx, conn->node, 0, AZR_STATUS_CANCELLED,
+                          conn->attempt);
+    }
+    if (!conn->broken && azr_conn_state_clean(&conn->state) &&
+        pool_put(conn))
         return;
     transport_ops(conn->ctx)->close(conn->tconn);
     free(conn);
 }
 
-AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
-                             const azr_command *cmd, azr_reply **reply,
-                             size_t *node_index,
-                             char errbuf[AZR_ERRBUF_SIZE])
+/* The error for a command azr_exec must not run on a pooled connection. */
+static azr_code refuse_stateful(const azr_command *cmd, char *errbuf)
+{
+    char name[72];
+    azr_command_name(cmd, name, sizeof name);
+    return azr_set_err(errbuf, AZR_E_UNSUPPORTED, "%s changes the state "
+                       "of its connection, which azr_exec shares through "
+                       "the pool: run it on a connection of your own "
+                       "(azr_connect + azr_conn_command)", name);
+}
+
+AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
+                                const azr_command *cmd, azr_reply **reply,
+                                size_t *node_index,
+                                char errbuf[AZR_ERRBUF_SIZE])
 {
     if (errbuf != NULL)
         errbuf[0] = '\0';
     if (reply != NULL)
         *reply = NULL;
+    azr_intent intent = AZR_INTENT_READ;
+    run_opts opts = { 0 };
+    if (options != NULL) {
+        if (options->struct_size < offsetof(azr_exec_options, intent) +
+                                       sizeof options->intent)
+            return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT, "azr_exec: "
+                               "options.struct_size is not set");
+        intent = options->intent;
+        if (options->struct_size >= offsetof(azr_exec_options, timeout_ms) +
+                                        sizeof options->timeout_ms)
+            opts.timeout_ms = options->timeout_ms;
+        if (options->struct_size >= offsetof(azr_exec_options, flags) +
+                                        sizeof options->flags)
+            opts.flags = options->flags;
+    }
     if (ctx == NULL || reply == NULL || !intent_valid(intent) ||
-        !command_valid(cmd))
+        !command_valid(cmd) || (opts.flags & ~AZR_EXEC_BLOCKING) != 0)
         return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
                            "azr_exec: invalid argument (a NULL handle, a "
-                           "bad intent or an empty command)");
+                           "bad intent or flag, or an empty command)");
+    if (azr_command_effect(cmd) != AZR_EFFECT_NONE)
+        return refuse_stateful(cmd, errbuf);
     if (ctx->transport == NULL)
         return no_transport(errbuf);
 
@@ -506,7 +593,7 @@ AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
         azr_conn *conn = NULL;
         rc = conn_get(ctx, node, (unsigned)r.n_tried, &conn, errbuf);
         if (rc == AZR_OK) {
-            rc = conn_run(conn, 1, cmd, reply, errbuf);
+            rc = conn_run(conn, 1, cmd, reply, &opts, errbuf);
             azr_conn_close(conn); /* pooled, or closed if it failed */
             if (rc == AZR_OK) {
                 if (node_index != NULL)
@@ -519,9 +606,21 @@ AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
                 return rc;
         }
         if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
-            rc == AZR_E_INVALID_ARGUMENT)
+            rc == AZR_E_INVALID_ARGUMENT || rc == AZR_E_UNSUPPORTED)
             return rc;
         route_failed(ctx, &r, node, rc, errbuf);
     }
     return rc;
+}
+
+AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
+                             const azr_command *cmd, azr_reply **reply,
+                             size_t *node_index,
+                             char errbuf[AZR_ERRBUF_SIZE])
+{
+    const azr_exec_options opts = {
+        .struct_size = sizeof opts,
+        .intent = intent,
+    };
+    return azr_exec_ex(ctx, &opts, cmd, reply, node_index, errbuf);
 }

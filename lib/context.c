@@ -39,6 +39,10 @@ static void apply_options(azr_ctx *ctx, const azr_open_options *o)
         ctx->random = o->random;
     if (OPT_HAS(o, source_userdata))
         ctx->source_userdata = o->source_userdata;
+    if (OPT_HAS(o, push))
+        ctx->push = o->push;
+    if (OPT_HAS(o, push_userdata))
+        ctx->push_userdata = o->push_userdata;
 }
 
 static azr_code build_node_table(azr_ctx *ctx, char *errbuf)
@@ -246,6 +250,7 @@ static azr_code load_plugins(azr_ctx *ctx, const azr_open_options *o,
                 .observe = p->desc->policy->observe,
                 .state = p->state,
                 .name = p->desc->name,
+                .sees_cancelled = p->desc->abi_minor >= 1,
             };
             ctx->n_chain = i + 1;
         }

@@ -142,6 +142,27 @@ static size_t host_node_count(azr_plugin_env *env)
     return env->ctx->n_nodes;
 }
 
+static void host_push(azr_plugin_env *env, const azr_node_view *node,
+                      azr_reply *push)
+{
+    azr_ctx *ctx = env->ctx;
+    if (push == NULL)
+        return;
+    if (ctx->push != NULL && node != NULL)
+        ctx->push(ctx->push_userdata, node->index, push);
+    else
+        atomic_fetch_add_explicit(&ctx->pushes_unclaimed, 1,
+                                  memory_order_relaxed);
+    azr_reply_free(push);
+}
+
+AZR_EXTERN uint64_t azr_pushes_unclaimed(const azr_ctx *ctx)
+{
+    return ctx != NULL ? atomic_load_explicit(&ctx->pushes_unclaimed,
+                                              memory_order_relaxed)
+                       : 0;
+}
+
 const azr_host_services azr_host_services_table = {
     .struct_size = sizeof(azr_host_services),
     .abi_major = AZR_PLUGIN_ABI_MAJOR,
@@ -152,4 +173,5 @@ const azr_host_services azr_host_services_table = {
     .option = host_option,
     .error = host_error,
     .node_count = host_node_count,
+    .push = host_push,
 };

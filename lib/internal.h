@@ -55,6 +55,7 @@ typedef struct azr_chain_link {
     void (*observe)(void *state, const azr_outcome *outcome);
     void *state;
     const char *name;
+    int sees_cancelled; /* built for ABI >= 1.1: AZR_STATUS_CANCELLED */
 } azr_chain_link;
 
 /* Retired AZ ID strings: the pick path reads ctx->caller_az without a
@@ -101,6 +102,11 @@ struct azr_ctx {
     void *source_userdata;
 
     struct azr_pool *pool;               /* lib/conn.c; NULL until used */
+
+    /* RESP3 push frames (host.c) */
+    azr_push_fn push;
+    void *push_userdata;
+    _Atomic uint64_t pushes_unclaimed;
 };
 
 /* errors.c: copies a formatted one-line message into errbuf (may be NULL)

@@ -69,6 +69,8 @@ struct azr_reader {
 
     unsigned max_depth;
     size_t max_len;
+    size_t max_reply;       /* memory bound of one reply (see charge()) */
+    size_t charged;         /* memory charged to the reply being built */
 
     azr_frame *stack;       /* open aggregates, stack[0] is outermost */
     size_t depth;           /* frames in use */
@@ -116,6 +118,7 @@ azr_reader *azr_reader_new(unsigned max_depth, size_t max_len)
         return NULL;
     r->max_depth = max_depth ? max_depth : AZR_READER_DEFAULT_DEPTH;
     r->max_len = max_len ? max_len : AZR_READER_DEFAULT_MAX_LEN;
+    r->max_reply = AZR_READER_DEFAULT_MAX_REPLY;
     r->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (r->c_locale == (locale_t)0) {
         free(r);
@@ -132,6 +135,7 @@ static void release_partial(azr_reader *r)
         if (r->stack[i].owned)
             azr_reply_free(r->stack[i].reply);
     r->depth = 0;
+    r->charged = 0;
     if (r->pending_attr != NULL)
         for (size_t i = 0; i <= r->stack_cap; i++) {
             azr_reply_free(r->pending_attr[i]);
@@ -154,6 +158,42 @@ void azr_reader_free(azr_reader *r)
 const char *azr_reader_error(const azr_reader *r)
 {
     return (r != NULL && r->failed) ? r->err : "";
+}
+
+azr_code azr_reader_set_max_reply(azr_reader *r, size_t max_bytes)
+{
+    if (r == NULL)
+        return AZR_E_INVALID_ARGUMENT;
+    r->max_reply = max_bytes ? max_bytes : AZR_READER_DEFAULT_MAX_REPLY;
+    return AZR_OK;
+}
+
+size_t azr_reader_pending(const azr_reader *r)
+{
+    return r != NULL ? r->len - r->pos : 0;
+}
+
+/*
+ * Memory accounting of the reply being built. What one reply costs: a
+ * reply structure per node of the tree, a slot per element, and every
+ * payload byte (+1 for the NUL). An aggregate pays for its slots and its
+ * children's structures when its header arrives, so that the announced
+ * length alone can be refused; a child then pays only for its payload.
+ * A root or an attribute pays for its own structure. The charge is reset
+ * when a root reply is handed out or the partial reply is released.
+ */
+#define AZR_ELEMENT_COST (sizeof(azr_reply) + sizeof(azr_reply *))
+
+/* Records `bytes` the caller checked against the room left. */
+static void charge(azr_reader *r, size_t bytes)
+{
+    r->charged += bytes;
+}
+
+static step over_budget(azr_reader *r, size_t tok, size_t what)
+{
+    return fail(r, tok, "reply larger than the limit of %zu bytes (%zu "
+                "charged, %zu more needed)", r->max_reply, r->charged, what);
 }
 
 azr_code azr_reader_feed(azr_reader *r, const void *data, size_t n)
@@ -566,11 +606,16 @@ static step parse_token(azr_reader *r, azr_reply **done)
                             show(line, line_len, shown, sizeof shown));
             break;
         }
+        size_t cost = (copy != NULL ? line_len + 1 : 0) +
+                      (r->depth == 0 ? sizeof(azr_reply) : 0);
+        if (cost > r->max_reply - r->charged)
+            return over_budget(r, tok, cost);
         if (!reserve_slot(r))
             return STEP_NOMEM;
         rep = new_reply(t, copy, line_len);
         if (rep == NULL)
             return STEP_NOMEM;
+        charge(r, cost);
         rep->integer = ival;
         rep->dval = dval;
         break;
@@ -594,6 +639,10 @@ static step parse_token(azr_reader *r, azr_reply **done)
             break;
         }
         blen = (size_t)n;
+        /* Refused on the header: the payload is never buffered. */
+        if (blen + 1 + (r->depth == 0 ? sizeof(azr_reply) : 0) >
+            r->max_reply - r->charged)
+            return over_budget(r, tok, blen + 1);
         if (type == '=' && blen < 4)
             return fail(r, tok, "verbatim string of length %zu is shorter "
                         "than its 4-byte \"xxx:\" prefix", blen);
@@ -622,6 +671,7 @@ static step parse_token(azr_reader *r, azr_reply **done)
         }
         if (!reserve_slot(r))
             return STEP_NOMEM;
+        charge(r, blen + 1 + (r->depth == 0 ? sizeof(azr_reply) : 0));
         if (type == '=') {
             rep = new_reply(AZR_REPLY_VERBATIM, data + 4, blen - 4);
             if (rep != NULL) {
@@ -667,6 +717,13 @@ static step parse_token(azr_reader *r, azr_reply **done)
             return fail(r, tok, "length %zu for '%c' is too large", count,
                         type);
         want = t == AZR_REPLY_MAP ? 2 * count : count;
+        size_t room = r->max_reply - r->charged;
+        size_t cost = r->depth == 0 || is_attr ? sizeof(azr_reply) : 0;
+        if (cost > room || want > (room - cost) / AZR_ELEMENT_COST)
+            return over_budget(r, tok, want > SIZE_MAX / AZR_ELEMENT_COST
+                                           ? SIZE_MAX
+                                           : cost + want * AZR_ELEMENT_COST);
+        cost += want * AZR_ELEMENT_COST;
         if (is_attr && r->pending_attr != NULL &&
             r->pending_attr[r->depth] != NULL)
             return fail(r, tok, "attribute followed by another attribute");
@@ -688,6 +745,7 @@ static step parse_token(azr_reader *r, azr_reply **done)
             }
         }
         /* Commit. */
+        charge(r, cost);
         r->pos = next;
         r->scan = 0;
         if (is_attr) {
@@ -753,6 +811,8 @@ azr_code azr_reader_get_reply(azr_reader *r, azr_reply **reply)
             return AZR_E_NOMEM;
         break;
     }
+    if (done != NULL)
+        r->charged = 0;
     /* Everything consumed: start over at the beginning of the buffer, and
      * give back a large buffer. */
     if (r->pos == r->len) {

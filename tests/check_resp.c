@@ -564,6 +564,9 @@ START_TEST(test_truncated)
         azr_reply *rep = (azr_reply *)0x1;
 
         ck_assert_ptr_nonnull(rd);
+        /* Huge announced lengths are a memory question, not a framing
+         * one: lift the bound (test_reply_bound covers it). */
+        ck_assert_int_eq(azr_reader_set_max_reply(rd, SIZE_MAX), AZR_OK);
         ck_assert_int_eq(azr_reader_feed(rd, inputs[i], strlen(inputs[i])),
                          AZR_OK);
         ck_assert_int_eq(azr_reader_get_reply(rd, &rep), AZR_OK);
@@ -573,6 +576,90 @@ START_TEST(test_truncated)
         ck_assert_str_eq(azr_reader_error(rd), "");
         azr_reader_free(rd);
     }
+}
+END_TEST
+
+/* A reply's memory is bounded: an announced length that cannot fit fails
+ * on its header; a reply whose payload outgrows the bound fails when it
+ * does; the partial reply is freed; the charge restarts with each reply. */
+START_TEST(test_reply_bound)
+{
+    azr_reader *rd = azr_reader_new(0, 0);
+    azr_reply *rep = NULL;
+    ck_assert_ptr_nonnull(rd);
+    ck_assert_int_eq(azr_reader_set_max_reply(rd, 64 * 1024), AZR_OK);
+
+    /* 500 elements of ~90 bytes fit in 64 KiB; 500 strings of 100 more
+     * bytes each do not: the failure comes part-way through the payload. */
+    char hdr[32];
+    snprintf(hdr, sizeof hdr, "*%d\r\n", 500);
+    ck_assert_int_eq(azr_reader_feed(rd, hdr, strlen(hdr)), AZR_OK);
+    char item[128];
+    memset(item, 'x', sizeof item);
+    int failed_at = -1;
+    for (int i = 0; i < 500 && failed_at < 0; i++) {
+        char one[160];
+        int n = snprintf(one, sizeof one, "$100\r\n%.100s\r\n", item);
+        ck_assert_int_eq(azr_reader_feed(rd, one, (size_t)n), AZR_OK);
+        azr_code rc = azr_reader_get_reply(rd, &rep);
+        if (rc == AZR_E_PROTOCOL)
+            failed_at = i;
+        else
+            ck_assert_ptr_null(rep);
+    }
+    ck_assert_int_gt(failed_at, 100);
+    ck_assert_int_lt(failed_at, 499);
+    ck_assert_ptr_nonnull(strstr(azr_reader_error(rd), "reply larger than "
+                                 "the limit of 65536 bytes"));
+    azr_reader_free(rd);
+
+    /* An announcement alone: refused before any element arrives. */
+    rd = azr_reader_new(0, 0);
+    ck_assert_int_eq(azr_reader_set_max_reply(rd, 1024 * 1024), AZR_OK);
+    ck_assert_int_eq(azr_reader_feed(rd, "*536870912\r\n", 13), AZR_OK);
+    ck_assert_int_eq(azr_reader_get_reply(rd, &rep), AZR_E_PROTOCOL);
+    ck_assert_int_eq(azr_reader_feed(rd, "$2000000\r\n", 11),
+                     AZR_E_PROTOCOL);
+    azr_reader_free(rd);
+    rd = azr_reader_new(0, 0);
+    ck_assert_int_eq(azr_reader_set_max_reply(rd, 1024 * 1024), AZR_OK);
+    ck_assert_int_eq(azr_reader_feed(rd, "$2000000\r\n", 11), AZR_OK);
+    ck_assert_int_eq(azr_reader_get_reply(rd, &rep), AZR_E_PROTOCOL);
+    azr_reader_free(rd);
+
+    /* Many replies each under the bound: the charge is per reply. */
+    rd = azr_reader_new(0, 0);
+    ck_assert_int_eq(azr_reader_set_max_reply(rd, 4096), AZR_OK);
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_int_eq(azr_reader_feed(rd, "*2\r\n$3\r\nabc\r\n:1\r\n",
+                                         17), AZR_OK);
+        ck_assert_int_eq(azr_reader_get_reply(rd, &rep), AZR_OK);
+        ck_assert_ptr_nonnull(rep);
+        azr_reply_free(rep);
+    }
+    ck_assert_int_eq(azr_reader_set_max_reply(NULL, 1), AZR_E_INVALID_ARGUMENT);
+    azr_reader_free(rd);
+}
+END_TEST
+
+/* azr_reader_pending counts what was fed and not taken out. */
+START_TEST(test_pending)
+{
+    azr_reader *rd = azr_reader_new(0, 0);
+    azr_reply *rep = NULL;
+    ck_assert_uint_eq(azr_reader_pending(rd), 0);
+    ck_assert_uint_eq(azr_reader_pending(NULL), 0);
+    ck_assert_int_eq(azr_reader_feed(rd, "+OK\r\n+NO", 9), AZR_OK);
+    ck_assert_uint_eq(azr_reader_pending(rd), 9);
+    ck_assert_int_eq(azr_reader_get_reply(rd, &rep), AZR_OK);
+    ck_assert_ptr_nonnull(rep);
+    azr_reply_free(rep);
+    ck_assert_uint_eq(azr_reader_pending(rd), 4);
+    ck_assert_int_eq(azr_reader_feed(rd, "\r\n", 2), AZR_OK);
+    ck_assert_int_eq(azr_reader_get_reply(rd, &rep), AZR_OK);
+    azr_reply_free(rep);
+    ck_assert_uint_eq(azr_reader_pending(rd), 0);
+    azr_reader_free(rd);
 }
 END_TEST
 
@@ -1054,6 +1141,8 @@ static Suite *resp_suite(void)
     tcase_add_loop_test(tc, test_malformed, 0,
                         (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(tc, test_truncated);
+    tcase_add_test(tc, test_reply_bound);
+    tcase_add_test(tc, test_pending);
     tcase_add_test(tc, test_large_array);
     tcase_add_test(tc, test_large_bulk);
     tcase_add_test(tc, test_deep_nesting);

@@ -115,7 +115,12 @@ typedef enum azr_status {
     AZR_STATUS_REFUSED = 2,     /* connect refused / reset / unreachable */
     AZR_STATUS_ERROR_REPLY = 3, /* the server answered with an error reply */
     AZR_STATUS_TLS_FAILURE = 4,
-    AZR_STATUS_IO_ERROR = 5     /* any other transport failure */
+    AZR_STATUS_IO_ERROR = 5,    /* any other transport failure */
+    /* Not an outcome: the picked node was never sent the request (the
+     * caller gave up before sending). Releases what the pick reserved in
+     * the policies (weighted_latency's outstanding count); not counted as
+     * a request. Policies built for plugin ABI 1.0 never see it. */
+    AZR_STATUS_CANCELLED = 6
 } azr_status;
 
 /* Severity passed to the log callback. AZR_LOG_DEFAULT is not a severity:
@@ -134,6 +139,16 @@ typedef enum azr_log_level {
  * context that logs. Messages never contain secrets. */
 typedef void (*azr_log_fn)(void *userdata, azr_log_level level,
                            const char *message);
+
+struct azr_reply;
+
+/* Receives one RESP3 push frame (an AZR_REPLY_PUSH reply, e.g.
+ * ["invalidate", [keys]]) that node `node_index` sent on a connection.
+ * Called on the thread whose command was reading when the frame arrived,
+ * possibly concurrently; `push` is owned by the library and valid only
+ * during the call. Must not call back into the context. */
+typedef void (*azr_push_fn)(void *userdata, size_t node_index,
+                            const struct azr_reply *push);
 
 /* Optional time and randomness sources. Default: CLOCK_MONOTONIC and a
  * per-thread xorshift generator. Tests inject deterministic ones. Both are
@@ -165,6 +180,12 @@ typedef struct azr_open_options {
     void *source_userdata;
     /* Fixed AZ ID that overrides [metadata] (like $AZROUTE_AZ_ID). */
     const char *az_id;
+    /* Receives RESP3 push frames (client-side caching invalidations and
+     * the like) that arrive on a connection while it waits for a reply;
+     * they are never returned as replies. NULL: they are counted (see
+     * azr_pushes_unclaimed()) and dropped. */
+    azr_push_fn push;
+    void *push_userdata;
 } azr_open_options;
 
 /* The routing context: configuration, node table, loaded plugins, the
@@ -397,6 +418,23 @@ AZR_EXTERN azr_code azr_reader_get_reply(azr_reader *reader,
 /* One line describing why the reader failed, or "" when it has not. */
 AZR_EXTERN const char *azr_reader_error(const azr_reader *reader);
 
+/* Bounds the memory one reply may take to `max_bytes`: every payload byte
+ * plus the reply structures and element slots (about 90 bytes per element
+ * on 64-bit). An aggregate's announced length is charged when its header
+ * arrives, so a reply announcing more elements than fit fails at once,
+ * before anything is allocated for them. Past the bound,
+ * azr_reader_get_reply() fails with AZR_E_PROTOCOL ("reply larger than
+ * ...") and the partial reply is freed. 0 restores the default,
+ * AZR_READER_DEFAULT_MAX_REPLY. AZR_E_INVALID_ARGUMENT for NULL. */
+#define AZR_READER_DEFAULT_MAX_REPLY ((size_t)512 * 1024 * 1024)
+AZR_EXTERN azr_code azr_reader_set_max_reply(azr_reader *reader,
+                                             size_t max_bytes);
+
+/* Number of bytes fed but not yet taken out as replies (a partial reply,
+ * or whole replies nobody asked for yet). A transport uses it to tell
+ * that a peer sent more than was asked for. 0 for NULL. */
+AZR_EXTERN size_t azr_reader_pending(const azr_reader *reader);
+
 /* Encodes one command as a RESP array of bulk strings into a new buffer
  * (*out, *out_len; NUL-terminated; free with free()). Arguments are
  * binary-safe: argvlen gives each length (NULL: use strlen). Errors:
@@ -469,6 +507,17 @@ AZR_EXTERN azr_code azr_conn_pipeline(azr_conn *conn, size_t n,
 AZR_EXTERN void azr_conn_close(azr_conn *conn);
 
 /*
+ * Commands that change a connection's state are refused by azr_exec() and
+ * azr_exec_ex() with AZR_E_UNSUPPORTED before anything is sent, because
+ * their connection goes back to a shared pool: SUBSCRIBE and the other
+ * (un)subscribe commands, MONITOR, SELECT, MULTI, EXEC, DISCARD, WATCH,
+ * UNWATCH, RESET, HELLO, AUTH, QUIT, READONLY, READWRITE, SYNC, PSYNC and
+ * CLIENT TRACKING / CACHING / REPLY / NO-EVICT / NO-TOUCH. Run
+ * them on a connection of your own (azr_connect() + azr_conn_command()):
+ * such a connection is then closed by azr_conn_close() instead of pooled
+ * (a transaction opened and closed by MULTI ... EXEC or DISCARD in one
+ * pipeline leaves it poolable).
+ *
  * Runs one command on a node routed by `intent`, retrying on the next
  * candidate (never the same node twice) when a node cannot be reached or the
  * transport fails, up to [azroute] max_attempts. A write is retried only
@@ -481,6 +530,37 @@ AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
                              const azr_command *cmd, azr_reply **reply,
                              size_t *node_index,
                              char errbuf[AZR_ERRBUF_SIZE]);
+
+/* Options of one azr_exec_ex() call. Zero-initialise and set struct_size
+ * to sizeof(azr_exec_options); fields are only ever appended. */
+typedef struct azr_exec_options {
+    size_t struct_size;
+    azr_intent intent;
+    /* Deadline for the reply, in ms from sending (0: the transport's
+     * command_timeout_ms). For commands the server holds on purpose
+     * (BLPOP, XREAD BLOCK, WAIT): give their own timeout plus a margin. */
+    unsigned timeout_ms;
+    /* AZR_EXEC_BLOCKING: the server may hold the reply on purpose, so its
+     * round-trip is not a latency sample and reaching timeout_ms is not
+     * counted against the node; other failures still are. */
+    unsigned flags;
+} azr_exec_options;
+
+#define AZR_EXEC_BLOCKING 1u
+
+/*
+ * As azr_exec(), with per-call options (NULL options: a read with the
+ * context's defaults). AZR_E_UNSUPPORTED when a timeout is asked of a
+ * transport that cannot apply one. Thread-safe.
+ */
+AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
+                                const azr_command *cmd, azr_reply **reply,
+                                size_t *node_index,
+                                char errbuf[AZR_ERRBUF_SIZE]);
+
+/* RESP3 push frames that arrived while no push callback was set
+ * (azr_open_options.push) and were dropped. Thread-safe. */
+AZR_EXTERN uint64_t azr_pushes_unclaimed(const azr_ctx *ctx);
 
 #ifdef __cplusplus
 }

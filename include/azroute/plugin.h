@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define AZR_PLUGIN_ABI_MAJOR 1
-#define AZR_PLUGIN_ABI_MINOR 0
+#define AZR_PLUGIN_ABI_MINOR 1
 
 /* Name of the one symbol a plugin exports. */
 #define AZR_PLUGIN_SYMBOL "azr_plugin_descriptor"
@@ -58,6 +58,9 @@ typedef enum azr_plugin_kind {
 /* The host's handle for one plugin instance; passed back to every service
  * so the host knows who is asking (whose options, whose log prefix). */
 typedef struct azr_plugin_env azr_plugin_env;
+
+/* One node as a plugin sees it (defined below). */
+typedef struct azr_node_view azr_node_view;
 
 /*
  * Services the host offers a plugin. Valid from create() until destroy()
@@ -93,6 +96,15 @@ typedef struct azr_host_services {
 
     /* Number of nodes in the table (== n_nodes given to create()). */
     size_t (*node_count)(azr_plugin_env *env);
+
+    /* ---- ABI 1.1 ---- */
+
+    /* Hands a RESP3 push frame (type AZR_REPLY_PUSH) that arrived on a
+     * connection to `node` over to the application, and takes ownership
+     * of `push`. A transport calls it for every push frame it reads and
+     * never returns one as a reply. Thread-safe; not for the pick path. */
+    void (*push)(azr_plugin_env *env, const azr_node_view *node,
+                 azr_reply *push);
 } azr_host_services;
 
 /*
@@ -103,7 +115,7 @@ typedef struct azr_host_services {
  * each view to a 64-byte cache line, so scanning candidates touches one
  * line per node.
  */
-typedef struct azr_node_view {
+struct azr_node_view {
     size_t struct_size;
     size_t index;       /* 0..n_nodes-1: index your per-node arrays with it */
     azr_role role;
@@ -115,7 +127,7 @@ typedef struct azr_node_view {
     const char *host;
     const char *az_id;  /* resolved AZ ID */
     const char *az_name;/* NULL if the node was given by ID */
-} azr_node_view;
+};
 
 /* What a policy is told about one pick. */
 typedef struct azr_pick_args {
@@ -127,7 +139,10 @@ typedef struct azr_pick_args {
     size_t n_tried;            /* the host has removed them already */
 } azr_pick_args;
 
-/* One measured outcome, seen by every policy of the chain. */
+/* One measured outcome, seen by every policy of the chain. A policy built
+ * for ABI >= 1.1 also sees AZR_STATUS_CANCELLED: the node it helped pick
+ * was never sent the request; undo what the pick reserved and nothing
+ * else (it is neither a success nor a failure). */
 typedef struct azr_outcome {
     size_t struct_size;
     size_t node_index;
@@ -182,6 +197,13 @@ typedef struct azr_transport_result {
  *   One thread per connection at a time.
  * pipeline: sends n commands and reads n replies; same rules.
  * close: closes and frees the connection.
+ * pipeline_timed (ABI 1.1, may be NULL): as pipeline, but every reply is
+ *   due within `timeout_ms` of the call instead of the transport's own
+ *   command timeout. Without it the host refuses per-call timeouts
+ *   (AZR_E_UNSUPPORTED).
+ * Every reply is the answer to its command: RESP3 push frames go to
+ * host->push, and a connection that received bytes nobody asked for is
+ * closed (a protocol error), never used again.
  * Replies are built with azr_reader (libazroute) and freed by the host with
  * azr_reply_free().
  */
@@ -197,6 +219,10 @@ typedef struct azr_transport_ops {
     int (*pipeline)(void *conn, size_t n, const azr_command *cmds,
                     azr_reply **replies, azr_transport_result *res);
     void (*close)(void *conn);
+    /* ---- ABI 1.1 ---- */
+    int (*pipeline_timed)(void *conn, size_t n, const azr_command *cmds,
+                          azr_reply **replies, unsigned timeout_ms,
+                          azr_transport_result *res);
 } azr_transport_ops;
 
 /*

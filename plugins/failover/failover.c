@@ -241,6 +241,15 @@ static void fo_observe(void *state, const azr_outcome *o)
     if (o->node_index >= st->n_nodes)
         return;
     fo_node *nd = &st->nodes[o->node_index];
+    /* A cancelled pick is neither a success nor a failure: it must not
+     * reset the failure count nor settle a half-open trial, only give the
+     * trial it may have claimed back to the next pick. */
+    if (o->status == AZR_STATUS_CANCELLED) {
+        if (atomic_load_explicit(&nd->ejected_until, memory_order_acquire)
+            != 0)
+            atomic_store_explicit(&nd->trial_until, 0, memory_order_relaxed);
+        return;
+    }
     int failed = fo_is_failure(o->status);
     uint64_t now = st->host->now_ns(st->env);
     uint64_t until = atomic_load_explicit(&nd->ejected_until,

@@ -65,14 +65,6 @@ const char *rtls_addr_str(const char *host, uint16_t port, char *buf,
     return buf;
 }
 
-int rtls_peer_closed(int fd)
-{
-    struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
-    if (poll(&p, 1, 0) <= 0)
-        return 0;
-    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
-}
-
 /* Classifies a connect errno: refused/unreachable vs other I/O. */
 static azr_status connect_status(int err)
 {

@@ -22,7 +22,10 @@
  *                             the password; the value is never logged
  *   protocol = 2|3            RESP version (default 2; 3 sends HELLO 3 and
  *                             falls back to RESP2 if the server refuses)
+ *   max_reply_bytes           memory one reply may take (default 512 MiB,
+ *                             1024..2^40; see azr_reader_set_max_reply)
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -71,6 +74,25 @@ static int parse_ms(rtls_state *st, const char *key, unsigned dflt,
                                "%s: expected milliseconds from 1 to %u, "
                                "got '%s'", key, TIMEOUT_MAX_MS, v);
     *out = (unsigned)n;
+    return 0;
+}
+
+/* A byte count: 1 KiB up to 1 TiB. */
+static int parse_size(rtls_state *st, const char *key, size_t dflt,
+                      size_t *out)
+{
+    const char *v = st->host->option(st->env, key);
+    if (v == NULL || v[0] == '\0') {
+        *out = dflt;
+        return 0;
+    }
+    unsigned long long n;
+    if (azr_opt_parse_uint(v, 1024, 1ull << 40, &n) != 0 ||
+        n > (unsigned long long)SIZE_MAX)
+        return st->host->error(st->env, AZR_E_CONFIG, key,
+                               "%s: expected bytes from 1024 to %llu, got "
+                               "'%s'", key, 1ull << 40, v);
+    *out = (size_t)n;
     return 0;
 }
 
@@ -155,7 +177,9 @@ int rtls_options_read(rtls_state *st)
         (rc = parse_choice(st, "protocol", "2", proto_names, proto_values,
                            &cfg->protocol)) != 0 ||
         (rc = parse_choice(st, "min_tls", "1.2", tls_names, tls_values,
-                           &cfg->min_tls)) != 0)
+                           &cfg->min_tls)) != 0 ||
+        (rc = parse_size(st, "max_reply_bytes", AZR_READER_DEFAULT_MAX_REPLY,
+                         &cfg->max_reply_bytes)) != 0)
         return rc;
 
     if (!cfg->verify && !cfg->insecure)

@@ -54,13 +54,20 @@ static int rtls_connect(void *state, const azr_node_view *node, void **conn,
 static int rtls_pipeline(void *conn, size_t n, const azr_command *cmds,
                          azr_reply **replies, azr_transport_result *res)
 {
-    return rtls_session_pipeline(conn, n, cmds, replies, res);
+    return rtls_session_pipeline(conn, n, cmds, replies, 0, res);
+}
+
+static int rtls_pipeline_timed(void *conn, size_t n, const azr_command *cmds,
+                               azr_reply **replies, unsigned timeout_ms,
+                               azr_transport_result *res)
+{
+    return rtls_session_pipeline(conn, n, cmds, replies, timeout_ms, res);
 }
 
 static int rtls_command(void *conn, const azr_command *cmd,
                         azr_reply **reply, azr_transport_result *res)
 {
-    return rtls_session_pipeline(conn, 1, cmd, reply, res);
+    return rtls_session_pipeline(conn, 1, cmd, reply, 0, res);
 }
 
 static void rtls_close(void *conn)
@@ -76,6 +83,7 @@ static const azr_transport_ops rtls_ops = {
     .command = rtls_command,
     .pipeline = rtls_pipeline,
     .close = rtls_close,
+    .pipeline_timed = rtls_pipeline_timed,
 };
 
 AZR_PLUGIN_DECLARE = {

@@ -44,6 +44,8 @@ typedef struct rtls_config {
     char *password;
     int protocol;            /* 2 (default) or 3 */
     int min_tls;             /* TLS1_2_VERSION (default) or TLS1_3_VERSION */
+    size_t max_reply_bytes;  /* memory bound of one reply (default
+                                AZR_READER_DEFAULT_MAX_REPLY) */
 } rtls_config;
 
 /* One instance (one per context). Shared by every connection; read-only
@@ -139,17 +141,16 @@ int rtls_wait(int fd, short events, uint64_t deadline_ms);
 const char *rtls_addr_str(const char *host, uint16_t port, char *buf,
                           size_t len);
 
-/* 1 if the idle connection on `fd` was closed or reset by the peer (checked
- * without blocking), 0 otherwise. */
-int rtls_peer_closed(int fd);
 
 /* ---- session.c ---- */
 
 /* The ABI operations (see azr_transport_ops). */
 int rtls_session_connect(rtls_state *st, const azr_node_view *node,
                          rtls_conn **connp, azr_transport_result *res);
+/* timeout_ms: the replies' deadline from now; 0: command_timeout_ms. */
 int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
-                          azr_reply **replies, azr_transport_result *res);
+                          azr_reply **replies, unsigned timeout_ms,
+                          azr_transport_result *res);
 void rtls_session_close(rtls_conn *c);
 
 #endif /* AZR_PLUGIN_RESP_TLS_H */

@@ -5,24 +5,30 @@
  * Contracts:
  *  - connect_timeout_ms bounds the whole opening: TCP connect, TLS
  *    handshake and the HELLO/AUTH exchange.
- *  - command_timeout_ms bounds every wait on the server: a command or
- *    pipeline fails when that long passes with no byte moving either way
- *    (for a single small command: no reply within command_timeout_ms of
- *    sending it). A large reply that keeps arriving is not cut off.
+ *  - command_timeout_ms (or the call's own timeout) is a deadline: every
+ *    reply of a command or pipeline must have arrived that long after the
+ *    call started sending, however the bytes trickle in.
  *  - Sending and receiving are interleaved, so a pipeline of any size never
  *    deadlocks on full socket buffers.
  *  - A failure leaves the connection closed (fd -1); the host closes it.
- *  - A connection found closed by the server while idle in the pool (e.g.
- *    the server restarted or dropped idle clients) is reopened once before
- *    anything is sent, so a stale pooled connection does not fail a
- *    request. The check (one poll() call) is made only after the
- *    connection sat idle for IDLE_CHECK_MS, keeping it off busy paths.
+ *  - Every reply is its own command's: RESP3 push frames, wherever they
+ *    arrive, go to the host's push service. Bytes that are not a push and
+ *    that nobody asked for are a protocol error: found after the last
+ *    reply, they close the connection (the replies read are still the
+ *    right ones: they came first); found before sending, on a connection
+ *    that waited idle, they close it and it is reopened before anything
+ *    is sent. Every command on a used connection starts with that check
+ *    (one poll() call), which also catches a connection the server closed
+ *    while idle (restart, idle timeout), reopened the same way.
+ *  - One reply may take at most max_reply_bytes of memory (the reader's
+ *    accounting); past it the reply is a protocol error and freed.
  *  - The password is never logged nor put in any message: server errors
  *    are masked before they are quoted, and command buffers that carried
  *    it are wiped.
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +40,6 @@
 
 #include "resp_tls.h"
 
-/* Idle time after which a connection is checked before reuse. */
-#define IDLE_CHECK_MS 1
-
 struct rtls_conn {
     rtls_state *st;
     const azr_node_view *node; /* valid until the instance is destroyed */
@@ -45,7 +48,7 @@ struct rtls_conn {
     azr_reader *reader;
     int resp3;                 /* HELLO 3 accepted */
     int used;                  /* a command went out since the open */
-    uint64_t last_ms;          /* end of the last exchange (rtls_now_ms) */
+    uint64_t bytes_in;         /* received since the open (TLS: decrypted) */
     char addr[RTLS_ADDR_MAX];  /* "host:port" for messages */
 };
 
@@ -66,6 +69,15 @@ static void session_teardown(rtls_conn *c)
     c->reader = NULL;
     c->resp3 = 0;
     c->used = 0;
+    c->bytes_in = 0;
+}
+
+/* The "is it TLS?" hint fits only a plain connection that never received
+ * a byte: a TLS server closes or sends a TLS alert on a plaintext hello. */
+static const char *tls_hint(const rtls_conn *c)
+{
+    return !c->st->cfg.tls && c->bytes_in == 0
+               ? " (does the server expect TLS? see tls)" : "";
 }
 
 /* TCP connect, then the TLS handshake (when tls = yes). */
@@ -126,8 +138,7 @@ static int io_failure(rtls_conn *c, rtls_io io, int err_errno, int err_ssl,
                       azr_transport_result *res)
 {
     rtls_state *st = c->st;
-    const char *hint = !st->cfg.tls && !c->used
-                           ? " (does the server expect TLS? see tls)" : "";
+    const char *hint = tls_hint(c);
     if (io == RTLS_IO_EOF) {
         res->status = AZR_STATUS_IO_ERROR;
         return RTLS_ERROR(st, AZR_E_IO, "connection closed by %s%s",
@@ -154,13 +165,21 @@ static int io_failure(rtls_conn *c, rtls_io io, int err_errno, int err_ssl,
                                      : "unknown error");
 }
 
+/* What bounds one exchange, for its deadline and its timeout message. */
+typedef struct exchange_limit {
+    uint64_t deadline;        /* rtls_now_ms() value */
+    unsigned ms;              /* the timeout it came from */
+    const char *key;          /* "command_timeout_ms", ... */
+} exchange_limit;
+
 /* Describes a timeout: still sending, or waiting for a reply. */
-static int timeout_failure(rtls_conn *c, int sending, unsigned refresh_ms,
-                           const char *timeout_key,
+static int timeout_failure(rtls_conn *c, int sending,
+                           const exchange_limit *lim,
                            azr_transport_result *res)
 {
     rtls_state *st = c->st;
-    unsigned ms = refresh_ms > 0 ? refresh_ms : st->cfg.connect_timeout_ms;
+    unsigned ms = lim->ms;
+    const char *timeout_key = lim->key;
     res->status = AZR_STATUS_TIMEOUT;
     if (sending)
         return RTLS_ERROR(st, AZR_E_TIMEOUT, "%s does not accept data "
@@ -188,30 +207,74 @@ static int await_io(rtls_conn *c, rtls_io io, int err_errno, int err_ssl,
 /* Waits until the connection is ready for `events`. Returns 0, or
  * describes the timeout (see timeout_failure) or poll() error and returns
  * the azr_code. */
-static int wait_ready(rtls_conn *c, short events, uint64_t deadline,
-                      int sending, unsigned refresh_ms,
-                      const char *timeout_key, azr_transport_result *res)
+static int wait_ready(rtls_conn *c, short events, int sending,
+                      const exchange_limit *lim, azr_transport_result *res)
 {
-    int w = rtls_wait(c->fd, events, deadline);
+    int w = rtls_wait(c->fd, events, lim->deadline);
     if (w == 0)
-        return timeout_failure(c, sending, refresh_ms, timeout_key, res);
+        return timeout_failure(c, sending, lim, res);
     if (w < 0)
         return io_failure(c, RTLS_IO_ERROR, errno, 0, res);
     return 0;
 }
 
+/* Hands a push frame to the host (which frees it). */
+static void deliver_push(rtls_conn *c, azr_reply *push)
+{
+    const azr_host_services *h = c->st->host;
+    if (h->struct_size >= offsetof(azr_host_services, push) + sizeof h->push &&
+        h->push != NULL)
+        h->push(c->st->env, c->node, push);
+    else
+        azr_reply_free(push);
+}
+
+/* Takes the next reply that is not a push frame out of the reader (push
+ * frames go to the host on the way). *r is NULL when more bytes are
+ * needed. Returns 0, or the protocol error's azr_code. */
+static int next_reply(rtls_conn *c, azr_reply **r, azr_transport_result *res)
+{
+    for (;;) {
+        *r = NULL;
+        azr_code rc = azr_reader_get_reply(c->reader, r);
+        if (rc == AZR_E_NOMEM) {
+            res->status = AZR_STATUS_IO_ERROR;
+            return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory reading "
+                              "from %s", c->addr);
+        }
+        if (rc != AZR_OK) {
+            res->status = AZR_STATUS_IO_ERROR;
+            return RTLS_ERROR(c->st, AZR_E_PROTOCOL, "protocol error from "
+                              "%s: %s%s", c->addr,
+                              azr_reader_error(c->reader), tls_hint(c));
+        }
+        if (*r == NULL || (*r)->type != AZR_REPLY_PUSH)
+            return 0;
+        deliver_push(c, *r);
+    }
+}
+
+/* Feeds received bytes to the reader. */
+static int feed(rtls_conn *c, const char *buf, size_t len,
+                azr_transport_result *res)
+{
+    c->bytes_in += len;
+    if (azr_reader_feed(c->reader, buf, len) != AZR_OK) {
+        res->status = AZR_STATUS_IO_ERROR;
+        return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory reading from "
+                          "%s", c->addr);
+    }
+    return 0;
+}
+
 /*
- * Sends out[0..out_len) and reads n replies into replies[]. Everything is
- * due by `deadline`; when refresh_ms > 0, any progress (bytes sent or
- * received) moves the deadline to refresh_ms after it. On failure the
- * replies read so far are freed.
+ * Sends out[0..out_len) and reads n replies into replies[], all before
+ * lim->deadline. On failure the replies read so far are freed.
  */
 static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
-                     size_t n, azr_reply **replies, uint64_t deadline,
-                     unsigned refresh_ms, const char *timeout_key,
-                     azr_transport_result *res)
+                     size_t n, azr_reply **replies,
+                     const exchange_limit *lim, azr_transport_result *res)
 {
-    rtls_state *st = c->st;
     size_t sent = 0, got = 0;
     int just_sent = 0;
     char buf[16384];
@@ -219,17 +282,9 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
 
     for (;;) {
         while (got < n) {
-            azr_reply *r = NULL;
-            if (azr_reader_get_reply(c->reader, &r) != AZR_OK) {
-                res->status = AZR_STATUS_IO_ERROR;
-                rc = RTLS_ERROR(st, AZR_E_PROTOCOL, "protocol error from "
-                                "%s: %s%s", c->addr,
-                                azr_reader_error(c->reader),
-                                !st->cfg.tls && !c->used
-                                    ? " (does the server expect TLS? see "
-                                      "tls)" : "");
+            azr_reply *r;
+            if ((rc = next_reply(c, &r, res)) != 0)
                 goto fail;
-            }
             if (r == NULL)
                 break;
             replies[got++] = r;
@@ -259,32 +314,25 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
         if (sent == out_len && just_sent &&
             (c->ssl == NULL || !SSL_has_pending(c->ssl))) {
             just_sent = 0;
-            if ((rc = wait_ready(c, POLLIN, deadline, 0, refresh_ms,
-                                 timeout_key, res)) != 0)
+            if ((rc = wait_ready(c, POLLIN, 0, lim, res)) != 0)
                 goto fail;
         }
         io = rtls_io_recv(c->fd, c->ssl, buf, sizeof buf, &done, &err_errno,
                           &err_ssl);
         if (io == RTLS_IO_DONE) {
-            if (azr_reader_feed(c->reader, buf, done) != AZR_OK) {
-                res->status = AZR_STATUS_IO_ERROR;
-                rc = RTLS_ERROR(st, AZR_E_NOMEM, "out of memory reading "
-                                "from %s", c->addr);
+            if ((rc = feed(c, buf, done, res)) != 0)
                 goto fail;
-            }
             progress = 1;
         } else if ((rc = await_io(c, io, err_errno, err_ssl, &events,
                                   res)) != 0) {
             goto fail;
         }
-        if (progress) {
-            if (refresh_ms > 0)
-                deadline = rtls_now_ms() + refresh_ms;
+        /* Progress or not, the deadline stands: a reply that trickles in
+         * a byte at a time still fails when its time is up. */
+        if (progress && rtls_remaining_ms(lim->deadline) > 0)
             continue;
-        }
-
-        if ((rc = wait_ready(c, events, deadline, sent < out_len,
-                             refresh_ms, timeout_key, res)) != 0)
+        if ((rc = wait_ready(c, events != 0 ? events : POLLIN,
+                             sent < out_len, lim, res)) != 0)
             goto fail;
     }
 
@@ -296,20 +344,95 @@ fail:
     return rc;
 }
 
-/* Sends one command during the opening (bounded by `deadline`) and returns
- * its reply. The encoded command is wiped: it may carry the password. */
+/*
+ * After the last reply of an exchange: push frames already buffered go to
+ * the host; a complete reply nobody asked for means the connection is out
+ * of step, so it is closed (the next call reopens it). A partial frame is
+ * left for the check before the next command.
+ */
+static void settle_after_replies(rtls_conn *c, azr_transport_result *res)
+{
+    if (azr_reader_pending(c->reader) == 0 &&
+        (c->ssl == NULL || !SSL_has_pending(c->ssl)))
+        return;
+    azr_reply *r = NULL;
+    if (next_reply(c, &r, res) == 0 && r == NULL)
+        return;
+    azr_reply_free(r);
+    c->st->host->log(c->st->env, AZR_LOG_WARNING, "%s sent a reply nobody "
+                     "asked for; connection closed", c->addr);
+    session_teardown(c);
+}
+
+/* Outcome of the check before a command is sent on a used connection. */
+typedef enum idle_state {
+    IDLE_CLEAN,     /* nothing pending: send */
+    IDLE_REOPEN     /* closed by the peer or out of step: reopen first */
+} idle_state;
+
+/*
+ * Reads whatever arrived while the connection waited (without blocking):
+ * push frames go to the host; end of stream, an error, a reply nobody
+ * asked for or a partial frame mean the connection cannot carry the next
+ * command as it is.
+ */
+static idle_state check_idle(rtls_conn *c)
+{
+    rtls_state *st = c->st;
+    char buf[4096];
+    azr_transport_result scratch = { .struct_size = sizeof scratch };
+    for (;;) {
+        if (c->ssl == NULL || !SSL_has_pending(c->ssl)) {
+            struct pollfd p = { .fd = c->fd, .events = POLLIN };
+            int n = poll(&p, 1, 0);
+            if (n == 0)
+                break;
+            if (n < 0)
+                return errno == EINTR ? IDLE_CLEAN : IDLE_REOPEN;
+        }
+        size_t done = 0;
+        int err_errno = 0, err_ssl = 0;
+        rtls_io io = rtls_io_recv(c->fd, c->ssl, buf, sizeof buf, &done,
+                                  &err_errno, &err_ssl);
+        if (io == RTLS_IO_WANT_READ || io == RTLS_IO_WANT_WRITE)
+            break; /* TLS record incomplete, or a session ticket */
+        if (io != RTLS_IO_DONE) {
+            st->host->log(st->env, AZR_LOG_DEBUG, "%s closed the idle "
+                          "connection; reopening", c->addr);
+            return IDLE_REOPEN;
+        }
+        if (feed(c, buf, done, &scratch) != 0)
+            return IDLE_REOPEN;
+    }
+    azr_reply *r = NULL;
+    if (next_reply(c, &r, &scratch) == 0 && r == NULL &&
+        azr_reader_pending(c->reader) == 0)
+        return IDLE_CLEAN;
+    azr_reply_free(r);
+    st->host->log(st->env, AZR_LOG_WARNING, "%s sent bytes nobody asked for "
+                  "on an idle connection; reopening it", c->addr);
+    return IDLE_REOPEN;
+}
+
+/* Sends one command during the opening (bounded by the opening's
+ * deadline) and returns its reply. The encoded command is wiped: it may
+ * carry the password. */
 static int opening_command(rtls_conn *c, size_t argc, const char **argv,
                            uint64_t deadline, azr_reply **reply,
                            azr_transport_result *res)
 {
+    const exchange_limit lim = {
+        .deadline = deadline,
+        .ms = c->st->cfg.connect_timeout_ms,
+        .key = "connect_timeout_ms",
+    };
     char *buf;
     size_t len;
     if (azr_format_command(&buf, &len, argc, argv, NULL) != AZR_OK) {
         res->status = AZR_STATUS_IO_ERROR;
         return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory");
     }
-    int rc = roundtrip(c, buf, len, 1, reply, deadline, 0,
-                       "connect_timeout_ms", res);
+    int rc = roundtrip(c, buf, len, 1, reply, &lim, res);
     OPENSSL_cleanse(buf, len);
     free(buf);
     return rc;
@@ -435,6 +558,8 @@ static int session_open(rtls_conn *c, azr_transport_result *res)
     int rc = open_transport(c, deadline, res);
     if (rc == 0) {
         c->reader = azr_reader_new(0, 0);
+        if (c->reader != NULL)
+            azr_reader_set_max_reply(c->reader, st->cfg.max_reply_bytes);
         if (c->reader == NULL) {
             res->status = AZR_STATUS_IO_ERROR;
             rc = RTLS_ERROR(st, AZR_E_NOMEM, "out of memory");
@@ -525,7 +650,8 @@ static int encode_all(rtls_conn *c, size_t n, const azr_command *cmds,
 }
 
 int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
-                          azr_reply **replies, azr_transport_result *res)
+                          azr_reply **replies, unsigned timeout_ms,
+                          azr_transport_result *res)
 {
     rtls_state *st = c->st;
     if (n == 0 || cmds == NULL || replies == NULL) {
@@ -542,12 +668,10 @@ int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
         res->status = AZR_STATUS_IO_ERROR;
         return rc;
     }
-    /* Reopen a connection that broke or was closed by the server while
-     * idle; nothing has been sent on it for this request yet. */
-    uint64_t start = rtls_now_ms();
-    if (c->fd < 0 ||
-        (c->used && start - c->last_ms >= IDLE_CHECK_MS &&
-         rtls_peer_closed(c->fd))) {
+    /* Reopen a connection that broke, or that the server closed or sent
+     * stray bytes on while idle: nothing has been sent for this request
+     * yet, so reopening cannot run anything twice. */
+    if (c->fd < 0 || (c->used && check_idle(c) == IDLE_REOPEN)) {
         session_teardown(c);
         rc = session_open(c, res);
         if (rc != 0) {
@@ -555,16 +679,19 @@ int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
             return rc;
         }
     }
-    uint64_t deadline = start + st->cfg.command_timeout_ms;
-    rc = roundtrip(c, out, out_len, n, replies, deadline,
-                   st->cfg.command_timeout_ms, "command_timeout_ms", res);
+    exchange_limit lim = {
+        .ms = timeout_ms > 0 ? timeout_ms : st->cfg.command_timeout_ms,
+        .key = timeout_ms > 0 ? "the call's timeout" : "command_timeout_ms",
+    };
+    lim.deadline = rtls_now_ms() + lim.ms;
+    c->used = 1;
+    rc = roundtrip(c, out, out_len, n, replies, &lim, res);
     free(out);
     if (rc != 0) {
         session_teardown(c);
         return rc;
     }
-    c->used = 1;
-    c->last_ms = rtls_now_ms();
+    settle_after_replies(c, res);
     res->status = AZR_STATUS_OK;
     return 0;
 }

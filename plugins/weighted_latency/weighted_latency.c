@@ -335,7 +335,8 @@ static void wl_observe(void *state, const azr_outcome *o)
     wl_release(nd);
 
     /* Only an answer carries a round-trip time. Failures are left to the
-     * failover policy; they do not touch the estimate. */
+     * failover policy; they do not touch the estimate. A cancelled pick
+     * (AZR_STATUS_CANCELLED) only releases its outstanding count. */
     if (o->status != AZR_STATUS_OK && o->status != AZR_STATUS_ERROR_REPLY)
         return;
 
