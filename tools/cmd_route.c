@@ -140,7 +140,12 @@ int azr_cli_pick(azr_ctx *ctx, int argc, char **argv)
     for (unsigned long k = 0; k < count; k++) {
         azr_code rc = azr_pick(ctx, intent, &node);
         if (rc != AZR_OK) {
-            azr_cli_error("pick: %s", azr_strerror(rc));
+            if (rc == AZR_E_NO_NODE && intent == AZR_INTENT_WRITE)
+                azr_cli_error("pick: no node available for a write (writes "
+                              "go to primaries only; is there a primary "
+                              "that the chain keeps?)");
+            else
+                azr_cli_error("pick: %s", azr_strerror(rc));
             status = AZR_EXIT_RUNTIME;
             break;
         }

@@ -622,6 +622,7 @@ out:
 typedef struct bench_node {
     azr_node_stats before, after;
     uint64_t answered;      /* requests this node answered */
+    uint64_t error_replies; /* answers that were error replies */
     long double total_ns;   /* their latency, for avg_ms */
 } bench_node;
 
@@ -659,6 +660,7 @@ static void bench_answered(bench_run *run, size_t node, uint64_t ns,
     run->bn[node].total_ns += (long double)ns;
     if (reply->type == AZR_REPLY_ERROR ||
         reply->type == AZR_REPLY_BLOB_ERROR) {
+        run->bn[node].error_replies++;
         if (run->error_replies++ == 0)
             snprintf(run->first_reply_err, sizeof run->first_reply_err,
                      "%.*s", (int)(reply->len < 200 ? reply->len : 200),
@@ -810,8 +812,8 @@ int azr_cli_bench(azr_ctx *ctx, int argc, char **argv)
     if (json) {
         fputs("{\"az_id\":", stdout);
         json_string(az.known ? az.az_id : NULL);
-        printf(",\"requests\":%lu,\"errors\":%lu,\"avg_ms\":", count,
-               errors);
+        printf(",\"requests\":%lu,\"errors\":%lu,\"error_replies\":%lu,"
+               "\"avg_ms\":", count, errors, error_replies);
         json_ms(n_ok > 0, s.avg);
         fputs(",\"p50_ms\":", stdout);
         json_ms(n_ok > 0, s.p50);
@@ -823,10 +825,12 @@ int azr_cli_bench(azr_ctx *ctx, int argc, char **argv)
             azr_node_get(ctx, k, &info);
             fputs(k > 0 ? ",{\"id\":" : "{\"id\":", stdout);
             json_string(info.id);
-            printf(",\"requests\":%llu,\"errors\":%llu,\"avg_ms\":",
+            printf(",\"requests\":%llu,\"errors\":%llu,"
+                   "\"error_replies\":%llu,\"avg_ms\":",
                    (unsigned long long)node_requests(&bn[k]),
                    (unsigned long long)(bn[k].after.errors -
-                                        bn[k].before.errors));
+                                        bn[k].before.errors),
+                   (unsigned long long)bn[k].error_replies);
             json_ms(bn[k].answered > 0,
                     bn[k].answered > 0
                         ? (double)(bn[k].total_ns / bn[k].answered) / 1e6
@@ -847,22 +851,24 @@ int azr_cli_bench(azr_ctx *ctx, int argc, char **argv)
         if (depth > 1)
             printf(", pipelined by %lu", depth);
         printf("), caller AZ %s\n", az.known ? az.az_id : "unknown");
-        printf("%-*s  %10s  %8s  %8s\n", idw, "NODE", "REQUESTS", "ERRORS",
-               "AVG ms");
+        printf("%-*s  %10s  %8s  %11s  %8s\n", idw, "NODE", "REQUESTS",
+               "ERRORS", "ERR REPLIES", "AVG ms");
         for (size_t k = 0; k < n; k++) {
             azr_node_info info;
             azr_node_get(ctx, k, &info);
-            printf("%-*s  %10llu  %8llu  ", idw, info.id,
+            printf("%-*s  %10llu  %8llu  %11llu  ", idw, info.id,
                    (unsigned long long)node_requests(&bn[k]),
                    (unsigned long long)(bn[k].after.errors -
-                                        bn[k].before.errors));
+                                        bn[k].before.errors),
+                   (unsigned long long)bn[k].error_replies);
             if (bn[k].answered > 0)
                 printf("%8.3f\n",
                        (double)(bn[k].total_ns / bn[k].answered) / 1e6);
             else
                 printf("%8s\n", "-");
         }
-        printf("total: %lu requests, %lu errors", count, errors);
+        printf("total: %lu requests, %lu errors, %lu error replies", count,
+               errors, error_replies);
         if (n_ok > 0)
             printf(", avg %.3f ms, p50 %.3f ms, p99 %.3f ms, %.0f req/s",
                    s.avg, s.p50, s.p99,
