@@ -103,8 +103,9 @@ AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
         }
     }
     *node_index = cand[0]->index;
-    atomic_fetch_add_explicit(&ctx->counters[cand[0]->index].picks, 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(
+        &azr_counters_mine(ctx->counters, cand[0]->index)->picks, 1,
+        memory_order_relaxed);
     return AZR_OK;
 }
 
@@ -118,7 +119,6 @@ AZR_EXTERN azr_code azr_pick(azr_ctx *ctx, azr_intent intent,
 void azr_chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
                        azr_status status, unsigned attempt)
 {
-    azr_node_counters *c = &ctx->counters[node];
     if (status == AZR_STATUS_CANCELLED) {
         /* Not a request: only policies that know the status release
          * what their pick reserved. */
@@ -135,12 +135,7 @@ void azr_chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
     }
     int answered = status == AZR_STATUS_OK ||
                    status == AZR_STATUS_ERROR_REPLY;
-    atomic_fetch_add_explicit(&c->requests, 1, memory_order_relaxed);
-    if (answered)
-        atomic_fetch_add_explicit(&c->total_rtt_ns, rtt_ns,
-                                  memory_order_relaxed);
-    else
-        atomic_fetch_add_explicit(&c->errors, 1, memory_order_relaxed);
+    azr_counters_outcome(ctx->counters, node, rtt_ns, status);
 
     const azr_outcome outcome = {
         .struct_size = sizeof outcome,

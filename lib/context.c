@@ -51,12 +51,10 @@ static azr_code build_node_table(azr_ctx *ctx, char *errbuf)
     size_t n = cfg->n_nodes;
     ctx->views = aligned_alloc(AZR_CACHE_LINE, n * sizeof *ctx->views);
     ctx->view_ptrs = calloc(n, sizeof *ctx->view_ptrs);
-    ctx->counters = aligned_alloc(AZR_CACHE_LINE,
-                                  n * sizeof *ctx->counters);
+    ctx->counters = azr_counters_new(n);
     if (ctx->views == NULL || ctx->view_ptrs == NULL || ctx->counters == NULL)
         return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
     memset(ctx->views, 0, n * sizeof *ctx->views);
-    memset(ctx->counters, 0, n * sizeof *ctx->counters);
     for (size_t i = 0; i < n; i++) {
         const azr_cfg_node *cn = &cfg->nodes[i];
         azr_node_view *v = &ctx->views[i];
@@ -325,7 +323,7 @@ AZR_EXTERN void azr_close(azr_ctx *ctx)
     }
     free(ctx->views);
     free(ctx->view_ptrs);
-    free(ctx->counters);
+    azr_counters_free(ctx->counters);
     free(ctx->override_az_id);
     azr_config_free(ctx->cfg);
     pthread_mutex_destroy(&ctx->az_lock);
@@ -380,13 +378,12 @@ AZR_EXTERN azr_code azr_node_stats_get(const azr_ctx *ctx, size_t index,
         return AZR_E_INVALID_ARGUMENT;
     if (index >= ctx->n_nodes)
         return AZR_E_NOT_FOUND;
-    azr_node_counters *c = &ctx->counters[index];
-    stats->requests = atomic_load_explicit(&c->requests,
-                                           memory_order_relaxed);
-    stats->errors = atomic_load_explicit(&c->errors, memory_order_relaxed);
-    stats->total_rtt_ns = atomic_load_explicit(&c->total_rtt_ns,
-                                               memory_order_relaxed);
-    stats->picks = atomic_load_explicit(&c->picks, memory_order_relaxed);
+    azr_node_totals t;
+    azr_counters_sum(ctx->counters, index, &t);
+    stats->requests = t.requests;
+    stats->errors = t.errors;
+    stats->total_rtt_ns = t.total_rtt_ns;
+    stats->picks = t.picks;
     return AZR_OK;
 }
 

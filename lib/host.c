@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "shard.h"
 
 /* Longer than an errbuf so that a FILE:LINE prefix never truncates the
  * plugin's own words; copies into an errbuf are cut at AZR_ERRBUF_SIZE. */
@@ -156,6 +157,18 @@ static void host_push(azr_plugin_env *env, const azr_node_view *node,
     azr_reply_free(push);
 }
 
+static size_t host_thread_slot(azr_plugin_env *env)
+{
+    (void)env;
+    return azr_shard_self();
+}
+
+static size_t host_thread_slots(azr_plugin_env *env)
+{
+    (void)env;
+    return azr_shard_count();
+}
+
 AZR_EXTERN uint64_t azr_pushes_unclaimed(const azr_ctx *ctx)
 {
     return ctx != NULL ? atomic_load_explicit(&ctx->pushes_unclaimed,
@@ -174,4 +187,6 @@ const azr_host_services azr_host_services_table = {
     .error = host_error,
     .node_count = host_node_count,
     .push = host_push,
+    .thread_slot = host_thread_slot,
+    .thread_slots = host_thread_slots,
 };

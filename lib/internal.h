@@ -15,17 +15,10 @@
 #include <azroute/plugin.h>
 
 #include "config.h"
+#include "counters.h"
 
 #define AZR_CACHE_LINE 64
 
-/* Per-node counters, one cache line per node so that threads reporting on
- * different nodes do not contend. */
-typedef struct azr_node_counters {
-    _Alignas(AZR_CACHE_LINE) _Atomic uint64_t requests;
-    _Atomic uint64_t errors;
-    _Atomic uint64_t total_rtt_ns;
-    _Atomic uint64_t picks;
-} azr_node_counters;
 
 /* A plugin file loaded with dlopen, and the one instance this context made
  * of it. */
@@ -74,7 +67,7 @@ struct azr_ctx {
     size_t n_nodes;
     azr_node_view *views;                /* n_nodes */
     const azr_node_view **view_ptrs;     /* n_nodes, for create() */
-    azr_node_counters *counters;         /* n_nodes, cache-line aligned */
+    azr_counters *counters;              /* live statistics (counters.h) */
 
     /* plugins: chain policies in order, then the transport */
     azr_loaded_plugin *plugins;

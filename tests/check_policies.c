@@ -139,13 +139,14 @@ static size_t pick_read(azr_ctx *ctx)
     return pick(ctx, AZR_INTENT_READ);
 }
 
-/* Picks for a read and reports a failure for it: the request is over, so
- * weighted_latency's outstanding count is back where it was and its
- * latency estimate untouched (use only without failover in the chain). */
+/* Picks for a read and releases the pick (AZR_STATUS_CANCELLED): the
+ * request is over, so weighted_latency's outstanding count is back where
+ * it was and its latency estimate untouched. */
 static size_t pick_released(azr_ctx *ctx)
 {
     size_t idx = pick_read(ctx);
-    ck_assert_int_eq(azr_report(ctx, idx, 0, AZR_STATUS_TIMEOUT, 0), AZR_OK);
+    ck_assert_int_eq(azr_report(ctx, idx, 0, AZR_STATUS_CANCELLED, 0),
+                     AZR_OK);
     return idx;
 }
 
@@ -517,7 +518,9 @@ START_TEST(wl_outstanding_released_by_outcomes)
     sample(ctx, 1, 1.5);
     /* Extra outcomes with nothing outstanding must not make a negative
      * count (which would make a look free). */
-    fail_n(ctx, 0, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(azr_report(ctx, 0, 0, AZR_STATUS_CANCELLED, 0),
+                         AZR_OK);
     ck_assert_uint_eq(pick_read(ctx), 0);  /* a out 1: cost 2 */
     ck_assert_uint_eq(pick_read(ctx), 1);  /* b out 1: cost 3 */
     sample(ctx, 0, 1.0);                   /* a done (same instant) */
@@ -585,6 +588,47 @@ END_TEST
 /* ===== failover ===== */
 
 /* chain "failover": the host takes the first candidate it keeps. */
+/* A failure counts as an answer of failure_penalty_ms: the failing node
+ * is avoided while the others answer, and tried again once its estimate
+ * has decayed below theirs (decay_ms x ln(penalty / their latency)). */
+START_TEST(wl_failure_counts_against_node)
+{
+    azr_ctx *ctx = open_ini("weighted_latency", TWO_NODES
+                            "[policy weighted_latency]\ndecay_ms = 1000\n",
+                            NULL);
+    sample(ctx, 0, 1.0);
+    sample(ctx, 1, 2.0);
+    ck_assert_uint_eq(pick_released(ctx), 0);      /* a is faster */
+    fail_n(ctx, 0, 1);                             /* a refused: 1000 ms */
+    for (int i = 0; i < 50; i++) {
+        ck_assert_uint_eq(pick_read(ctx), 1);
+        sample(ctx, 1, 2.0);
+    }
+    /* 1000 x ln(1000 / 2) = 6.2 s of idleness later, a is offered again. */
+    now_ns += 5 * SEC;
+    sample(ctx, 1, 2.0);
+    ck_assert_uint_eq(pick_released(ctx), 1);
+    now_ns += 2 * SEC;
+    sample(ctx, 1, 2.0);
+    script_set(2, 0ull, 0ull);
+    ck_assert_uint_eq(pick_released(ctx), 0);
+    azr_close(ctx);
+
+    /* failure_penalty_ms = 0: failures leave the estimate alone. */
+    ctx = open_ini("weighted_latency", TWO_NODES
+                   "[policy weighted_latency]\nfailure_penalty_ms = 0\n",
+                   NULL);
+    sample(ctx, 0, 1.0);
+    sample(ctx, 1, 2.0);
+    fail_n(ctx, 0, 3);
+    ck_assert_uint_eq(pick_released(ctx), 0);
+    azr_close(ctx);
+    assert_option_error("weighted_latency", TWO_NODES
+                        "[policy weighted_latency]\nfailure_penalty_ms = -1\n",
+                        "failure_penalty_ms = -1", "failure_penalty_ms");
+}
+END_TEST
+
 #define FO_OPTS(extra) "[policy failover]\nconsecutive_failures = 3\n" \
     "base_ejection_ms = 1000\n" extra
 
@@ -714,6 +758,27 @@ START_TEST(fo_stragglers_ignored)
 }
 END_TEST
 
+/* A claimed trial is the pick's: a latency policy after failover cannot
+ * send the request elsewhere (and starve the node of its trial). */
+START_TEST(fo_trial_beats_latency_policy)
+{
+    azr_ctx *ctx = open_ini("failover, weighted_latency", TWO_NODES
+                            FO_OPTS(""), NULL);
+    sample(ctx, 0, 1.0);
+    sample(ctx, 1, 2.0);
+    fail_n(ctx, 0, 3);                       /* a ejected, penalised */
+    for (int i = 0; i < 5; i++) {
+        ck_assert_uint_eq(pick_read(ctx), 1);
+        sample(ctx, 1, 2.0);
+    }
+    now_ns += 1000 * MS;                   /* a half-open */
+    ck_assert_uint_eq(pick_read(ctx), 0);  /* the trial, despite its cost */
+    sample(ctx, 0, 1.0);                   /* readmitted */
+    ck_assert_uint_eq(pick_read(ctx), 1);  /* its estimate decays first */
+    azr_close(ctx);
+}
+END_TEST
+
 START_TEST(fo_max_ejection_percent)
 {
     /* 4 nodes at 50%: two may be out at once. */
@@ -729,7 +794,7 @@ START_TEST(fo_max_ejection_percent)
     ck_assert_uint_eq(pick_read(ctx), 0);
     sample(ctx, 0, 1.0);
     fail_n(ctx, 2, 1);                       /* room again: c goes now */
-    ck_assert_uint_eq(pick_read(ctx), 0);
+    ck_assert_uint_eq(pick_read(ctx), 1);  /* b half-open: its trial */
     fail_n(ctx, 0, 3);                       /* a would be the third: stays */
     ck_assert_uint_eq(pick_read(ctx), 0);
     azr_close(ctx);
@@ -861,7 +926,10 @@ START_TEST(chain_failover_same_az_weighted_latency)
     size_t n = pick_read(ctx);
     ck_assert_uint_lt(n, 2);
     sample(ctx, n, 0.5);
-    ck_assert_uint_eq(pick_read(ctx), n);  /* readmitted, the other's trial
+    size_t other = 1 - n;                  /* the other one's trial: a pick
+                                              that claims it goes there */
+    ck_assert_uint_eq(pick_read(ctx), other);
+    ck_assert_uint_eq(pick_read(ctx), n);  /* readmitted; the other's trial
                                               claim still pending */
     azr_close(ctx);
 }
@@ -967,6 +1035,7 @@ static Suite *policies_suite(void)
     tcase_add_test(wl, wl_outstanding_released_by_outcomes);
     tcase_add_test(wl, wl_weighted_mode);
     tcase_add_test(wl, wl_single_candidate);
+    tcase_add_test(wl, wl_failure_counts_against_node);
     tcase_add_test(wl, wl_option_errors);
     suite_add_tcase(s, wl);
 
@@ -976,6 +1045,7 @@ static Suite *policies_suite(void)
     tcase_add_test(fo, fo_ejection_durations_grow_and_cap);
     tcase_add_test(fo, fo_multiplier_decays_while_healthy);
     tcase_add_test(fo, fo_half_open_single_trial);
+    tcase_add_test(fo, fo_trial_beats_latency_policy);
     tcase_add_test(fo, fo_stragglers_ignored);
     tcase_add_test(fo, fo_max_ejection_percent);
     tcase_add_test(fo, fo_always_allow_one);

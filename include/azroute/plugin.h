@@ -105,6 +105,16 @@ typedef struct azr_host_services {
      * never returns one as a reply. Thread-safe; not for the pick path. */
     void (*push)(azr_plugin_env *env, const azr_node_view *node,
                  azr_reply *push);
+
+    /* Per-thread slots, for counters that every pick or outcome updates:
+     * keep one copy per slot (on cache lines of its own) and sum them when
+     * reading, so threads do not fight over one line. thread_slot is the
+     * calling thread's slot, 0..thread_slots()-1, fixed for the thread
+     * (threads may share a slot: keep the updates atomic). Lock-free, no
+     * system call: fine on the pick path. thread_slots is fixed for the
+     * process. */
+    size_t (*thread_slot)(azr_plugin_env *env);
+    size_t (*thread_slots)(azr_plugin_env *env);
 } azr_host_services;
 
 /*

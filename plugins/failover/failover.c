@@ -251,9 +251,17 @@ static void fo_observe(void *state, const azr_outcome *o)
         return;
     }
     int failed = fo_is_failure(o->status);
-    uint64_t now = st->host->now_ns(st->env);
     uint64_t until = atomic_load_explicit(&nd->ejected_until,
                                           memory_order_acquire);
+    /* The common case, a success of a node in service, needs no clock. */
+    if (until == 0 && !failed) {
+        /* Stored only when set: an unconditional store would bounce the
+         * line between threads on every success. */
+        if (atomic_load_explicit(&nd->failures, memory_order_relaxed) != 0)
+            atomic_store_explicit(&nd->failures, 0, memory_order_relaxed);
+        return;
+    }
+    uint64_t now = st->host->now_ns(st->env);
 
     if (until != 0) {
         if (now < until)
@@ -389,8 +397,20 @@ static long fo_pick(void *state, const azr_pick_args *args,
         if (nd->priority != best)
             continue;
         fo_avail a = fo_availability(nd, now);
-        if (a == FO_OUT || (a == FO_TRIAL && !fo_claim_trial(st, nd, now)))
+        if (a == FO_OUT)
             continue;
+        if (a == FO_TRIAL) {
+            if (!fo_claim_trial(st, nd, now))
+                continue;
+            /* This pick holds the trial: it goes to that node, whatever
+             * a later policy would have chosen, so that a node that may
+             * have recovered is tried once per trial and readmitted (a
+             * latency policy would otherwise keep avoiding it). */
+            if (!write || nd->primary) {
+                cand[0] = cand[i];
+                return 1;
+            }
+        }
         keep[k++] = cand[i];
         if (!write || nd->primary)
             servers++;

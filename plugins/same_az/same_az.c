@@ -13,7 +13,10 @@
  *
  * Equal candidates are rotated round-robin before being handed on, so that
  * a chain ending here (the host takes element 0) still spreads the load;
- * weighted_latency after it chooses among them by latency instead.
+ * weighted_latency after it chooses among them by latency instead. Each
+ * thread slot (host->thread_slot) keeps its own rotation, so that threads
+ * picking at once do not share a counter's cache line: every thread
+ * rotates evenly, and so does the sum of them.
  *
  * Spill-over (spill.h, off unless spill_latency_ratio is set): for a read
  * while the caller's AZ is known and fallback = any, when the best same-AZ
@@ -24,6 +27,7 @@
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,12 +40,20 @@ enum { RANK_EXCLUDED = 4 };
 typedef enum prefer_mode { PREFER_REPLICA, PREFER_PRIMARY, PREFER_ANY }
     prefer_mode;
 
+/* One slot's round-robin counter, on a 128-byte pair of lines of its own. */
+typedef struct same_az_rotation {
+    _Alignas(128) _Atomic uint64_t next;
+} same_az_rotation;
+
 typedef struct same_az {
     prefer_mode prefer;
     int fallback_any;
     azr_spill *spill; /* NULL: spill-over off */
     unsigned char rank[2][2][4]; /* see fill_ranks */
-    _Atomic uint64_t rotation;
+    azr_plugin_env *env;
+    const azr_host_services *host;
+    size_t n_slots;
+    same_az_rotation *rotation; /* n_slots */
 } same_az;
 
 /* Rank of a candidate by (same AZ, primary), for one intent and whether
@@ -103,16 +115,32 @@ static int same_az_create(azr_plugin_env *env, const azr_host_services *host,
         rc = azr_spill_create(env, host, n_nodes, &spill);
     if (rc != 0)
         return rc;
+    if (host->struct_size < offsetof(azr_host_services, thread_slots) +
+                                sizeof host->thread_slots) {
+        azr_spill_destroy(spill);
+        return host->error(env, AZR_E_PLUGIN, NULL, "the host predates "
+                           "plugin ABI 1.1 (no thread slots)");
+    }
     same_az *s = calloc(1, sizeof *s);
-    if (s == NULL) {
+    size_t n_slots = host->thread_slots(env);
+    same_az_rotation *rot = aligned_alloc(_Alignof(same_az_rotation),
+                                          n_slots * sizeof *rot);
+    if (s == NULL || rot == NULL) {
+        free(s);
+        free(rot);
         azr_spill_destroy(spill);
         return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
     }
+    for (size_t i = 0; i < n_slots; i++)
+        atomic_init(&rot[i].next, 0);
+    s->env = env;
+    s->host = host;
+    s->n_slots = n_slots;
+    s->rotation = rot;
     s->prefer = (prefer_mode)prefer;
     s->fallback_any = fallback == 0;
     s->spill = spill;
     fill_ranks(s);
-    atomic_init(&s->rotation, 0);
     *state = s;
     return 0;
 }
@@ -121,6 +149,7 @@ static void same_az_destroy(void *state)
 {
     same_az *s = state;
     azr_spill_destroy(s->spill);
+    free(s->rotation);
     free(s);
 }
 
@@ -180,8 +209,9 @@ static long same_az_pick(void *state, const azr_pick_args *args,
     /* Round-robin among equals: the host takes element 0, so rotating which
      * one is first is enough. */
     if (kept > 1) {
+        same_az_rotation *rot = &s->rotation[s->host->thread_slot(s->env)];
         size_t first = (size_t)(atomic_fetch_add_explicit(
-                                    &s->rotation, 1, memory_order_relaxed) %
+                                    &rot->next, 1, memory_order_relaxed) %
                                 kept);
         const azr_node_view *t = cand[0];
         cand[0] = cand[first];

@@ -63,12 +63,40 @@
  * each request in flight adds the node's estimate again to its cost.
  *
  * Outstanding requests: counted up when this policy's pick chooses a node,
- * down (never below zero) when any outcome for that node is observed. An
- * embedder that picks without reporting leaves requests counted as in
- * flight; `azroute pick -n N` does exactly that, which spreads its picks
- * evenly over equally fast nodes. Put weighted_latency last in the chain:
- * a later policy that rejected the pick would leave the count one too high
- * until the next outcome for that node.
+ * down when any outcome for that node is observed (AZR_STATUS_CANCELLED
+ * included: a pick released without a request). An embedder that picks
+ * without reporting leaves requests counted as in flight; `azroute pick
+ * -n N` does exactly that, which spreads its picks evenly over equally
+ * fast nodes. Put weighted_latency last in the chain: a later policy that
+ * rejected the pick would leave the count one too high until then.
+ *
+ * Failures count against a node, as in Finagle: a timeout, refusal, TLS
+ * or I/O failure is taken as an answer that took failure_penalty_ms
+ * (default 1000), raising the estimate to at least that at once (max_jump
+ * does not bound it). A failing node is thus avoided while others answer,
+ * and offered again as its estimate decays while it is idle (after about
+ * decay_ms x ln(penalty / the others' latency)); failover's half-open
+ * trial readmits a node it ejected sooner.
+ *
+ * Threads. Everything a pick or an outcome writes is kept per thread slot
+ * (host->thread_slot), so that threads do not pass cache lines back and
+ * forth on every request:
+ *  - a node's outstanding count is a count per slot; a pick reads its own
+ *    slot's exactly and the other slots' sum as refreshed at most
+ *    WL_SHARE_NS ago (1 ms), so a thread sees the others' requests in
+ *    flight with at most that delay. An outcome releases a request of its
+ *    own slot, else (reported from another thread than its pick) one of
+ *    another slot; with none outstanding anywhere it releases nothing, so
+ *    the sum is exact and never negative;
+ *  - a sample at or below the estimate x (1 + 1/8), when more than one
+ *    slot updated the estimate in the last WL_CONTENDED_NS, is added to
+ *    its slot's batch instead of written at once; the slot folds its batch into the shared estimate
+ *    when it is WL_SHARE_NS old or WL_BATCH_MAX samples long, as one
+ *    sample of the batch's mean that pulls as far as its samples would
+ *    have one by one. A higher sample (a peak, or a failure), and any
+ *    sample while the estimate is this slot's alone, update it at once.
+ *    So the estimate every thread reads lags a falling latency by at
+ *    most WL_SHARE_NS and a rising one not at all.
  *
  * Options ([policy weighted_latency]):
  *   decay_ms       time constant of the EWMA in ms, > 0 and <= 3600000,
@@ -83,13 +111,17 @@
  *                  the estimate, 0 (no bound) or 1.5..1000 (default 4)
  *   min_pull       least fraction of the way a lower sample pulls the
  *                  estimate, 0..1 (default 0.05; 0: time-based only)
+ *   failure_penalty_ms
+ *                  the answer time a failure counts as, 0 (failures do
+ *                  not touch the estimate) or (0, 600000], decimals
+ *                  allowed (default 1000)
  *
  * Concurrency: pick() and observe() run on any number of threads. Each
- * node's state is a handful of atomics on its own cache line. A sample
- * takes the node's clock stamp with an atomic exchange (so concurrent
- * samples split the elapsed time between them instead of each decaying by
- * the whole of it) and then applies its update to the estimate with a
- * compare-and-swap loop, so no sample is lost. The estimate and its stamp
+ * node's shared state (estimate, stamp) is on its own cache line. An
+ * update takes the node's clock stamp with an atomic exchange (so
+ * concurrent updates split the elapsed time between them instead of each
+ * decaying by the whole of it) and then applies itself to the estimate
+ * with a compare-and-swap loop, so no sample is lost. The estimate and its stamp
  * are not one atomic unit: a reader may combine a new estimate with the
  * previous stamp (or the reverse) for an instant, which only shifts one
  * cost by a fraction of a decay step. The pick path allocates nothing,
@@ -98,6 +130,7 @@
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +146,18 @@
 #define WL_MAX_PRIOR_MS 60000.0
 #define WL_DEFAULT_MIN_PULL 0.05
 #define WL_DEFAULT_MAX_JUMP 4.0
+#define WL_DEFAULT_PENALTY_MS 1000.0
+#define WL_MAX_PENALTY_MS 600000.0
+/* How stale another slot's view may get: outstanding counts of the other
+ * slots, and a slot's batch of samples before it is folded in. */
+#define WL_SHARE_NS 1000000u
+/* A sample above estimate x WL_PEAK_RATIO is a peak, applied at once. */
+#define WL_PEAK_RATIO 1.125
+/* Samples a batch holds before it is folded in, whatever their age. */
+#define WL_BATCH_MAX 32u
+/* Samples go to batches while the estimate had several writing slots in
+ * this recent a past (100 ms). */
+#define WL_CONTENDED_NS 100000000u
 /* Estimates below this (ns) count as this much when bounding a jump, so a
  * node reported at 0 ns can still rise. */
 #define WL_JUMP_FLOOR_NS 1000.0
@@ -123,13 +168,28 @@
 
 typedef enum wl_mode { WL_MODE_P2C = 0, WL_MODE_WEIGHTED = 1 } wl_mode;
 
+/* A node's shared state: read by every pick, written by folds and peaks. */
 typedef struct wl_node {
     /* estimate in ns, as the bits of a double (WL_NO_SAMPLE: none) */
     _Alignas(64) _Atomic uint64_t estimate;
-    _Atomic uint64_t stamp_ns;      /* time of the last sample */
-    _Atomic uint64_t outstanding;   /* picked here, not yet observed */
+    _Atomic uint64_t stamp_ns;      /* time of the last update */
+    _Atomic size_t writer;          /* slot + 1 of the last update */
+    _Atomic uint64_t contended_at;  /* when the writer last changed; 0:
+                                       one slot only so far */
     double inv_weight;              /* 1 / weight, fixed at create */
 } wl_node;
+
+/* A node's state in one thread slot: written by that slot's threads. */
+typedef struct wl_slot_node {
+    _Alignas(64) _Atomic int64_t outstanding; /* picks minus outcomes,
+                                                 this slot; never < 0 */
+    _Atomic int64_t others;         /* the other slots' sum, as of... */
+    _Atomic uint64_t others_at;     /* ...this time (ns); 0: never */
+    _Atomic uint64_t batch_sum;     /* samples not folded yet: sum (bits
+                                       of a double), */
+    _Atomic uint64_t batch_n;       /* their number, */
+    _Atomic uint64_t batch_since;   /* and the first one's time */
+} wl_slot_node;
 
 typedef struct wl_state {
     azr_plugin_env *env;
@@ -139,9 +199,23 @@ typedef struct wl_state {
     double min_pull;     /* least pull of a lower sample, 0..1 */
     double max_jump;     /* bound on one upward step (x est), 0: none */
     double prior_ns;     /* initial_rtt_ms in ns */
+    double penalty_ns;   /* failure_penalty_ms in ns, 0: off */
     wl_mode mode;
     wl_node *nodes;      /* n_nodes, cache-line aligned */
+    size_t n_slots;      /* host->thread_slots() */
+    size_t slot_stride;  /* wl_slot_node per slot, padded to 128 bytes */
+    wl_slot_node *slots; /* n_slots x slot_stride */
 } wl_state;
+
+static wl_slot_node *wl_slot(const wl_state *st, size_t slot, size_t node)
+{
+    return &st->slots[slot * st->slot_stride + node];
+}
+
+static wl_slot_node *wl_mine(const wl_state *st, size_t node)
+{
+    return wl_slot(st, st->host->thread_slot(st->env), node);
+}
 
 static int read_options(wl_state *st)
 {
@@ -151,6 +225,7 @@ static int read_options(wl_state *st)
     double prior_ms = WL_DEFAULT_PRIOR_MS;
     double min_pull = WL_DEFAULT_MIN_PULL;
     double max_jump = WL_DEFAULT_MAX_JUMP;
+    double penalty_ms = WL_DEFAULT_PENALTY_MS;
     const char *v;
     int rc;
 
@@ -161,7 +236,11 @@ static int read_options(wl_state *st)
                              WL_MAX_PRIOR_MS, &prior_ms, "a number of "
                              "milliseconds in (0, %.0f]", WL_MAX_PRIOR_MS)) ||
         (rc = azr_opt_double(env, h, "min_pull", 0.0, 0, 1.0, &min_pull,
-                             "a number in [0, 1]")))
+                             "a number in [0, 1]")) ||
+        (rc = azr_opt_double(env, h, "failure_penalty_ms", 0.0, 0,
+                             WL_MAX_PENALTY_MS, &penalty_ms, "0 or a number "
+                             "of milliseconds in (0, %.0f]",
+                             WL_MAX_PENALTY_MS)))
         return rc;
     /* 0 or [1.5, 1000]: more than one range, checked here. */
     if ((v = h->option(env, "max_jump")) != NULL &&
@@ -183,6 +262,7 @@ static int read_options(wl_state *st)
     st->prior_ns = prior_ms * 1e6;
     st->min_pull = min_pull;
     st->max_jump = max_jump;
+    st->penalty_ns = penalty_ms * 1e6;
     return 0;
 }
 
@@ -201,18 +281,36 @@ static int wl_create(azr_plugin_env *env, const azr_host_services *host,
         free(st);
         return rc;
     }
+    if (host->struct_size < offsetof(azr_host_services, thread_slots) +
+                                sizeof host->thread_slots) {
+        free(st);
+        return host->error(env, AZR_E_PLUGIN, NULL, "the host predates "
+                           "plugin ABI 1.1 (no thread slots)");
+    }
     size_t bytes = (n_nodes > 0 ? n_nodes : 1) * sizeof(wl_node);
     st->nodes = aligned_alloc(_Alignof(wl_node), bytes);
-    if (st->nodes == NULL) {
+    st->n_slots = host->thread_slots(env);
+    /* Rows of whole 128-byte pairs of lines: no two slots share one, even
+     * with adjacent-line prefetching. */
+    size_t row = (n_nodes > 0 ? n_nodes : 1) * sizeof(wl_slot_node);
+    row = (row + 127) / 128 * 128;
+    _Static_assert(128 % sizeof(wl_slot_node) == 0, "wl_slot_node size");
+    st->slot_stride = row / sizeof(wl_slot_node);
+    st->slots = aligned_alloc(128, st->n_slots * row);
+    if (st->nodes == NULL || st->slots == NULL) {
+        free(st->nodes);
+        free(st->slots);
         free(st);
         return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
     }
+    memset(st->slots, 0, st->n_slots * row);
     uint64_t now = host->now_ns(env);
     for (size_t i = 0; i < n_nodes; i++) {
         wl_node *nd = &st->nodes[i];
         atomic_init(&nd->estimate, WL_NO_SAMPLE);
         atomic_init(&nd->stamp_ns, now); /* the prior's time */
-        atomic_init(&nd->outstanding, 0);
+        atomic_init(&nd->writer, 0);
+        atomic_init(&nd->contended_at, 0);
         unsigned w = nodes[i]->weight;
         nd->inv_weight = 1.0 / (double)(w > 0 ? w : 1);
     }
@@ -226,6 +324,7 @@ static void wl_destroy(void *state)
     if (st == NULL)
         return;
     free(st->nodes);
+    free(st->slots);
     free(st);
 }
 
@@ -240,10 +339,35 @@ static double wl_estimate(const wl_state *st, wl_node *nd, uint64_t now)
     return est;
 }
 
+/* Requests in flight to `node`: this slot's exactly, the other slots' as
+ * refreshed at most WL_SHARE_NS ago. */
+static int64_t wl_outstanding(const wl_state *st, size_t node, uint64_t now)
+{
+    size_t me = st->host->thread_slot(st->env);
+    wl_slot_node *mine = wl_slot(st, me, node);
+    int64_t others;
+    uint64_t at = atomic_load_explicit(&mine->others_at, memory_order_relaxed);
+    if (at != 0 && now - at < WL_SHARE_NS) {
+        others = atomic_load_explicit(&mine->others, memory_order_relaxed);
+    } else {
+        others = 0;
+        for (size_t s = 0; s < st->n_slots; s++)
+            if (s != me)
+                others += atomic_load_explicit(
+                    &wl_slot(st, s, node)->outstanding, memory_order_relaxed);
+        atomic_store_explicit(&mine->others, others, memory_order_relaxed);
+        atomic_store_explicit(&mine->others_at, now != 0 ? now : 1,
+                              memory_order_relaxed);
+    }
+    int64_t out = atomic_load_explicit(&mine->outstanding,
+                                       memory_order_relaxed) + others;
+    return out > 0 ? out : 0;
+}
+
 static double wl_cost(const wl_state *st, const azr_node_view *v, uint64_t now)
 {
     wl_node *nd = &st->nodes[v->index];
-    uint64_t out = atomic_load_explicit(&nd->outstanding, memory_order_relaxed);
+    int64_t out = wl_outstanding(st, v->index, now);
     return wl_estimate(st, nd, now) * ((double)out + 1.0) * nd->inv_weight;
 }
 
@@ -308,46 +432,36 @@ static long wl_pick(void *state, const azr_pick_args *args,
     }
     const azr_node_view *v = cand[chosen];
     if (v->index < st->n_nodes)
-        atomic_fetch_add_explicit(&st->nodes[v->index].outstanding, 1,
+        atomic_fetch_add_explicit(&wl_mine(st, v->index)->outstanding, 1,
                                   memory_order_relaxed);
     cand[0] = v;
     return 1;
 }
 
-/* Decrements the outstanding count, never below zero. */
-static void wl_release(wl_node *nd)
+/*
+ * Applies one update to the shared estimate: `sample` with the pull a
+ * batch of `n` samples would have had (n >= 1), or, when `floor` is set,
+ * raises the estimate to at least `sample` (a failure), unbounded.
+ */
+static void wl_update(const wl_state *st, wl_node *nd, double sample,
+                      uint64_t n, int floor, uint64_t now)
 {
-    uint64_t cur = atomic_load_explicit(&nd->outstanding, memory_order_relaxed);
-    while (cur > 0 &&
-           !atomic_compare_exchange_weak_explicit(&nd->outstanding, &cur,
-                                                  cur - 1,
-                                                  memory_order_relaxed,
-                                                  memory_order_relaxed))
-        ;
-}
-
-static void wl_observe(void *state, const azr_outcome *o)
-{
-    wl_state *st = state;
-    if (o->node_index >= st->n_nodes)
-        return;
-    wl_node *nd = &st->nodes[o->node_index];
-    wl_release(nd);
-
-    /* Only an answer carries a round-trip time. Failures are left to the
-     * failover policy; they do not touch the estimate. A cancelled pick
-     * (AZR_STATUS_CANCELLED) only releases its outstanding count. */
-    if (o->status != AZR_STATUS_OK && o->status != AZR_STATUS_ERROR_REPLY)
-        return;
-
-    double sample = (double)o->rtt_ns;
-    uint64_t now = st->host->now_ns(st->env);
+    size_t me = st->host->thread_slot(st->env) + 1;
+    size_t last = atomic_load_explicit(&nd->writer, memory_order_relaxed);
+    if (last != me) {
+        atomic_store_explicit(&nd->writer, me, memory_order_relaxed);
+        if (last != 0)
+            atomic_store_explicit(&nd->contended_at, now != 0 ? now : 1,
+                                  memory_order_relaxed);
+    }
     uint64_t prev = atomic_exchange_explicit(&nd->stamp_ns, now,
                                              memory_order_relaxed);
     double pull = now > prev ? 1.0 - exp(-(double)(now - prev) / st->tau_ns)
                              : 0.0;
-    if (pull < st->min_pull)
-        pull = st->min_pull;
+    double least = n == 1 ? st->min_pull
+                          : 1.0 - pow(1.0 - st->min_pull, (double)n);
+    if (pull < least)
+        pull = least;
 
     uint64_t old = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
     uint64_t upd;
@@ -356,16 +470,111 @@ static void wl_observe(void *state, const azr_outcome *o)
             upd = azr_double_bits(sample);
         } else {
             double est = azr_bits_double(old);
-            if (sample > est) {             /* peak: jump up at once... */
+            if (floor) {                     /* a failure: at least this */
+                upd = azr_double_bits(sample > est ? sample : est);
+            } else if (sample > est) {       /* peak: jump up at once... */
                 double top = (est > WL_JUMP_FLOOR_NS ? est : WL_JUMP_FLOOR_NS)
                              * st->max_jump;
                 upd = azr_double_bits(st->max_jump > 0.0 && sample > top ? top : sample);
-            } else                          /* ...by at most max_jump x */
+            } else {                         /* ...by at most max_jump x */
                 upd = azr_double_bits(est + (sample - est) * pull);
+            }
         }
     } while (!atomic_compare_exchange_weak_explicit(&nd->estimate, &old, upd,
                                                     memory_order_relaxed,
                                                     memory_order_relaxed));
+}
+
+/* Adds a sample to the slot's batch; folds the batch into the shared
+ * estimate when it is WL_SHARE_NS old, WL_BATCH_MAX long, or `force`. */
+static void wl_batch(const wl_state *st, wl_node *nd, wl_slot_node *mine,
+                     double sample, uint64_t now, int force)
+{
+    uint64_t n = atomic_load_explicit(&mine->batch_n, memory_order_relaxed);
+    double sum = n > 0 ? azr_bits_double(atomic_load_explicit(
+                             &mine->batch_sum, memory_order_relaxed))
+                       : 0.0;
+    if (n == 0)
+        atomic_store_explicit(&mine->batch_since, now, memory_order_relaxed);
+    sum += sample;
+    n++;
+    uint64_t since = atomic_load_explicit(&mine->batch_since,
+                                          memory_order_relaxed);
+    if (!force && now - since < WL_SHARE_NS && n < WL_BATCH_MAX) {
+        atomic_store_explicit(&mine->batch_sum, azr_double_bits(sum),
+                              memory_order_relaxed);
+        atomic_store_explicit(&mine->batch_n, n, memory_order_relaxed);
+        return;
+    }
+    atomic_store_explicit(&mine->batch_n, 0, memory_order_relaxed);
+    wl_update(st, nd, sum / (double)n, n, 0, now);
+}
+
+/* Takes one from a slot's count if it is above zero; 1 if it did. */
+static int wl_take_one(_Atomic int64_t *count)
+{
+    int64_t cur = atomic_load_explicit(count, memory_order_relaxed);
+    while (cur > 0)
+        if (atomic_compare_exchange_weak_explicit(count, &cur, cur - 1,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return 1;
+    return 0;
+}
+
+/* Ends one request to `node` (see "Threads" above). */
+static void wl_release(const wl_state *st, size_t node)
+{
+    size_t me = st->host->thread_slot(st->env);
+    if (wl_take_one(&wl_slot(st, me, node)->outstanding))
+        return;
+    for (size_t s = 0; s < st->n_slots; s++)
+        if (s != me && wl_take_one(&wl_slot(st, s, node)->outstanding))
+            return;
+}
+
+static int wl_is_failure(azr_status s)
+{
+    return s == AZR_STATUS_TIMEOUT || s == AZR_STATUS_REFUSED ||
+           s == AZR_STATUS_TLS_FAILURE || s == AZR_STATUS_IO_ERROR;
+}
+
+static void wl_observe(void *state, const azr_outcome *o)
+{
+    wl_state *st = state;
+    if (o->node_index >= st->n_nodes)
+        return;
+    wl_node *nd = &st->nodes[o->node_index];
+    wl_slot_node *mine = wl_mine(st, o->node_index);
+    wl_release(st, o->node_index);
+
+    if (wl_is_failure(o->status)) {
+        if (st->penalty_ns > 0.0)
+            wl_update(st, nd, st->penalty_ns, 1, 1, st->host->now_ns(st->env));
+        return;
+    }
+    /* Only an answer carries a round-trip time; a cancelled pick only
+     * released its outstanding count above. */
+    if (o->status != AZR_STATUS_OK && o->status != AZR_STATUS_ERROR_REPLY)
+        return;
+
+    double sample = (double)o->rtt_ns;
+    uint64_t now = st->host->now_ns(st->env);
+    uint64_t bits = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
+    uint64_t contended = atomic_load_explicit(&nd->contended_at,
+                                              memory_order_relaxed);
+    int shared = contended != 0 && now - contended < WL_CONTENDED_NS;
+    if (bits == WL_NO_SAMPLE || !shared ||
+        sample > azr_bits_double(bits) * WL_PEAK_RATIO) {
+        /* A batch left over from when the estimate was shared goes first,
+         * so that samples stay in order. */
+        if (atomic_load_explicit(&mine->batch_n, memory_order_relaxed) > 0)
+            wl_batch(st, nd, mine, sample, now, 1);
+        else
+            wl_update(st, nd, sample, 1, 0, now);
+    } else {
+        wl_batch(st, nd, mine, sample, now, 0);
+    }
 }
 
 static const azr_policy_ops wl_ops = {

@@ -5,6 +5,11 @@
  * picking (counted by interposing malloc & co. in this program).
  *
  *   tests/bench/pick [PICKS_PER_THREAD]
+ *   tests/bench/pick --report [PICKS_PER_THREAD]
+ *
+ * --report: each pick is followed by azr_report() of an answer (the
+ * public API's whole per-request cost), for 3 and 64 nodes, and the
+ * summary gives the 2-thread throughput as a multiple of 1 thread's.
  *
  * Not a test: it prints figures for tests/bench/RESULTS.md.
  */
@@ -80,6 +85,7 @@ static char *make_config(unsigned n_nodes)
 
 typedef struct run {
     azr_ctx *ctx;
+    int report;         /* report an answer after each pick */
     unsigned long picks;
     unsigned long failures;
     pthread_barrier_t *barrier; /* NULL: no synchronisation */
@@ -98,15 +104,21 @@ static void *pick_loop(void *arg)
         azr_pick(r->ctx, AZR_INTENT_READ, &node);
     if (r->barrier != NULL)
         pthread_barrier_wait(r->barrier);
-    for (unsigned long k = 0; k < r->picks; k++)
+    for (unsigned long k = 0; k < r->picks; k++) {
         if (azr_pick(r->ctx, AZR_INTENT_READ, &node) != AZR_OK)
             r->failures++;
+        else if (r->report)
+            azr_report(r->ctx, node, 500000 + (k & 1023) * 100,
+                       AZR_STATUS_OK, 0);
+    }
     if (r->barrier != NULL)
         pthread_barrier_wait(r->barrier);
     return NULL;
 }
 
-static void measure(unsigned n_nodes, unsigned threads, unsigned long picks)
+/* Returns the best round's time per pick and thread, in ns. */
+static double measure(unsigned n_nodes, unsigned threads, unsigned long picks,
+                      int report)
 {
     char *path = make_config(n_nodes);
     char err[AZR_ERRBUF_SIZE];
@@ -134,7 +146,7 @@ static void measure(unsigned n_nodes, unsigned threads, unsigned long picks)
         pthread_barrier_init(&barrier, NULL, threads);
         for (unsigned t = 0; t < threads; t++)
             runs[t] = (run){ .ctx = ctx, .picks = picks,
-                             .barrier = &barrier };
+                             .report = report, .barrier = &barrier };
         pick_loop(&(run){ .ctx = ctx, .picks = picks / 10 }); /* warm up */
         for (int k = 0; k < 1000; k++) { /* thread 0's own warm-up */
             size_t node;
@@ -166,24 +178,44 @@ static void measure(unsigned n_nodes, unsigned threads, unsigned long picks)
             round_ns[j] = round_ns[j - 1];
             round_ns[j - 1] = t;
         }
-    printf("nodes=%-4u threads=%u  %lu picks/thread x %d rounds  "
-           "best %.1f ns/pick  median %.1f ns/pick (per thread)  "
-           "heap allocations during picks: %lu%s\n",
-           n_nodes, threads, picks, ROUNDS, round_ns[0],
-           round_ns[ROUNDS / 2], allocs, failures ? "  FAILURES" : "");
+    printf("nodes=%-4u threads=%u  %lu %s/thread x %d rounds  "
+           "best %.1f ns  median %.1f ns (per thread)  "
+           "heap allocations: %lu%s\n",
+           n_nodes, threads, picks, report ? "pick+report" : "picks",
+           ROUNDS, round_ns[0], round_ns[ROUNDS / 2], allocs,
+           failures ? "  FAILURES" : "");
     azr_close(ctx);
+    return round_ns[0];
 }
 
 int main(int argc, char **argv)
 {
+    int report = argc > 1 && strcmp(argv[1], "--report") == 0;
+    if (report) {
+        argc--;
+        argv++;
+    }
     unsigned long picks = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000000;
     if (picks == 0)
         picks = 2000000;
     printf("azroute %s pick micro-benchmark, chain failover -> same_az -> "
-           "weighted_latency\n", azr_version(NULL));
-    measure(3, 1, picks);
-    measure(3, 2, picks);
-    measure(256, 1, picks / 10);
-    measure(256, 2, picks / 10);
+           "weighted_latency%s\n", azr_version(NULL),
+           report ? ", each pick reported" : "");
+    if (!report) {
+        measure(3, 1, picks, 0);
+        measure(3, 2, picks, 0);
+        measure(256, 1, picks / 10, 0);
+        measure(256, 2, picks / 10, 0);
+        return 0;
+    }
+    static const unsigned sizes[] = { 3, 64 };
+    for (size_t i = 0; i < 2; i++) {
+        unsigned long n = sizes[i] > 3 ? picks / 4 : picks;
+        double one = measure(sizes[i], 1, n, 1);
+        double two = measure(sizes[i], 2, n, 1);
+        /* Throughput: threads / time per request on each thread. */
+        printf("nodes=%-4u 2-thread throughput = %.2fx 1 thread\n",
+               sizes[i], 2.0 * one / two);
+    }
     return 0;
 }
