@@ -1338,6 +1338,7 @@ static azr_code load_text(const char *text, size_t len, const char *name,
                            name);
     }
     cfg->max_attempts = 3;
+    cfg->stats.price_per_gb = 0.01;
     cfg->md_source = AZR_MD_AUTO;
     cfg->md_timeout_ms = 1000;
     p.cfg = cfg;

@@ -69,6 +69,20 @@ typedef struct azr_cfg_plugin_section {
     size_t n_options;
 } azr_cfg_plugin_section;
 
+/* One static CloudWatch dimension ([stats] dimensions = Name=Value, ...). */
+typedef struct azr_cfg_dimension {
+    char *name;
+    char *value;
+} azr_cfg_dimension;
+
+/* [stats]: how statistics are exported (azr_stats_format). */
+typedef struct azr_cfg_stats {
+    char *emf_namespace;         /* NULL: "azroute" */
+    azr_cfg_dimension *dimensions;
+    size_t n_dimensions;
+    double price_per_gb;         /* cross_az_price_per_gb, default 0.01 */
+} azr_cfg_stats;
+
 typedef struct azr_config {
     char *path;                 /* as given to the loader */
 
@@ -102,6 +116,9 @@ typedef struct azr_config {
 
     azr_cfg_plugin_section *sections;
     size_t n_sections;
+
+    /* [stats] */
+    azr_cfg_stats stats;
 } azr_config;
 
 /* Loads and validates the file at `path`. On success *out is a config the

@@ -233,6 +233,8 @@ static azr_code conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
     azr_plugin_error_reset();
     int rc = transport_ops(ctx)->connect(ctx->transport->state,
                                          &ctx->views[node], &c->tconn, &res);
+    azr_counters_bytes(ctx->counters, node, res.bytes_sent,
+                       res.bytes_received);
     azr_code code = transport_code(rc, &res);
     if (code != AZR_OK) {
         free(c);
@@ -446,16 +448,24 @@ static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
     else {
         /* A transport without pipelining: one command after another. */
         rc = 0;
+        uint64_t sent = 0, received = 0;
         for (size_t i = 0; i < n && rc == 0; i++) {
             rc = ops->command(c->tconn, &cmds[i], &replies[i], &res);
+            sent += res.bytes_sent;
+            received += res.bytes_received;
+            res.bytes_sent = res.bytes_received = 0;
             if (rc != 0)
                 for (size_t k = 0; k < i; k++) {
                     azr_reply_free(replies[k]);
                     replies[k] = NULL;
                 }
         }
+        res.bytes_sent = sent;
+        res.bytes_received = received;
     }
     uint64_t t1 = azr_ctx_now_ns(ctx);
+    azr_counters_bytes(ctx->counters, c->node, res.bytes_sent,
+                       res.bytes_received);
     azr_code code = transport_code(rc, &res);
     int blocking = (opts->flags & AZR_EXEC_BLOCKING) != 0;
     if (code != AZR_OK) {

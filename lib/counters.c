@@ -47,6 +47,17 @@ void azr_counters_outcome(azr_counters *c, size_t node, uint64_t rtt_ns,
                                   memory_order_relaxed);
 }
 
+void azr_counters_bytes(azr_counters *c, size_t node, uint64_t sent,
+                        uint64_t received)
+{
+    if (sent == 0 && received == 0)
+        return;
+    azr_node_counters *m = azr_counters_mine(c, node);
+    atomic_fetch_add_explicit(&m->bytes_sent, sent, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->bytes_received, received,
+                              memory_order_relaxed);
+}
+
 static uint64_t load(const _Atomic uint64_t *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);

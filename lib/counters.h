@@ -59,6 +59,10 @@ azr_node_counters *azr_counters_mine(azr_counters *c, size_t node);
 void azr_counters_outcome(azr_counters *c, size_t node, uint64_t rtt_ns,
                           azr_status status);
 
+/* RESP bytes moved to and from `node`. */
+void azr_counters_bytes(azr_counters *c, size_t node, uint64_t sent,
+                        uint64_t received);
+
 /* Sums every slot of `node` into *t. */
 void azr_counters_sum(const azr_counters *c, size_t node, azr_node_totals *t);
 

@@ -100,6 +100,9 @@ struct azr_ctx {
     azr_push_fn push;
     void *push_userdata;
     _Atomic uint64_t pushes_unclaimed;
+
+    /* node table changes since open (live topology) */
+    _Atomic uint64_t topology_changes;
 };
 
 /* errors.c: copies a formatted one-line message into errbuf (may be NULL)

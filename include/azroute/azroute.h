@@ -558,6 +558,80 @@ AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
                                 size_t *node_index,
                                 char errbuf[AZR_ERRBUF_SIZE]);
 
+/*
+ * Statistics: what routing did and saved.
+ */
+
+/* One node's figures in a snapshot. Counters count since azr_open(). */
+typedef struct azr_node_snapshot {
+    size_t index;
+    const char *id;             /* strings: valid until azr_close() */
+    const char *host;
+    uint16_t port;
+    const char *az_id;          /* NULL when unknown */
+    azr_role role;
+    int same_az;                /* 1 if in the caller's AZ */
+    uint64_t picks;             /* times the chain chose it */
+    uint64_t requests;          /* outcomes reported */
+    uint64_t answered;          /* ... that were answers (OK, error reply) */
+    /* outcomes by status, indexed by azr_status (OK..IO_ERROR) */
+    uint64_t by_status[AZR_STATUS_IO_ERROR + 1];
+    uint64_t total_rtt_ns;      /* over answered requests */
+    uint64_t bytes_sent;        /* RESP bytes written to it (transport) */
+    uint64_t bytes_received;    /* RESP bytes read from it */
+    double latency_ns;          /* a policy's current estimate; < 0: none */
+    uint64_t ejections;         /* times a policy ejected it */
+    int ejected;                /* 1 if ejected now */
+} azr_node_snapshot;
+
+/* A snapshot of the context's statistics (azr_stats_get). */
+typedef struct azr_stats {
+    int az_known;               /* caller's AZ */
+    char az_id[AZR_AZ_ID_MAX];
+    uint64_t requests, answered, errors; /* sums over the nodes */
+    uint64_t same_az_answered;  /* answers from same-AZ nodes */
+    double same_az_share;       /* same_az_answered / answered; -1: none */
+    uint64_t bytes_sent, bytes_received;
+    uint64_t cross_az_bytes;    /* sent to + received from other AZs'
+                                   nodes (and nodes of unknown AZ) */
+    double price_per_gb;        /* [stats] cross_az_price_per_gb */
+    /* Estimated cross-AZ transfer cost in USD: every cross-AZ byte is
+     * billed in each direction, out of one AZ and into the other, so
+     * cross_az_bytes x 2 x price_per_gb / 1e9. */
+    double cross_az_cost_usd;
+    uint64_t topology_changes;  /* node table changes since open */
+    uint64_t pushes_unclaimed;  /* see azr_pushes_unclaimed() */
+    uint64_t taken_at_ms;       /* wall-clock time of the snapshot (ms
+                                   since the epoch) */
+    size_t n_nodes;
+    azr_node_snapshot *nodes;   /* n_nodes, by index */
+} azr_stats;
+
+/* Takes a snapshot of every counter (each read atomically; the set is not
+ * one instant) into a new azr_stats, freed with azr_stats_free(). Not for
+ * the pick path: it allocates and asks every policy. Thread-safe. Errors:
+ * AZR_E_INVALID_ARGUMENT, AZR_E_NOMEM. */
+AZR_EXTERN azr_code azr_stats_get(azr_ctx *ctx, azr_stats **stats);
+
+/* Frees a snapshot. NULL is accepted. */
+AZR_EXTERN void azr_stats_free(azr_stats *stats);
+
+/* Output formats of azr_stats_format(). */
+typedef enum azr_stats_kind {
+    AZR_STATS_JSON = 0,        /* one JSON object, one line */
+    AZR_STATS_PROMETHEUS = 1,  /* Prometheus text exposition format 0.0.4 */
+    AZR_STATS_EMF = 2          /* one CloudWatch Embedded Metric Format
+                                  line ([stats] namespace, dimensions) */
+} azr_stats_kind;
+
+/* Formats `stats` (taken from `ctx`) into a new NUL-terminated buffer
+ * (*out, *len; free with free()). Errors: AZR_E_INVALID_ARGUMENT (NULL,
+ * unknown format), AZR_E_NOMEM. Thread-safe. */
+AZR_EXTERN azr_code azr_stats_format(const azr_ctx *ctx,
+                                     const azr_stats *stats,
+                                     azr_stats_kind format, char **out,
+                                     size_t *len);
+
 /* RESP3 push frames that arrived while no push callback was set
  * (azr_open_options.push) and were dropped. Thread-safe. */
 AZR_EXTERN uint64_t azr_pushes_unclaimed(const azr_ctx *ctx);

@@ -176,7 +176,18 @@ typedef struct azr_outcome {
  *   no allocation, lock or system call.
  * observe: sees every outcome, including for nodes it filtered out.
  *   Thread-safe, same restrictions as pick. May be NULL.
+ * describe (ABI 1.1, may be NULL): fills what the policy knows of node
+ *   `index` for statistics (azr_stats_get); leave unknown fields as the
+ *   host set them. Thread-safe; not on the pick path, but it must not
+ *   block either.
  */
+typedef struct azr_policy_node_report {
+    size_t struct_size;
+    double latency_ns;    /* current latency estimate; host sets -1 */
+    uint64_t ejections;   /* times ejected so far; host sets 0 */
+    int ejected;          /* ejected now; host sets 0 */
+} azr_policy_node_report;
+
 typedef struct azr_policy_ops {
     size_t struct_size;
     int (*create)(azr_plugin_env *env, const azr_host_services *host,
@@ -186,12 +197,21 @@ typedef struct azr_policy_ops {
     long (*pick)(void *state, const azr_pick_args *args,
                  const azr_node_view **cand, size_t n);
     void (*observe)(void *state, const azr_outcome *outcome);
+    /* ---- ABI 1.1 ---- */
+    void (*describe)(void *state, size_t index,
+                     azr_policy_node_report *report);
 } azr_policy_ops;
 
 /* Outcome of a transport operation, so the host can classify failures. */
 typedef struct azr_transport_result {
     size_t struct_size;
     azr_status status;   /* set by the plugin on every call */
+    /* ABI 1.1 (write them only when struct_size covers them): the RESP
+     * bytes this call wrote to and read from the node, the opening's
+     * HELLO/AUTH included, TLS records and TCP headers not. The host
+     * zeroes them before each call. */
+    uint64_t bytes_sent;
+    uint64_t bytes_received;
 } azr_transport_result;
 
 /*

@@ -62,6 +62,7 @@
  */
 #include <limits.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ typedef struct fo_node {
     _Atomic uint32_t failures;         /* consecutive failures */
     _Atomic uint32_t times_ejected;    /* the ejection multiplier */
     _Atomic uint64_t healthy_since;    /* readmission time (multiplier decay) */
+    _Atomic uint64_t ejections;        /* ejections so far, for statistics */
     unsigned priority;
     int primary;
 } fo_node;
@@ -223,6 +225,7 @@ static void fo_eject(fo_state *st, fo_node *nd, uint64_t now)
         atomic_store_explicit(&nd->times_ejected, times, memory_order_relaxed);
         atomic_store_explicit(&nd->failures, 0, memory_order_relaxed);
         atomic_store_explicit(&nd->trial_until, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&nd->ejections, 1, memory_order_relaxed);
     } else {
         /* Another thread ejected it first: give the slot back. */
         atomic_fetch_sub_explicit(&st->n_ejected, 1, memory_order_acq_rel);
@@ -291,6 +294,8 @@ static void fo_observe(void *state, const azr_outcome *o)
                                       memory_order_relaxed);
                 atomic_store_explicit(&nd->trial_until, 0,
                                       memory_order_relaxed);
+                atomic_fetch_add_explicit(&nd->ejections, 1,
+                                          memory_order_relaxed);
             }
         }
         return;
@@ -421,12 +426,28 @@ static long fo_pick(void *state, const azr_pick_args *args,
     return (long)k;
 }
 
+static void fo_describe(void *state, size_t index,
+                        azr_policy_node_report *report)
+{
+    const fo_state *st = state;
+    if (index >= st->n_nodes ||
+        report->struct_size < offsetof(azr_policy_node_report, ejected) +
+                                  sizeof report->ejected)
+        return;
+    fo_node *nd = &st->nodes[index];
+    report->ejections = atomic_load_explicit(&nd->ejections,
+                                             memory_order_relaxed);
+    report->ejected = atomic_load_explicit(&nd->ejected_until,
+                                           memory_order_relaxed) != 0;
+}
+
 static const azr_policy_ops fo_ops = {
     .struct_size = sizeof(azr_policy_ops),
     .create = fo_create,
     .destroy = fo_destroy,
     .pick = fo_pick,
     .observe = fo_observe,
+    .describe = fo_describe,
 };
 
 AZR_PLUGIN_DECLARE = {

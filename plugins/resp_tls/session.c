@@ -49,6 +49,8 @@ struct rtls_conn {
     int resp3;                 /* HELLO 3 accepted */
     int used;                  /* a command went out since the open */
     uint64_t bytes_in;         /* received since the open (TLS: decrypted) */
+    uint64_t sent_total;       /* RESP bytes written, ever (all opens) */
+    uint64_t received_total;   /* RESP bytes read, ever */
     char addr[RTLS_ADDR_MAX];  /* "host:port" for messages */
 };
 
@@ -259,6 +261,7 @@ static int feed(rtls_conn *c, const char *buf, size_t len,
                 azr_transport_result *res)
 {
     c->bytes_in += len;
+    c->received_total += len;
     if (azr_reader_feed(c->reader, buf, len) != AZR_OK) {
         res->status = AZR_STATUS_IO_ERROR;
         return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory reading from "
@@ -301,6 +304,7 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
                               &done, &err_errno, &err_ssl);
             if (io == RTLS_IO_DONE) {
                 sent += done;
+                c->sent_total += done;
                 progress = 1;
                 just_sent = 1;
             } else if ((rc = await_io(c, io, err_errno, err_ssl, &events,
@@ -581,6 +585,17 @@ static int session_open(rtls_conn *c, azr_transport_result *res)
     return 0;
 }
 
+/* Reports the bytes moved since the call began (ABI 1.1 fields). */
+static void report_bytes(const rtls_conn *c, uint64_t sent0, uint64_t recv0,
+                         azr_transport_result *res)
+{
+    if (res->struct_size < offsetof(azr_transport_result, bytes_received) +
+                               sizeof res->bytes_received)
+        return;
+    res->bytes_sent = c->sent_total - sent0;
+    res->bytes_received = c->received_total - recv0;
+}
+
 int rtls_session_connect(rtls_state *st, const azr_node_view *node,
                          rtls_conn **connp, azr_transport_result *res)
 {
@@ -594,6 +609,7 @@ int rtls_session_connect(rtls_state *st, const azr_node_view *node,
     c->fd = -1;
     rtls_addr_str(node->host, node->port, c->addr, sizeof c->addr);
     int rc = session_open(c, res);
+    report_bytes(c, 0, 0, res);
     if (rc != 0) {
         free(c);
         return rc;
@@ -668,6 +684,7 @@ int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
         res->status = AZR_STATUS_IO_ERROR;
         return rc;
     }
+    uint64_t sent0 = c->sent_total, recv0 = c->received_total;
     /* Reopen a connection that broke, or that the server closed or sent
      * stray bytes on while idle: nothing has been sent for this request
      * yet, so reopening cannot run anything twice. */
@@ -675,6 +692,7 @@ int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
         session_teardown(c);
         rc = session_open(c, res);
         if (rc != 0) {
+            report_bytes(c, sent0, recv0, res);
             free(out);
             return rc;
         }
@@ -688,10 +706,12 @@ int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
     rc = roundtrip(c, out, out_len, n, replies, &lim, res);
     free(out);
     if (rc != 0) {
+        report_bytes(c, sent0, recv0, res);
         session_teardown(c);
         return rc;
     }
     settle_after_replies(c, res);
+    report_bytes(c, sent0, recv0, res);
     res->status = AZR_STATUS_OK;
     return 0;
 }

@@ -577,12 +577,28 @@ static void wl_observe(void *state, const azr_outcome *o)
     }
 }
 
+/* The stored estimate (without idle decay); none before a sample. */
+static void wl_describe(void *state, size_t index,
+                        azr_policy_node_report *report)
+{
+    const wl_state *st = state;
+    if (index >= st->n_nodes ||
+        report->struct_size < offsetof(azr_policy_node_report, latency_ns) +
+                                  sizeof report->latency_ns)
+        return;
+    uint64_t bits = atomic_load_explicit(&st->nodes[index].estimate,
+                                         memory_order_relaxed);
+    if (bits != WL_NO_SAMPLE)
+        report->latency_ns = azr_bits_double(bits);
+}
+
 static const azr_policy_ops wl_ops = {
     .struct_size = sizeof(azr_policy_ops),
     .create = wl_create,
     .destroy = wl_destroy,
     .pick = wl_pick,
     .observe = wl_observe,
+    .describe = wl_describe,
 };
 
 AZR_PLUGIN_DECLARE = {
