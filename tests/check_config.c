@@ -30,6 +30,7 @@
  * build directory first. config_priv.h includes lib/config.h by its own
  * directory. */
 #include "config_priv.h"
+#include "decimal.h"
 
 /* ------------------------------------------------------------------ */
 /* allocation wrappers (ld --wrap)                                     */
@@ -864,6 +865,52 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* API pieces                                                          */
 
+/* azroute.ini's decimals (lib/decimal.h): digits, optionally '.' and
+ * digits; the value is strtod's in the C locale. */
+START_TEST(test_decimal_parse)
+{
+    static const struct {
+        const char *s;
+        double v;
+    } good[] = {
+        { "0", 0.0 }, { "1", 1.0 }, { "1.5", 1.5 }, { "0.05", 0.05 },
+        { "007", 7.0 }, { "2.50", 2.5 }, { "3600000", 3600000.0 },
+        { "0.1", 0.1 }, { "123456789012345678901234567890",
+                          123456789012345678901234567890.0 },
+        { "0.000000000000000000001", 1e-21 },
+    };
+    static const char *const bad[] = {
+        "", " 1", "1 ", "+1", "-1", "-0", "1.", ".5", ".", "1,5", "1e3",
+        "1E3", "0x10", "0x1.8p1", "inf", "nan", "INF", "1..5", "1.5.2",
+        "1_000", "\xd9\xa1", /* Arabic-Indic digit one */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        double v = -1.0;
+        ck_assert_msg(azr_decimal_parse(good[i].s, &v) == 0, "'%s' refused",
+                      good[i].s);
+        ck_assert_msg(v == good[i].v, "'%s' read as %.17g", good[i].s, v);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        double v = -1.0;
+        ck_assert_msg(azr_decimal_parse(bad[i], &v) == -1, "'%s' accepted",
+                      bad[i]);
+        ck_assert_msg(v == -1.0, "'%s' changed the output", bad[i]);
+    }
+    /* Out of a double's range: refused, not inf or 0. */
+    char big[420], tiny[420];
+    memset(big, '9', 400);
+    big[400] = '\0';
+    memcpy(tiny, "0.", 2);
+    memset(tiny + 2, '0', 400);
+    memcpy(tiny + 402, "1", 2);
+    double v = -1.0;
+    ck_assert_int_eq(azr_decimal_parse(big, &v), -1);
+    ck_assert_int_eq(azr_decimal_parse(tiny, &v), -1);
+    ck_assert_int_eq(azr_decimal_parse(NULL, &v), -1);
+    ck_assert(v == -1.0);
+}
+END_TEST
+
 START_TEST(test_az_id_valid)
 {
     static const char *const good[] = {
@@ -1141,6 +1188,7 @@ static Suite *config_suite(void)
 
     tc = tcase_create("api");
     tcase_add_test(tc, test_az_id_valid);
+    tcase_add_test(tc, test_decimal_parse);
     tcase_add_test(tc, test_add_nodes_env_api);
     suite_add_tcase(s, tc);
 
