@@ -6,6 +6,11 @@
  * contains a '/' is refused, so a relative path can never pick up a file
  * from wherever the process happens to run. Every refusal is one line that
  * names the file and the reason.
+ *
+ * Name rule, whichever way the file was named: the descriptor's name must
+ * equal the file's base name without ".so" (/opt/p/mine.so holds "mine").
+ * That one name is then the plugin's in the [policy NAME] / [transport
+ * NAME] section, in `azroute check` and `azroute plugins`, and in logs.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -43,11 +48,24 @@ static const char *kind_name(azr_plugin_kind kind)
     return "unknown";
 }
 
-/* Checks the descriptor against what this host can use. Returns NULL when
- * usable, else a static-lifetime-free reason written into `why`. */
+/* The name a plugin file must carry: its base name without ".so"
+ * ("/opt/p/mine.so" -> "mine", "/opt/p/mine" -> "mine"), into buf. */
+static const char *file_stem(const char *path, char *buf, size_t buflen)
+{
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 3 && strcmp(base + n - 3, ".so") == 0)
+        n -= 3;
+    snprintf(buf, buflen, "%.*s", (int)n, base);
+    return buf;
+}
+
+/* Checks the descriptor against what this host can use; `stem` is the
+ * file's base name without ".so". Returns NULL when usable, else the
+ * reason, written into `why`. */
 static const char *vet_descriptor(const azr_plugin *d, azr_plugin_kind kind,
-                                  const char *plain_name, char *why,
-                                  size_t whylen)
+                                  const char *stem, char *why, size_t whylen)
 {
     if (d->abi_major != AZR_PLUGIN_ABI_MAJOR) {
         snprintf(why, whylen, "built for plugin ABI %u.%u, host speaks %u.%u",
@@ -66,9 +84,9 @@ static const char *vet_descriptor(const azr_plugin *d, azr_plugin_kind kind,
                  "([a-z0-9_]{1,32})");
         return why;
     }
-    if (plain_name != NULL && strcmp(d->name, plain_name) != 0) {
-        snprintf(why, whylen, "descriptor names itself '%s', not '%s'",
-                 d->name, plain_name);
+    if (strcmp(d->name, stem) != 0) {
+        snprintf(why, whylen, "descriptor names itself '%s' but the file is "
+                 "named '%s' (they must be equal)", d->name, stem);
         return why;
     }
     if (d->kind != AZR_PLUGIN_POLICY && d->kind != AZR_PLUGIN_TRANSPORT) {
@@ -120,7 +138,6 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
     memset(out, 0, sizeof *out);
     out->in_chain = -1;
 
-    const char *plain = NULL;
     char *path;
     if (name[0] == '/') {
         path = strdup(name);
@@ -132,7 +149,6 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
         return azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': not a valid "
                            "plugin name ([a-z0-9_]{1,32})", where, name);
     } else {
-        plain = name;
         if (asprintf(&path, "%s/%s.so", plugin_dir, name) < 0)
             path = NULL;
     }
@@ -173,8 +189,9 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
         free(path);
         return rc;
     }
-    char why[160];
-    if (vet_descriptor(desc, kind, plain, why, sizeof why) != NULL) {
+    char why[400], stem[256];
+    if (vet_descriptor(desc, kind, file_stem(path, stem, sizeof stem), why,
+                       sizeof why) != NULL) {
         azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
                                   "%s", where, name, path, why);
         dlclose(dl);

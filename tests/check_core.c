@@ -246,8 +246,8 @@ static const struct refusal {
     { "small_struct", "descriptor is 8 bytes, ABI 1 needs at least 80" },
     { "missing_pick", "policy operations incomplete (create, destroy and "
                       "pick are required)" },
-    { "name_mismatch", "descriptor names itself 'renamed_inside', not "
-                       "'name_mismatch'" },
+    { "name_mismatch", "descriptor names itself 'renamed_inside' but the "
+                       "file is named 'name_mismatch' (they must be equal)" },
 };
 
 START_TEST(test_loader_refusals)
@@ -300,6 +300,12 @@ START_TEST(test_loader_absolute_path_and_duplicates)
     ck_assert_uint_eq(info.abi_minor, AZR_PLUGIN_ABI_MINOR + 7);
     ck_assert_int_eq(info.in_chain, 0);
     azr_close(ctx);
+    /* ... and its options section carries that same name. */
+    snprintf(text, sizeof text, "[azroute]\npolicy = %s/newer_minor.so\n"
+             "[policy newer_minor]\nk = v\n" NODES_3, dir);
+    ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_CONFIG);
+    ck_assert_str_eq(err, "TEST.ini:4: unknown key 'k' in "
+                          "[policy newer_minor]");
 
     /* The same plugin twice under two spellings is a config error. */
     snprintf(text, sizeof text, "[azroute]\npolicy = newer_minor, "
@@ -308,14 +314,28 @@ START_TEST(test_loader_absolute_path_and_duplicates)
     ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_CONFIG);
     ck_assert_ptr_nonnull(strstr(err, "appears twice in the chain"));
 
-    /* Two files whose descriptors carry the same name: the loader refuses
-     * the second. */
-    snprintf(text, sizeof text, "[azroute]\npolicy = %s/name_mismatch.so, "
-             "%s/renamed_copy.so\n" NODES_3, dir, dir);
+    /* By absolute path too, the descriptor must carry the file's name:
+     * one line naming the file and both names. */
+    snprintf(text, sizeof text, "[azroute]\npolicy = %s/name_mismatch.so\n"
+             "[policy name_mismatch]\nk = v\n" NODES_3, dir);
     ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_PLUGIN);
-    snprintf(want, sizeof want, "TEST.ini:2: plugin 'renamed_inside' "
-             "(%s/renamed_copy.so) is already loaded from "
-             "%s/name_mismatch.so", dir, dir);
+    ck_assert_ptr_null(ctx);
+    snprintf(want, sizeof want, "TEST.ini:2: plugin '%s/name_mismatch.so': "
+             "%s/name_mismatch.so: descriptor names itself 'renamed_inside' "
+             "but the file is named 'name_mismatch' (they must be equal)",
+             dir, dir);
+    ck_assert_str_eq(err, want);
+
+    /* Two loaded plugins may not share a name: a policy file named
+     * resp_tls.so (elsewhere) and the resp_tls transport. */
+    snprintf(text, sizeof text, "[azroute]\npolicy = %s/../twin/.libs/"
+             "resp_tls.so\ntransport = resp_tls\n" NODES_3, dir);
+    o.plugin_dir = getenv("AZROUTE_PLUGIN_DIR");
+    ck_assert_ptr_nonnull(o.plugin_dir);
+    ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_PLUGIN);
+    snprintf(want, sizeof want, "TEST.ini:3: plugin 'resp_tls' "
+             "(%s/resp_tls.so) is already loaded from "
+             "%s/../twin/.libs/resp_tls.so", o.plugin_dir, dir);
     ck_assert_str_eq(err, want);
 }
 END_TEST
