@@ -102,6 +102,18 @@ expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/longline.ini" check
 grep -q "^azroute: $tmp/longline.ini:2: line too long (max 8192 characters)$" "$tmp/out" ||
     fail "over-long line: $(cat "$tmp/out")"
 
+# A plugin the file names that does not exist is a configuration error
+# (exit 2) that lists the plugins there are; so is one that is refused.
+sed 's/^policy = .*/policy = failover, same_a/' "$tmp/three.ini" >"$tmp/typo.ini"
+expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/typo.ini" check
+[ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "misspelt plugin: not one line: $(cat "$tmp/out")"
+grep -q "^azroute: $tmp/typo.ini:2: no plugin 'same_a' in $AZROUTE_PLUGIN_DIR (available: .*same_az.*)$" "$tmp/out" ||
+    fail "misspelt plugin: $(cat "$tmp/out")"
+sed 's/^policy = .*/policy = resp_tls/' "$tmp/three.ini" >"$tmp/kind.ini"
+expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/kind.ini" check
+grep -q "^azroute: $tmp/kind.ini:2: plugin 'resp_tls': .*: is a transport plugin, a policy is needed here$" "$tmp/out" ||
+    fail "refused plugin: $(cat "$tmp/out")"
+
 # A relative plugin directory is refused: it would load code from the
 # current directory.
 AZROUTE_PLUGIN_DIR=plugins/.libs expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/three.ini" check
