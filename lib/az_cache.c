@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "decimal.h"
 #include "metadata_internal.h"
 
 #define FILE_MAGIC "azroute-az-cache 1"
@@ -185,7 +186,10 @@ static int file_read(const char *path, const char *key, int64_t not_before_ns,
         } else if (sscanf(line, "expires_at %" SCNd64, &fe->expires_wall_s)
                    == 1) {
             have |= 8;
-        } else if (sscanf(line, "fetch_ms %lf", &fe->fetch_ms) == 1) {
+        } else if (strncmp(line, "fetch_ms ", 9) == 0) {
+            /* Written by file_write below: '.' whatever the locale. */
+            if (azr_decimal_parse(line + 9, &fe->fetch_ms) != 0)
+                ok = 0;
             have |= 16;
         } else {
             ok = 0;
@@ -222,15 +226,20 @@ static void file_write(const char *path, const char *key,
         free(tmp);
         return;
     }
+    /* fetch_ms with three decimals, formatted by hand: printf's "%.3f"
+     * would write the locale's decimal point (a ',' under de_DE), which
+     * a process in another locale would misread. */
+    int64_t us = fe->fetch_ms >= 0 && fe->fetch_ms < 1e12
+                     ? (int64_t)(fe->fetch_ms * 1000.0 + 0.5) : 0;
     fprintf(f,
             FILE_MAGIC "\n"
             "key %s\n"
             "value %s\n"
             "fetched_at_ns %" PRId64 "\n"
             "expires_at %" PRId64 "\n"
-            "fetch_ms %.3f\n",
+            "fetch_ms %" PRId64 ".%03d\n",
             key, fe->value, fe->fetched_wall_ns, fe->expires_wall_s,
-            fe->fetch_ms);
+            us / 1000, (int)(us % 1000));
     int bad = ferror(f);
     if (fclose(f) != 0)
         bad = 1;

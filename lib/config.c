@@ -1,18 +1,24 @@
 /*
- * config.c - azroute.ini, parsed with inih, validated into an azr_config.
+ * config.c - azroute.ini, read line by line and validated into an
+ * azr_config.
  *
- * inih (Debian libinih-dev) is driven through ini_parse_stream() with our
- * own reader, which gives us what inih does not:
- *  - line numbers: the handler runs while inih processes the line the
- *    reader returned last, so the reader's count is the handler's line;
- *  - overlong lines: inih would silently split a line longer than its
- *    buffer (INI_MAX_LINE); the reader sees the whole line and refuses it;
- *  - sections with no keys: inih (built without
- *    INI_CALL_HANDLER_ON_NEW_SECTION) never reports them, and truncates
- *    long section names; the reader parses every "[...]" line itself;
- *  - no continuation lines: the reader strips leading blanks, so an
- *    indented "key = value" is an ordinary key, never a continuation of the
- *    previous value (inih's INI_ALLOW_MULTILINE).
+ * The syntax is the INI dialect inih reads (azroute.ini(5), SYNTAX), lexed
+ * here rather than by inih's ini_parse_stream(), which could not give
+ * what the format promises:
+ *  - lines up to CFG_LINE_MAX characters: inih's line buffer is fixed when
+ *    libinih is built (199 characters in Debian's), too short for a
+ *    253-character host or a long path; a longer line is refused, never
+ *    split;
+ *  - a syntax that no one else in the process can change: Debian's libinih
+ *    turns its build options into process-wide variables (ini_max_line,
+ *    ini_allow_no_value, ini_allow_inline_comments, ...), so an embedding
+ *    program that also uses inih could change how azroute reads its file,
+ *    or crash it (a key without '=' handed over with a NULL value);
+ *  - blanks are ' ', \t, \n, \v, \f and \r whatever the locale (inih uses
+ *    isspace());
+ *  - line numbers, sections with no keys, section names of any length,
+ *    and no continuation lines: an indented "key = value" is an ordinary
+ *    key.
  * Parsing stops at the first error; the message names FILE:LINE.
  *
  * Checks that need the whole file ([az_map] may follow the [node] sections
@@ -27,13 +33,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <ini.h>
-
 #include "config.h"
 #include "config_priv.h"
 
 /* Largest azroute.ini accepted: far above 1024 nodes of 8 lines each. */
 #define CFG_FILE_MAX (4u * 1024 * 1024)
+/* Longest line accepted, in characters without the line break: room for
+ * every legal value after its key, with a comment: a host (253), and a
+ * path (plugin_dir, cache_file, ca_file, ...) of up to PATH_MAX (4096). */
+#define CFG_LINE_MAX 8192
 /* Bounds that keep the duplicate checks (quadratic) cheap on any input. */
 #define CFG_AZ_MAP_MAX 1024
 #define CFG_SECTIONS_MAX 64
@@ -89,7 +97,7 @@ typedef struct parser {
     azr_config *cfg;
     const char *name;        /* file name for messages */
 
-    /* input, served line by line to inih */
+    /* input, read line by line */
     const char *text;
     size_t len;
     size_t pos;
@@ -893,18 +901,12 @@ static int key_plugin(parser *p, const char *name, const char *value)
     return 1;
 }
 
-/* inih's handler: one "key = value" of the line the reader returned last.
- * inih's own `section` is ignored (it is truncated to 49 characters); the
- * reader tracked the section. */
-static int on_key(void *user, const char *section, const char *name,
-                  const char *value)
+/* One "key = value" of line p->lineno, in the section being read.
+ * Returns 0 once an error is recorded. */
+static int on_key(parser *p, const char *name, const char *value)
 {
-    parser *p = user;
     char q[AZR_CFG_QUOTE_BUF];
-    (void)section;
 
-    if (p->has_err)
-        return 0;
     if (*name == '\0')
         return perr(p, p->lineno, AZR_E_CONFIG, "missing key before '='");
     switch (p->sec) {
@@ -1010,20 +1012,16 @@ static int open_plugin_section(parser *p, sec_kind sec, const char *name)
     return 1;
 }
 
-/* Opens the section named by the text between '[' and ']'. */
-static int open_section(parser *p, const char *inner, size_t len)
+/* Opens the section named by `inner`, the text between '[' and ']'
+ * (modified in place). */
+static int open_section(parser *p, char *inner)
 {
-    char buf[256], q[AZR_CFG_QUOTE_BUF];
+    char q[AZR_CFG_QUOTE_BUF];
     char *b, *e, *word_end, *arg;
     unsigned *first = NULL;
     sec_kind fixed = SEC_NONE;
 
-    /* len < the line limit < sizeof buf */
-    if (len >= sizeof buf)
-        len = sizeof buf - 1;
-    memcpy(buf, inner, len);
-    buf[len] = '\0';
-    b = buf;
+    b = inner;
     while (is_blank(*b))
         b++;
     e = b + strlen(b);
@@ -1080,11 +1078,12 @@ static int open_section(parser *p, const char *inner, size_t len)
 }
 
 /* ------------------------------------------------------------------ */
-/* the reader                                                          */
+/* the lexer                                                           */
 
-/* inih's rule for where a value or header ends: at one of `chars`, or at
- * an inline comment (';' at the start or after whitespace). */
-static const char *find_chars_or_comment(const char *s, const char *chars)
+/* Where a key, value or header ends: at one of `chars` (NULL: none), or at
+ * an inline comment, a ';' that follows a blank (inih's rule: "a;b" is a
+ * value, "a ;b" is "a" and a comment). */
+static char *find_chars_or_comment(char *s, const char *chars)
 {
     int was_space = 0;
     while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
@@ -1095,68 +1094,96 @@ static const char *find_chars_or_comment(const char *s, const char *chars)
     return s;
 }
 
-/* Classifies the line about to be handed to inih: section headers are
- * opened here (inih does not report empty sections). Returns 0 on error. */
-static int pre_line(parser *p, const char *line)
+/* `s` without leading blanks. */
+static char *lskip(char *s)
 {
-    const char *end, *after;
+    while (is_blank(*s))
+        s++;
+    return s;
+}
 
-    if (line[0] != '[')
-        return 1;
+/* Cuts the blanks off the end of `s`, whose terminating NUL is at `end`. */
+static char *rstrip(char *s, char *end)
+{
+    while (end > s && is_blank(end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+/* A "[...]" line (blanks already trimmed): opens its section. */
+static int section_line(parser *p, char *line)
+{
+    char *end, *after;
+
     end = find_chars_or_comment(line + 1, "]");
     if (*end != ']')
         return perr(p, p->lineno, AZR_E_CONFIG,
                     "syntax error (section header without closing ']')");
-    after = end + 1;
-    while (is_blank(*after))
-        after++;
+    after = lskip(end + 1);
     if (*after != '\0' && *after != ';')
         return perr(p, p->lineno, AZR_E_CONFIG,
                     "syntax error (text after section header)");
-    return open_section(p, line + 1, (size_t)(end - line - 1));
+    *end = '\0';
+    return open_section(p, line + 1);
 }
 
-/* inih's reader: copies the next line (without its line break and leading
- * blanks) into buf, which holds `num` bytes. NULL ends the parse: at the end
- * of the input or once an error is recorded. */
-static char *reader(char *buf, int num, void *stream)
+/* One line of the file (its own copy, without the line break; NUL-free).
+ * Blank lines and comments are skipped, headers open their section, and
+ * "key = value" (or "key: value") goes to on_key. Returns 0 once an error
+ * is recorded. */
+static int lex_line(parser *p, char *line, size_t len)
 {
-    parser *p = stream;
-    const char *s, *nl;
-    size_t linelen, max;
+    char *start = rstrip(lskip(line), line + len), *end, *value;
 
-    if (p->has_err || p->pos >= p->len || num < 2)
-        return NULL;
-    max = (size_t)num - 1;
-    s = p->text + p->pos;
-    nl = memchr(s, '\n', p->len - p->pos);
-    linelen = nl != NULL ? (size_t)(nl - s) : p->len - p->pos;
-    p->pos += linelen + (nl != NULL);
-    p->lineno++;
-    if (linelen > 0 && s[linelen - 1] == '\r')
-        linelen--;
-    if (memchr(s, '\0', linelen) != NULL) {
-        perr(p, p->lineno, AZR_E_CONFIG, "NUL character in line");
-        return NULL;
+    if (*start == '\0' || *start == ';' || *start == '#')
+        return 1;
+    if (*start == '[')
+        return section_line(p, start);
+    end = find_chars_or_comment(start, "=:");
+    if (*end != '=' && *end != ':')
+        return perr(p, p->lineno, AZR_E_CONFIG,
+                    "syntax error (expected [section] or key = value)");
+    *end = '\0';
+    rstrip(start, end);
+    value = end + 1;
+    end = find_chars_or_comment(value, NULL);
+    *end = '\0';
+    value = lskip(value);
+    rstrip(value, end);
+    return on_key(p, start, value);
+}
+
+/* Reads every line of the input, in order, until the end or the first
+ * error. `buf` holds CFG_LINE_MAX + 1 bytes. */
+static void lex(parser *p, char *buf)
+{
+    while (!p->has_err && p->pos < p->len) {
+        const char *s = p->text + p->pos;
+        const char *nl = memchr(s, '\n', p->len - p->pos);
+        size_t linelen = nl != NULL ? (size_t)(nl - s) : p->len - p->pos;
+
+        p->pos += linelen + (nl != NULL);
+        p->lineno++;
+        if (linelen > 0 && s[linelen - 1] == '\r')
+            linelen--;
+        if (memchr(s, '\0', linelen) != NULL) {
+            perr(p, p->lineno, AZR_E_CONFIG, "NUL character in line");
+            return;
+        }
+        if (linelen > CFG_LINE_MAX) {
+            perr(p, p->lineno, AZR_E_CONFIG,
+                 "line too long (max %d characters)", CFG_LINE_MAX);
+            return;
+        }
+        if (p->lineno == 1 && linelen >= 3 &&
+            memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+            s += 3;
+            linelen -= 3;
+        }
+        memcpy(buf, s, linelen);
+        buf[linelen] = '\0';
+        lex_line(p, buf, linelen);
     }
-    if (linelen > max) {
-        perr(p, p->lineno, AZR_E_CONFIG, "line too long (max %zu characters)",
-             max);
-        return NULL;
-    }
-    if (p->lineno == 1 && linelen >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
-        s += 3;
-        linelen -= 3;
-    }
-    while (linelen > 0 && (*s == ' ' || *s == '\t')) {
-        s++;
-        linelen--;
-    }
-    memcpy(buf, s, linelen);
-    buf[linelen] = '\0';
-    if (!pre_line(p, buf))
-        return NULL;
-    return buf;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1322,7 +1349,7 @@ static azr_code load_text(const char *text, size_t len, const char *name,
 {
     parser p;
     azr_config *cfg;
-    int r;
+    char *line;
 
     memset(&p, 0, sizeof p);
     p.name = name;
@@ -1343,16 +1370,12 @@ static azr_code load_text(const char *text, size_t len, const char *name,
     cfg->md_timeout_ms = 1000;
     p.cfg = cfg;
 
-    r = ini_parse_stream(reader, &p, on_key, &p);
-    if (r > 0 && (!p.has_err || (unsigned)r < p.err_line)) {
-        /* A line inih could not read that our reader let through: neither
-         * a header, a comment nor "key = value". */
-        p.has_err = 0;
-        perr(&p, (unsigned)r, AZR_E_CONFIG,
-             "syntax error (expected [section] or key = value)");
-    } else if (r < 0 && !p.has_err) {
+    line = malloc(CFG_LINE_MAX + 1);
+    if (line == NULL)
         perr(&p, 0, AZR_E_NOMEM, "out of memory");
-    }
+    else
+        lex(&p, line);
+    free(line);
 
     if (!p.has_err && cfg->n_policy == 0)
         set_default_policy(&p);

@@ -6,7 +6,19 @@
  * contains a '/' is refused, so a relative path can never pick up a file
  * from wherever the process happens to run. Every refusal is one line that
  * names the file and the reason.
+ *
+ * A plugin file that does not exist is a configuration error
+ * (AZR_E_CONFIG): the configuration names a plugin there is not, and the
+ * message lists the plugins the directory does hold. A file that exists
+ * but cannot be used (not a regular file, not loadable, not a usable
+ * plugin) is AZR_E_PLUGIN.
+ *
+ * Name rule, whichever way the file was named: the descriptor's name must
+ * equal the file's base name without ".so" (/opt/p/mine.so holds "mine").
+ * That one name is then the plugin's in the [policy NAME] / [transport
+ * NAME] section, in `azroute check` and `azroute plugins`, and in logs.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +35,9 @@
 #define AZR_TRANSPORT_OPS_MIN_SIZE \
     (offsetof(azr_transport_ops, close) + sizeof(void *))
 
+/* A plain plugin name: [a-z0-9_]{1,PLUGIN_NAME_MAX}. */
+#define PLUGIN_NAME_MAX 32
+
 static int plain_name_valid(const char *s)
 {
     size_t n = 0;
@@ -31,7 +46,7 @@ static int plain_name_valid(const char *s)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
             return 0;
     }
-    return n >= 1 && n <= 32;
+    return n >= 1 && n <= PLUGIN_NAME_MAX;
 }
 
 static const char *kind_name(azr_plugin_kind kind)
@@ -43,11 +58,90 @@ static const char *kind_name(azr_plugin_kind kind)
     return "unknown";
 }
 
-/* Checks the descriptor against what this host can use. Returns NULL when
- * usable, else a static-lifetime-free reason written into `why`. */
+/* At most this many plugin names are listed in a "no plugin" message (it
+ * is cut at AZR_ERRBUF_SIZE anyway). */
+#define AVAILABLE_MAX 64
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* The "no plugin" error for plain name `name` absent from `dir`:
+ * "WHERE: no plugin 'NAME' in DIR (available: a, b, c)", the names of the
+ * NAME.so files of `dir` sorted, or "(available: none)", or why `dir`
+ * cannot be listed. Returns AZR_E_CONFIG. */
+static azr_code no_such_plugin(char *err, const char *where,
+                               const char *name, const char *dir)
+{
+    char msg[AZR_ERRBUF_SIZE];
+    size_t used = (size_t)snprintf(msg, sizeof msg, "%s: no plugin '%s' in "
+                                   "%s (", where, name, dir);
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        int e = errno;
+        return azr_set_err(err, AZR_E_CONFIG, "%s%s: %s)", msg, dir,
+                           strerror(e));
+    }
+    char names[AVAILABLE_MAX][PLUGIN_NAME_MAX + 1];
+    size_t n = 0;
+    int more = 0;
+    const struct dirent *ent;
+    while ((ent = readdir(d)) != NULL) {
+        size_t len = strlen(ent->d_name);
+        if (len <= 3 || strcmp(ent->d_name + len - 3, ".so") != 0 ||
+            len - 3 > PLUGIN_NAME_MAX)
+            continue;
+        char stem[PLUGIN_NAME_MAX + 1];
+        memcpy(stem, ent->d_name, len - 3);
+        stem[len - 3] = '\0';
+        if (!plain_name_valid(stem))
+            continue;
+        if (n == AVAILABLE_MAX) {
+            more = 1;
+            break;
+        }
+        memcpy(names[n++], stem, len - 2);
+    }
+    closedir(d);
+    qsort(names, n, sizeof names[0], compare_names);
+
+    /* Whole names only, and always the closing parenthesis. */
+    const char *const tail = ", ...)";
+    if (used >= sizeof msg - strlen(tail) - sizeof "available: none")
+        return azr_set_err(err, AZR_E_CONFIG, "%s...)", msg);
+    used += (size_t)snprintf(msg + used, sizeof msg - used, "available: %s",
+                             n == 0 ? "none" : "");
+    for (size_t i = 0; i < n; i++) {
+        size_t need = strlen(names[i]) + (i > 0 ? 2 : 0);
+        if (used + need + strlen(tail) >= sizeof msg) {
+            more = 1;
+            break;
+        }
+        used += (size_t)snprintf(msg + used, sizeof msg - used, "%s%s",
+                                 i > 0 ? ", " : "", names[i]);
+    }
+    return azr_set_err(err, AZR_E_CONFIG, "%s%s", msg, more ? tail : ")");
+}
+
+/* The name a plugin file must carry: its base name without ".so"
+ * ("/opt/p/mine.so" -> "mine", "/opt/p/mine" -> "mine"), into buf. */
+static const char *file_stem(const char *path, char *buf, size_t buflen)
+{
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 3 && strcmp(base + n - 3, ".so") == 0)
+        n -= 3;
+    snprintf(buf, buflen, "%.*s", (int)n, base);
+    return buf;
+}
+
+/* Checks the descriptor against what this host can use; `stem` is the
+ * file's base name without ".so". Returns NULL when usable, else the
+ * reason, written into `why`. */
 static const char *vet_descriptor(const azr_plugin *d, azr_plugin_kind kind,
-                                  const char *plain_name, char *why,
-                                  size_t whylen)
+                                  const char *stem, char *why, size_t whylen)
 {
     if (d->abi_major != AZR_PLUGIN_ABI_MAJOR) {
         snprintf(why, whylen, "built for plugin ABI %u.%u, host speaks %u.%u",
@@ -66,9 +160,9 @@ static const char *vet_descriptor(const azr_plugin *d, azr_plugin_kind kind,
                  "([a-z0-9_]{1,32})");
         return why;
     }
-    if (plain_name != NULL && strcmp(d->name, plain_name) != 0) {
-        snprintf(why, whylen, "descriptor names itself '%s', not '%s'",
-                 d->name, plain_name);
+    if (strcmp(d->name, stem) != 0) {
+        snprintf(why, whylen, "descriptor names itself '%s' but the file is "
+                 "named '%s' (they must be equal)", d->name, stem);
         return why;
     }
     if (d->kind != AZR_PLUGIN_POLICY && d->kind != AZR_PLUGIN_TRANSPORT) {
@@ -120,7 +214,6 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
     memset(out, 0, sizeof *out);
     out->in_chain = -1;
 
-    const char *plain = NULL;
     char *path;
     if (name[0] == '/') {
         path = strdup(name);
@@ -132,7 +225,6 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
         return azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': not a valid "
                            "plugin name ([a-z0-9_]{1,32})", where, name);
     } else {
-        plain = name;
         if (asprintf(&path, "%s/%s.so", plugin_dir, name) < 0)
             path = NULL;
     }
@@ -141,8 +233,16 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
 
     struct stat st;
     if (stat(path, &st) != 0) {
-        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
-                                  "%s", where, name, path, strerror(errno));
+        int e = errno;
+        azr_code rc;
+        if (e != ENOENT && e != ENOTDIR) /* there, but not for us */
+            rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: %s",
+                             where, name, path, strerror(e));
+        else if (name[0] == '/')
+            rc = azr_set_err(err, AZR_E_CONFIG, "%s: no plugin file '%s': "
+                             "%s", where, path, strerror(e));
+        else
+            rc = no_such_plugin(err, where, name, plugin_dir);
         free(path);
         return rc;
     }
@@ -173,8 +273,9 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
         free(path);
         return rc;
     }
-    char why[160];
-    if (vet_descriptor(desc, kind, plain, why, sizeof why) != NULL) {
+    char why[400], stem[256];
+    if (vet_descriptor(desc, kind, file_stem(path, stem, sizeof stem), why,
+                       sizeof why) != NULL) {
         azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
                                   "%s", where, name, path, why);
         dlclose(dl);

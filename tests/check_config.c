@@ -30,6 +30,7 @@
  * build directory first. config_priv.h includes lib/config.h by its own
  * directory. */
 #include "config_priv.h"
+#include "decimal.h"
 
 /* ------------------------------------------------------------------ */
 /* allocation wrappers (ld --wrap)                                     */
@@ -682,26 +683,72 @@ START_TEST(test_line_endings_and_bom)
 }
 END_TEST
 
+/* A host of 253 characters (the longest DNS name) in four labels of at
+ * most 63, into buf. */
+static const char *host_253(char buf[254])
+{
+    static const int label[] = { 63, 63, 63, 61 };
+    char *at = buf;
+    for (int i = 0; i < 4; i++) {
+        if (i > 0)
+            *at++ = '.';
+        memset(at, 'a' + i, (size_t)label[i]);
+        at += label[i];
+    }
+    *at = '\0';
+    return buf;
+}
+
 START_TEST(test_line_length_limit)
 {
-    char text[1024];
+    enum { MAX = 8192 };
+    static char text[2 * MAX];
+    char host[254];
     azr_config *cfg;
 
-    /* "host = " + 192 = 199 characters (plus CRLF): accepted. */
-    snprintf(text, sizeof text, "[node a]\nhost = %0192d\r\nport = 1\n"
-             "az_id = apne1-az4\nrole = primary\n", 0);
+    /* Every legal value fits: a 253-character host, with a comment. */
+    snprintf(text, sizeof text, "[node a]\nhost = %s   ; the longest name\n"
+             "port = 1\naz_id = apne1-az4\nrole = primary\n",
+             host_253(host));
     cfg = load_string_ok(text);
-    ck_assert_uint_eq(strlen(cfg->nodes[0].host), 192);
+    ck_assert_uint_eq(strlen(host), 253);
+    ck_assert_str_eq(cfg->nodes[0].host, host);
     azr_config_free(cfg);
 
-    /* 200 characters: refused, wherever the line is. */
-    snprintf(text, sizeof text, ONE_NODE "[policy same_az]\nk = %0196d\n",
-             0);
+    /* MAX characters (plus CRLF): accepted, and the value is whole. */
+    int n = snprintf(text, sizeof text, "[node a]\nhost = 127.0.0.1\n"
+                     "port = 1\naz_id = apne1-az4\nrole = primary\n"
+                     "[policy same_az]\nk = ");
+    memset(text + n, 'v', MAX - 4);
+    snprintf(text + n + MAX - 4, sizeof text - (size_t)n - MAX + 4,
+             "\r\n");
+    cfg = load_string_ok(text);
+    ck_assert_uint_eq(cfg->n_sections, 1);
+    ck_assert_uint_eq(strlen(cfg->sections[0].options[0].value), MAX - 4);
+    azr_config_free(cfg);
+
+    /* MAX + 1: refused, wherever the line is, never split. */
+    text[n + MAX - 4] = 'v';
+    snprintf(text + n + MAX - 3, sizeof text - (size_t)n - MAX + 3, "\n");
     expect_string_error(text, AZR_E_CONFIG,
-                        ":7: line too long (max 199 characters)");
-    snprintf(text, sizeof text, ONE_NODE "; %0198d", 0); /* last line */
+                        ":7: line too long (max 8192 characters)");
+    n = snprintf(text, sizeof text, ONE_NODE "; ");
+    memset(text + n, 'c', MAX - 1);
+    text[n + MAX - 1] = '\0';                      /* last line, no break */
     expect_string_error(text, AZR_E_CONFIG,
-                        ":6: line too long (max 199 characters)");
+                        ":6: line too long (max 8192 characters)");
+
+    /* A section header longer than any fixed buffer keeps its name. */
+    char path[600];
+    memset(path, 'p', sizeof path);
+    path[0] = '/';
+    memcpy(path + sizeof path - 4, ".so", 4);
+    snprintf(text, sizeof text, "[azroute]\npolicy = %s\n" ONE_NODE
+             "[policy %s]\nk = v\n", path, path);
+    cfg = load_string_ok(text);
+    ck_assert_uint_eq(cfg->n_sections, 1);
+    ck_assert_str_eq(cfg->sections[0].name, path);
+    azr_config_free(cfg);
 }
 END_TEST
 
@@ -863,6 +910,52 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 /* API pieces                                                          */
+
+/* azroute.ini's decimals (lib/decimal.h): digits, optionally '.' and
+ * digits; the value is strtod's in the C locale. */
+START_TEST(test_decimal_parse)
+{
+    static const struct {
+        const char *s;
+        double v;
+    } good[] = {
+        { "0", 0.0 }, { "1", 1.0 }, { "1.5", 1.5 }, { "0.05", 0.05 },
+        { "007", 7.0 }, { "2.50", 2.5 }, { "3600000", 3600000.0 },
+        { "0.1", 0.1 }, { "123456789012345678901234567890",
+                          123456789012345678901234567890.0 },
+        { "0.000000000000000000001", 1e-21 },
+    };
+    static const char *const bad[] = {
+        "", " 1", "1 ", "+1", "-1", "-0", "1.", ".5", ".", "1,5", "1e3",
+        "1E3", "0x10", "0x1.8p1", "inf", "nan", "INF", "1..5", "1.5.2",
+        "1_000", "\xd9\xa1", /* Arabic-Indic digit one */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        double v = -1.0;
+        ck_assert_msg(azr_decimal_parse(good[i].s, &v) == 0, "'%s' refused",
+                      good[i].s);
+        ck_assert_msg(v == good[i].v, "'%s' read as %.17g", good[i].s, v);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        double v = -1.0;
+        ck_assert_msg(azr_decimal_parse(bad[i], &v) == -1, "'%s' accepted",
+                      bad[i]);
+        ck_assert_msg(v == -1.0, "'%s' changed the output", bad[i]);
+    }
+    /* Out of a double's range: refused, not inf or 0. */
+    char big[420], tiny[420];
+    memset(big, '9', 400);
+    big[400] = '\0';
+    memcpy(tiny, "0.", 2);
+    memset(tiny + 2, '0', 400);
+    memcpy(tiny + 402, "1", 2);
+    double v = -1.0;
+    ck_assert_int_eq(azr_decimal_parse(big, &v), -1);
+    ck_assert_int_eq(azr_decimal_parse(tiny, &v), -1);
+    ck_assert_int_eq(azr_decimal_parse(NULL, &v), -1);
+    ck_assert(v == -1.0);
+}
+END_TEST
 
 START_TEST(test_az_id_valid)
 {
@@ -1141,6 +1234,7 @@ static Suite *config_suite(void)
 
     tc = tcase_create("api");
     tcase_add_test(tc, test_az_id_valid);
+    tcase_add_test(tc, test_decimal_parse);
     tcase_add_test(tc, test_add_nodes_env_api);
     suite_add_tcase(s, tc);
 

@@ -3,10 +3,12 @@
  * chain and same_az decisions, pick distribution, and thread safety of
  * azr_pick/azr_report.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -246,8 +248,8 @@ static const struct refusal {
     { "small_struct", "descriptor is 8 bytes, ABI 1 needs at least 80" },
     { "missing_pick", "policy operations incomplete (create, destroy and "
                       "pick are required)" },
-    { "name_mismatch", "descriptor names itself 'renamed_inside', not "
-                       "'name_mismatch'" },
+    { "name_mismatch", "descriptor names itself 'renamed_inside' but the "
+                       "file is named 'name_mismatch' (they must be equal)" },
 };
 
 START_TEST(test_loader_refusals)
@@ -267,17 +269,132 @@ START_TEST(test_loader_refusals)
 }
 END_TEST
 
+/* Creates an empty file DIR/NAME (the loader lists plugins by name). */
+static void touch_in(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    fclose(f);
+}
+
+/* A plugin the configuration names that does not exist is a configuration
+ * error, and the message lists what the plugin directory holds. */
 START_TEST(test_loader_missing_file)
 {
-    char err[AZR_ERRBUF_SIZE], want[AZR_ERRBUF_SIZE];
+    char err[AZR_ERRBUF_SIZE], want[AZR_ERRBUF_SIZE], text[1024];
     azr_open_options o = { .struct_size = sizeof o, .plugin_dir = "/nonexistent" };
     azr_ctx *ctx = NULL;
     ck_assert_int_eq(azr_test_open("[azroute]\npolicy = same_az, nosuch\n"
                                    NODES_3, &o, &ctx, err),
-                     AZR_E_PLUGIN);
-    snprintf(want, sizeof want, "TEST.ini:2: plugin 'same_az': "
-             "/nonexistent/same_az.so: No such file or directory");
+                     AZR_E_CONFIG);
+    ck_assert_ptr_null(ctx);
+    ck_assert_str_eq(err, "TEST.ini:2: no plugin 'same_az' in /nonexistent "
+                          "(/nonexistent: No such file or directory)");
+
+    /* A directory with three plugins and files that are not plugins. */
+    char dir[] = "/tmp/azr-plugins-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    static const char *const files[] = {
+        "same_az.so", "resp_tls.so", "failover.so", "zeta_2.so", "README",
+        "libx.so.1", "Bad-Name.so", ".so", "x.la",
+        "a_name_that_is_longer_than_32_chars.so",
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        touch_in(dir, files[i]);
+    o.plugin_dir = dir;
+    ck_assert_int_eq(azr_test_open("[azroute]\npolicy = same_a\n" NODES_3,
+                                   &o, &ctx, err), AZR_E_CONFIG);
+    snprintf(want, sizeof want, "TEST.ini:2: no plugin 'same_a' in %s "
+             "(available: failover, resp_tls, same_az, zeta_2)", dir);
     ck_assert_str_eq(err, want);
+    /* A file that is there but no plugin stays AZR_E_PLUGIN. */
+    ck_assert_int_eq(azr_test_open("[azroute]\npolicy = same_az\n" NODES_3,
+                                   &o, &ctx, err), AZR_E_PLUGIN);
+    snprintf(want, sizeof want, "TEST.ini:2: plugin 'same_az': cannot "
+             "load: %s/same_az.so: ", dir);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+
+    /* The default chain has no line of its own; an empty directory. */
+    char empty[] = "/tmp/azr-plugins-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(empty));
+    o.plugin_dir = empty;
+    ck_assert_int_eq(azr_test_open(NODES_3, &o, &ctx, err), AZR_E_CONFIG);
+    snprintf(want, sizeof want, "TEST.ini: no plugin 'failover' in %s "
+             "(available: none)", empty);
+    ck_assert_str_eq(err, want);
+    rmdir(empty);
+
+    /* A misspelt transport, next to the real plugins, on its own line. */
+    o.plugin_dir = getenv("AZROUTE_PLUGIN_DIR");
+    ck_assert_ptr_nonnull(o.plugin_dir);
+    ck_assert_int_eq(azr_test_open("[azroute]\npolicy = same_az\n"
+                                   "transport = resp_tsl\n" NODES_3, &o,
+                                   &ctx, err), AZR_E_CONFIG);
+    snprintf(want, sizeof want, "TEST.ini:3: no plugin 'resp_tsl' in %s "
+             "(available: ", o.plugin_dir);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+    ck_assert_ptr_nonnull(strstr(err, "resp_tls"));
+    o.plugin_dir = dir;
+
+    /* By absolute path: the path and what the system said. */
+    snprintf(text, sizeof text, "[azroute]\npolicy = %s/missing.so\n"
+             NODES_3, dir);
+    ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_CONFIG);
+    snprintf(want, sizeof want, "TEST.ini:2: no plugin file "
+             "'%s/missing.so': No such file or directory", dir);
+    ck_assert_str_eq(err, want);
+    snprintf(text, sizeof text, "[azroute]\npolicy = %s/README/x.so\n"
+             NODES_3, dir);
+    ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_CONFIG);
+    snprintf(want, sizeof want, "TEST.ini:2: no plugin file "
+             "'%s/README/x.so': Not a directory", dir);
+    ck_assert_str_eq(err, want);
+
+    /* Many plugins: whole names, then ", ...)", within the buffer. */
+    for (int i = 0; i < 40; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "plugin_number_%02d_of_many.so", i);
+        touch_in(dir, name);
+    }
+    ck_assert_int_eq(azr_test_open("[azroute]\npolicy = same_a\n" NODES_3,
+                                   &o, &ctx, err), AZR_E_CONFIG);
+    size_t len = strlen(err);
+    ck_assert_uint_lt(len, AZR_ERRBUF_SIZE - 1);
+    ck_assert_str_eq(err + len - 6, ", ...)");
+    ck_assert_ptr_nonnull(strstr(err, "(available: failover, "
+                                      "plugin_number_00_of_many, "));
+    /* Every name listed is whole. */
+    char list[AZR_ERRBUF_SIZE];
+    snprintf(list, sizeof list, "%s", strstr(err, "(available: ") + 12);
+    list[strlen(list) - 6] = '\0';
+    for (char *save, *tok = strtok_r(list, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        int num, end = -1;
+        ck_assert_msg(strcmp(tok, "failover") == 0 ||
+                      strcmp(tok, "resp_tls") == 0 ||
+                      strcmp(tok, "same_az") == 0 ||
+                      strcmp(tok, "zeta_2") == 0 ||
+                      (sscanf(tok, "plugin_number_%d_of_many%n", &num,
+                              &end) == 1 && end == (int)strlen(tok)),
+                      "'%s' is not a whole name: %s", tok, err);
+    }
+
+    /* Clean up. */
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }
 END_TEST
 
@@ -300,6 +417,12 @@ START_TEST(test_loader_absolute_path_and_duplicates)
     ck_assert_uint_eq(info.abi_minor, AZR_PLUGIN_ABI_MINOR + 7);
     ck_assert_int_eq(info.in_chain, 0);
     azr_close(ctx);
+    /* ... and its options section carries that same name. */
+    snprintf(text, sizeof text, "[azroute]\npolicy = %s/newer_minor.so\n"
+             "[policy newer_minor]\nk = v\n" NODES_3, dir);
+    ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_CONFIG);
+    ck_assert_str_eq(err, "TEST.ini:4: unknown key 'k' in "
+                          "[policy newer_minor]");
 
     /* The same plugin twice under two spellings is a config error. */
     snprintf(text, sizeof text, "[azroute]\npolicy = newer_minor, "
@@ -308,14 +431,28 @@ START_TEST(test_loader_absolute_path_and_duplicates)
     ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_CONFIG);
     ck_assert_ptr_nonnull(strstr(err, "appears twice in the chain"));
 
-    /* Two files whose descriptors carry the same name: the loader refuses
-     * the second. */
-    snprintf(text, sizeof text, "[azroute]\npolicy = %s/name_mismatch.so, "
-             "%s/renamed_copy.so\n" NODES_3, dir, dir);
+    /* By absolute path too, the descriptor must carry the file's name:
+     * one line naming the file and both names. */
+    snprintf(text, sizeof text, "[azroute]\npolicy = %s/name_mismatch.so\n"
+             "[policy name_mismatch]\nk = v\n" NODES_3, dir);
     ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_PLUGIN);
-    snprintf(want, sizeof want, "TEST.ini:2: plugin 'renamed_inside' "
-             "(%s/renamed_copy.so) is already loaded from "
-             "%s/name_mismatch.so", dir, dir);
+    ck_assert_ptr_null(ctx);
+    snprintf(want, sizeof want, "TEST.ini:2: plugin '%s/name_mismatch.so': "
+             "%s/name_mismatch.so: descriptor names itself 'renamed_inside' "
+             "but the file is named 'name_mismatch' (they must be equal)",
+             dir, dir);
+    ck_assert_str_eq(err, want);
+
+    /* Two loaded plugins may not share a name: a policy file named
+     * resp_tls.so (elsewhere) and the resp_tls transport. */
+    snprintf(text, sizeof text, "[azroute]\npolicy = %s/../twin/.libs/"
+             "resp_tls.so\ntransport = resp_tls\n" NODES_3, dir);
+    o.plugin_dir = getenv("AZROUTE_PLUGIN_DIR");
+    ck_assert_ptr_nonnull(o.plugin_dir);
+    ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_PLUGIN);
+    snprintf(want, sizeof want, "TEST.ini:3: plugin 'resp_tls' "
+             "(%s/resp_tls.so) is already loaded from "
+             "%s/../twin/.libs/resp_tls.so", o.plugin_dir, dir);
     ck_assert_str_eq(err, want);
 }
 END_TEST

@@ -806,7 +806,8 @@ START_TEST(option_errors)
         { "protocol = 4\n", "protocol: expected 2 or 3" },
         { "connect_timeout_ms = 0\n", "connect_timeout_ms: expected" },
         { "command_timeout_ms = 5s\n", "command_timeout_ms: expected" },
-        { "ca_file = /nonexistent/ca.pem\n", "cannot load CA" },
+        { "ca_file = /nonexistent/ca.pem\n",
+          "ca_file '/nonexistent/ca.pem': No such file or directory" },
         { "key_file = /nonexistent/k.pem\n", "key_file needs cert_file" },
     };
     unsetenv("AZR_T_SURELY_UNSET");
@@ -823,6 +824,62 @@ START_TEST(option_errors)
         ck_assert_msg(strstr(err, ".ini:") != NULL, "no file:line: %s", err);
         ck_assert_ptr_null(ctx);
     }
+}
+END_TEST
+
+/* A certificate file or directory that cannot be opened: what the system
+ * said, naming the option, its value and its FILE:LINE (not OpenSSL's
+ * "system lib"). The option lines of write_ini start at line 16. */
+START_TEST(tls_file_errors)
+{
+    char crt[512], sec[256], err[AZR_ERRBUF_SIZE], want[AZR_ERRBUF_SIZE];
+    snprintf(crt, sizeof crt, "%s/client.crt", dir);
+    struct {
+        char opts[1200];
+        unsigned line;
+        char expect[1200]; /* after "FILE:LINE: " */
+    } cases[7];
+    size_t n = 0;
+#define CASE(line_, ...) \
+    (cases[n].line = (line_), \
+     snprintf(cases[n].opts, sizeof cases[n].opts, __VA_ARGS__))
+#define EXPECT(...) \
+    snprintf(cases[n++].expect, sizeof cases[0].expect, __VA_ARGS__)
+    CASE(16, "ca_file = /nonexistent/ca.pem\n");
+    EXPECT("ca_file '/nonexistent/ca.pem': No such file or directory");
+    CASE(16, "ca_file = %s\n", dir);
+    EXPECT("ca_file '%s': Is a directory", dir);
+    CASE(16, "ca_path = /nonexistent/certs\n");
+    EXPECT("ca_path '/nonexistent/certs': No such file or directory");
+    CASE(16, "ca_path = %s\n", crt);
+    EXPECT("ca_path '%s': Not a directory", crt);
+    CASE(16, "cert_file = /nonexistent/c.pem\n");
+    EXPECT("cert_file '/nonexistent/c.pem': No such file or directory");
+    CASE(17, "cert_file = %s\nkey_file = /nonexistent/k.pem\n", crt);
+    EXPECT("key_file '/nonexistent/k.pem': No such file or directory");
+    CASE(16, "ca_file = %s/x.pem\n", crt);
+    EXPECT("ca_file '%s/x.pem': Not a directory", crt);
+#undef CASE
+#undef EXPECT
+    ck_assert_uint_eq(n, sizeof cases / sizeof cases[0]);
+
+    node_sec(sec, sizeof sec, "n1", "localhost", port_tls, "tst1-az1",
+             "primary");
+    for (size_t i = 0; i < n; i++) {
+        const char *path = write_ini(sec, cases[i].opts);
+        azr_ctx *ctx = NULL;
+        azr_code rc = open_ctx(&ctx, path, err);
+        ck_assert_msg(rc == AZR_E_CONFIG, "%s: rc %d (%s)", cases[i].opts,
+                      rc, err);
+        ck_assert_ptr_null(ctx);
+        snprintf(want, sizeof want, "%s:%u: %s", path, cases[i].line,
+                 cases[i].expect);
+        ck_assert_str_eq(err, want);
+    }
+    /* verify = no loads no trust anchors: a missing ca_file is not used. */
+    azr_ctx *ctx = one_node("localhost", port_tls, "ca_file = /nonexistent/x\n"
+                            "verify = no\ninsecure = yes\n");
+    azr_close(ctx);
 }
 END_TEST
 
@@ -988,6 +1045,7 @@ static Suite *transport_suite(void)
     tcase_add_test(t, stale_pooled_connection);
     tcase_add_test(t, concurrent_exec);
     tcase_add_test(t, option_errors);
+    tcase_add_test(t, tls_file_errors);
     tcase_add_test(t, no_transport);
     tcase_add_test(t, misuse);
     suite_add_tcase(s, t);

@@ -88,6 +88,32 @@ grep -q "^azroute: $tmp/bad.ini:5: unknown key 'prot' in \[node a\]$" "$tmp/out"
 expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/missing.ini" check
 grep -q "^azroute: $tmp/missing.ini: " "$tmp/out" || fail "missing file: $(cat "$tmp/out")"
 
+# Lines hold every legal value: a 253-character host (labels of 63, 63,
+# 63 and 61) with a comment loads; a line over 8192 characters is refused.
+h63=$(printf '%063d' 0 | tr 0 a)
+host="$h63.$h63.$h63.$(printf '%061d' 0 | tr 0 b)"
+[ ${#host} -eq 253 ] || fail "test host is ${#host} characters"
+sed "s/^host = 127.0.0.1$/host = $host   ; the longest DNS name/" "$tmp/three.ini" >"$tmp/longhost.ini"
+grep -q "^host = $host" "$tmp/longhost.ini" || fail "longhost.ini not written"
+AZROUTE_AZ_ID=apne1-az4 expect 0 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/longhost.ini" pick --write
+[ "$(cat "$tmp/out")" = primary-a ] || fail "253-character host: $(cat "$tmp/out")"
+{ printf '[azroute]\n; '; printf '%08191d\n' 0; } >"$tmp/longline.ini"
+expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/longline.ini" check
+grep -q "^azroute: $tmp/longline.ini:2: line too long (max 8192 characters)$" "$tmp/out" ||
+    fail "over-long line: $(cat "$tmp/out")"
+
+# A plugin the file names that does not exist is a configuration error
+# (exit 2) that lists the plugins there are; so is one that is refused.
+sed 's/^policy = .*/policy = failover, same_a/' "$tmp/three.ini" >"$tmp/typo.ini"
+expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/typo.ini" check
+[ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "misspelt plugin: not one line: $(cat "$tmp/out")"
+grep -q "^azroute: $tmp/typo.ini:2: no plugin 'same_a' in $AZROUTE_PLUGIN_DIR (available: .*same_az.*)$" "$tmp/out" ||
+    fail "misspelt plugin: $(cat "$tmp/out")"
+sed 's/^policy = .*/policy = resp_tls/' "$tmp/three.ini" >"$tmp/kind.ini"
+expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/kind.ini" check
+grep -q "^azroute: $tmp/kind.ini:2: plugin 'resp_tls': .*: is a transport plugin, a policy is needed here$" "$tmp/out" ||
+    fail "refused plugin: $(cat "$tmp/out")"
+
 # A relative plugin directory is refused: it would load code from the
 # current directory.
 AZROUTE_PLUGIN_DIR=plugins/.libs expect 2 "$tmp/out" -- "$AZROUTE_BIN" -c "$tmp/three.ini" check

@@ -153,6 +153,11 @@ int main(int argc, char **argv)
     azr_code rc = azr_open_ex(&ctx, azr_cli.config_path, &opts, err);
     if (rc != AZR_OK) {
         azr_cli_error("%s", err[0] != '\0' ? err : azr_strerror(rc));
+        /* The setup was refused before anything was attempted: the file
+         * (AZR_E_CONFIG, which includes a plugin it names that does not
+         * exist) or a plugin file it names (AZR_E_PLUGIN: refused). Both
+         * are configuration errors, exit 2 (azroute(1), EXIT STATUS);
+         * anything else, such as running out of memory, is exit 1. */
         return rc == AZR_E_CONFIG || rc == AZR_E_PLUGIN ||
                        rc == AZR_E_INVALID_ARGUMENT
                    ? AZR_EXIT_USAGE : AZR_EXIT_RUNTIME;

@@ -4,9 +4,11 @@
 # otherwise it prints the exact command and exits 1.
 #   tools/install-deps.sh [--check]   (--check: only report, never install)
 set -eu
+# locales: the sources tests/config_locale.sh builds de_DE.UTF-8 from.
 packages="build-essential autoconf automake libtool pkg-config
 libssl-dev libcurl4-openssl-dev libinih-dev libjson-c-dev check
-redis-server redis-tools openssl groff-base mandoc python3 valgrind"
+redis-server redis-tools openssl groff-base mandoc python3 valgrind
+locales"
 missing=
 for p in $packages; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then

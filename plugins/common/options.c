@@ -3,11 +3,11 @@
  * The contract is in options.h.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../../lib/decimal.h"
 #include "options.h"
 
 int azr_opt_parse_uint(const char *s, unsigned long long min,
@@ -27,10 +27,8 @@ int azr_opt_parse_uint(const char *s, unsigned long long min,
 int azr_opt_parse_double(const char *s, double min, int open_min, double max,
                          double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno != 0 || !isfinite(v) ||
+    double v;
+    if (azr_decimal_parse(s, &v) != 0 ||
         (open_min ? v <= min : v < min) || v > max)
         return -1;
     *out = v;

@@ -82,7 +82,10 @@ int rtls_tls_global_init(void);
 void rtls_tls_global_fini(void);
 
 /* Builds st->ssl_ctx from st->cfg (CA, client certificate, versions,
- * verification). Returns 0 or an azr_code. */
+ * verification). The files it is to load are first opened once, so that
+ * one that is missing or unreadable is reported with the system's reason
+ * ("ca_file '/x/ca.pem': No such file or directory") and its option's
+ * FILE:LINE. Returns 0 or an azr_code. */
 int rtls_tls_context_new(rtls_state *st);
 
 /* Makes the SSL object for a connection on `fd` to `host`: SNI, expected

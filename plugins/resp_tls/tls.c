@@ -13,10 +13,13 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -135,10 +138,49 @@ static const char *ssl_queue_reason(char *buf, size_t len)
     return buf;
 }
 
+/* Checks that `path`, the value of option `key` (NULL: not set, fine),
+ * opens for reading as this process, as a directory when `want_dir`, else
+ * as anything but a directory. A failure is recorded with the key (the
+ * host prefixes the option's FILE:LINE) in the system's words,
+ * "ca_file '/x/ca.pem': No such file or directory", where OpenSSL would
+ * only say "system lib"; returns AZR_E_CONFIG. O_NONBLOCK: opening a FIFO
+ * must not hang create(). Only the file's presence and access are
+ * checked; its contents are OpenSSL's to judge. */
+static int check_path(rtls_state *st, const char *key, const char *path,
+                      int want_dir)
+{
+    if (path == NULL)
+        return 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY |
+                            (want_dir ? O_DIRECTORY : 0));
+    int e = errno;
+    if (fd >= 0) {
+        struct stat sb;
+        e = 0;
+        if (!want_dir && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode))
+            e = EISDIR;
+        close(fd);
+    }
+    if (e == 0)
+        return 0;
+    return st->host->error(st->env, AZR_E_CONFIG, key, "%s '%s': %s", key,
+                           path, strerror(e));
+}
+
 int rtls_tls_context_new(rtls_state *st)
 {
     const rtls_config *cfg = &st->cfg;
     char why[160];
+    int rc;
+
+    /* The files that will be loaded: the trust anchors only when
+     * verifying, the client certificate and key whenever given. */
+    if ((cfg->verify &&
+         ((rc = check_path(st, "ca_file", cfg->ca_file, 0)) != 0 ||
+          (rc = check_path(st, "ca_path", cfg->ca_path, 1)) != 0)) ||
+        (rc = check_path(st, "cert_file", cfg->cert_file, 0)) != 0 ||
+        (rc = check_path(st, "key_file", cfg->key_file, 0)) != 0)
+        return rc;
 
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());

@@ -43,9 +43,11 @@ static int read_number(azr_plugin_env *env, const azr_host_services *host,
                        double *val, int *given)
 {
     *given = host->option(env, key) != NULL;
+    /* The bounds are whole numbers: "%.0f" prints them in full and with
+     * no decimal point, so the message is the same in every locale. */
     return azr_opt_double(env, host, key, min, open_min, max, val,
-                          "a number in %s%g, %g]", open_min ? "(" : "[", min,
-                          max);
+                          "a number in %s%.0f, %.0f]", open_min ? "(" : "[",
+                          min, max);
 }
 
 int azr_spill_create(azr_plugin_env *env, const azr_host_services *host,

@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - libFuzzer target for the azroute.ini loader
- * (azr_config_load_string in lib/config.c, with lib/nodes_env.c and inih).
+ * (azr_config_load_string in lib/config.c, with lib/nodes_env.c).
  *
  * Input: the file's contents (cut at the first NUL, as a file read into a C
  * string would be). Each input is loaded, and then either
