@@ -60,7 +60,8 @@ typedef enum sec_kind {
     SEC_AZ_MAP,
     SEC_NODE,
     SEC_POLICY,
-    SEC_TRANSPORT
+    SEC_TRANSPORT,
+    SEC_STATS
 } sec_kind;
 
 /* Keys of the fixed sections; the arrays index the line each key was seen
@@ -73,6 +74,10 @@ static const char *const azroute_keys[KA_N] = {
 enum { KM_SOURCE, KM_AZ_ID, KM_TIMEOUT_MS, KM_CACHE_FILE, KM_N };
 static const char *const metadata_keys[KM_N] = {
     "source", "az_id", "timeout_ms", "cache_file"
+};
+enum { KS_NAMESPACE, KS_DIMENSIONS, KS_PRICE, KS_N };
+static const char *const stats_keys[KS_N] = {
+    "namespace", "dimensions", "cross_az_price_per_gb"
 };
 enum { KN_HOST, KN_PORT, KN_AZ, KN_AZ_ID, KN_ROLE, KN_WEIGHT, KN_PRIORITY,
        KN_N };
@@ -114,9 +119,10 @@ typedef struct parser {
     sec_kind sec;
     size_t sec_index;        /* node or plugin section index */
 
-    unsigned azroute_line, az_map_line;
+    unsigned azroute_line, az_map_line, stats_line;
     unsigned azroute_key_line[KA_N];
     unsigned metadata_key_line[KM_N];
+    unsigned stats_key_line[KS_N];
 
     node_extra *nx;          /* one per [node] section */
     size_t n_nx;
@@ -446,6 +452,7 @@ void azr_config_free(azr_config *cfg)
     free(cfg->nodes_env);
     free(cfg->md_az_id);
     free(cfg->md_cache_file);
+    azr_cfg_stats_clear(&cfg->stats);
     for (size_t i = 0; i < cfg->n_az_map; i++) {
         free(cfg->az_map[i].name);
         free(cfg->az_map[i].id);
@@ -508,6 +515,7 @@ static const char *sec_label(const parser *p, char *buf, size_t buflen)
     case SEC_AZROUTE: return "[azroute]";
     case SEC_METADATA: return "[metadata]";
     case SEC_AZ_MAP: return "[az_map]";
+    case SEC_STATS: return "[stats]";
     case SEC_NODE:
         snprintf(buf, buflen, "[node %s]",
                  azr_cfg_quote(q, p->cfg->nodes[p->sec_index].id));
@@ -774,6 +782,30 @@ static int key_metadata(parser *p, const char *name, const char *value)
     return 1;
 }
 
+/* [stats]: the keys are checked by config_stats.c; this places its error
+ * at the line being read. */
+static int key_stats(parser *p, const char *name, const char *value)
+{
+    char why[AZR_ERRBUF_SIZE];
+    int k = key_index(stats_keys, KS_N, name);
+
+    if (k < 0)
+        return unknown_key(p, name);
+    if (!first_time(p, p->stats_key_line, k, name))
+        return 0;
+    azr_code rc = k == KS_NAMESPACE
+                      ? azr_cfg_stats_namespace(&p->cfg->stats, value, why,
+                                                sizeof why)
+                  : k == KS_DIMENSIONS
+                      ? azr_cfg_stats_dimensions(&p->cfg->stats, value, why,
+                                                 sizeof why)
+                      : azr_cfg_stats_price(&p->cfg->stats, value, why,
+                                            sizeof why);
+    if (rc != AZR_OK)
+        return perr(p, p->lineno, rc, "%s", why);
+    return 1;
+}
+
 static int key_az_map(parser *p, const char *name, const char *value)
 {
     azr_config *cfg = p->cfg;
@@ -919,6 +951,7 @@ static int on_key(parser *p, const char *name, const char *value)
     case SEC_NODE: return key_node(p, name, value);
     case SEC_POLICY:
     case SEC_TRANSPORT: return key_plugin(p, name, value);
+    case SEC_STATS: return key_stats(p, name, value);
     }
     return 0;
 }
@@ -1045,12 +1078,16 @@ static int open_section(parser *p, char *inner)
     } else if (strcmp(b, "az_map") == 0) {
         fixed = SEC_AZ_MAP;
         first = &p->az_map_line;
+    } else if (strcmp(b, "stats") == 0) {
+        fixed = SEC_STATS;
+        first = &p->stats_line;
     }
     if (fixed != SEC_NONE && *arg == '\0') {
         if (*first != 0)
             return dup_section(p, fixed == SEC_AZROUTE ? "[azroute]"
                                   : fixed == SEC_METADATA ? "[metadata]"
-                                                          : "[az_map]",
+                                  : fixed == SEC_STATS ? "[stats]"
+                                                       : "[az_map]",
                                *first);
         *first = p->lineno;
         p->sec = fixed;

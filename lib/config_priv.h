@@ -76,4 +76,15 @@ long azr_cfg_node_find(const azr_config *cfg, const char *id);
 azr_code azr_cfg_resolve_az(const azr_config *cfg, azr_cfg_node *node,
                             const char *az, char *msg, size_t msglen);
 
+/* config_stats.c: the [stats] keys. Each sets its field of *st or returns
+ * AZR_E_CONFIG (or AZR_E_NOMEM) with the reason in why (no file:line). */
+azr_code azr_cfg_stats_namespace(azr_cfg_stats *st, const char *value,
+                                 char *why, size_t whylen);
+azr_code azr_cfg_stats_dimensions(azr_cfg_stats *st, const char *value,
+                                  char *why, size_t whylen);
+azr_code azr_cfg_stats_price(azr_cfg_stats *st, const char *value,
+                             char *why, size_t whylen);
+/* Frees what the [stats] keys allocated. */
+void azr_cfg_stats_clear(azr_cfg_stats *st);
+
 #endif /* AZR_LIB_CONFIG_PRIV_H */
