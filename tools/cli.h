@@ -33,6 +33,42 @@ void azr_cli_error(const char *fmt, ...) AZR_PRINTF(1, 2);
 int azr_cli_parse_count(const char *opt, const char *s, unsigned long max,
                         unsigned long *out);
 
+/* ---- cli_output.c: what the transport commands share ---- */
+
+#include <stdint.h>
+
+/* Summary of a set of latency samples, in milliseconds. */
+typedef struct azr_cli_latency {
+    size_t n;
+    double avg, p50, p99, min, max;
+} azr_cli_latency;
+
+/* CLOCK_MONOTONIC in ns: latency as the application sees it. */
+uint64_t azr_cli_now_ns(void);
+
+/* 1 if the context has a transport plugin; else prints that `command`
+ * needs one and returns 0. */
+int azr_cli_has_transport(azr_ctx *ctx, const char *command);
+
+/* Exit status for a failed library call: usage/configuration errors 2,
+ * the rest 1. */
+int azr_cli_exit_for(azr_code rc);
+
+/* "primary" or "replica". */
+const char *azr_cli_role_name(azr_role role);
+
+/* Sorts `v` (n latencies in ns) in place and summarises it in ms. */
+azr_cli_latency azr_cli_summarise(uint64_t *v, size_t n);
+
+/* Writes `s` as a JSON string (RFC 8259 escaping), or null for NULL. */
+void azr_cli_json_string(const char *s);
+
+/* Writes a latency in ms (3 decimals), or null when !have. */
+void azr_cli_json_ms(int have, double ms);
+
+/* Parses --read / --write into *intent; 1 if `arg` was one of them. */
+int azr_cli_parse_intent(const char *arg, azr_intent *intent);
+
 int azr_cli_az(azr_ctx *ctx, int argc, char **argv);
 int azr_cli_check(azr_ctx *ctx, int argc, char **argv);
 int azr_cli_plugins(azr_ctx *ctx, int argc, char **argv);
