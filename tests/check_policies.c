@@ -588,9 +588,9 @@ END_TEST
 /* ===== failover ===== */
 
 /* chain "failover": the host takes the first candidate it keeps. */
-/* A failure counts as an answer of failure_penalty_ms: the failing node
- * is avoided while the others answer, and tried again once its estimate
- * has decayed below theirs (decay_ms x ln(penalty / their latency)). */
+/* A failure makes the node look failure_factor times slower at once: it
+ * is avoided while its peers answer, and tried again once its estimate
+ * has decayed below theirs (decay_ms x ln(factor / ratio)). */
 START_TEST(wl_failure_counts_against_node)
 {
     azr_ctx *ctx = open_ini("weighted_latency", TWO_NODES
@@ -599,33 +599,34 @@ START_TEST(wl_failure_counts_against_node)
     sample(ctx, 0, 1.0);
     sample(ctx, 1, 2.0);
     ck_assert_uint_eq(pick_released(ctx), 0);      /* a is faster */
-    fail_n(ctx, 0, 1);                             /* a refused: 1000 ms */
+    fail_n(ctx, 0, 1);                             /* a refused: 4 ms */
     for (int i = 0; i < 50; i++) {
         ck_assert_uint_eq(pick_read(ctx), 1);
         sample(ctx, 1, 2.0);
     }
-    /* 1000 x ln(1000 / 2) = 6.2 s of idleness later, a is offered again. */
-    now_ns += 5 * SEC;
+    now_ns += 500 * MS;                    /* a: 4 x e^-0.5 = 2.4 ms */
     sample(ctx, 1, 2.0);
     ck_assert_uint_eq(pick_released(ctx), 1);
-    now_ns += 2 * SEC;
+    now_ns += 300 * MS;                    /* a: 4 x e^-0.8 = 1.8 ms */
     sample(ctx, 1, 2.0);
-    script_set(2, 0ull, 0ull);
     ck_assert_uint_eq(pick_released(ctx), 0);
+    fail_n(ctx, 0, 2);                     /* 1.8 x 4 x 4 = 29 ms */
+    now_ns += 2000 * MS;                   /* 29 x e^-2 = 3.9 ms: still out */
+    sample(ctx, 1, 2.0);
+    ck_assert_uint_eq(pick_released(ctx), 1);
     azr_close(ctx);
 
-    /* failure_penalty_ms = 0: failures leave the estimate alone. */
+    /* failure_factor = 0: failures leave the estimate alone. */
     ctx = open_ini("weighted_latency", TWO_NODES
-                   "[policy weighted_latency]\nfailure_penalty_ms = 0\n",
-                   NULL);
+                   "[policy weighted_latency]\nfailure_factor = 0\n", NULL);
     sample(ctx, 0, 1.0);
     sample(ctx, 1, 2.0);
     fail_n(ctx, 0, 3);
     ck_assert_uint_eq(pick_released(ctx), 0);
     azr_close(ctx);
     assert_option_error("weighted_latency", TWO_NODES
-                        "[policy weighted_latency]\nfailure_penalty_ms = -1\n",
-                        "failure_penalty_ms = -1", "failure_penalty_ms");
+                        "[policy weighted_latency]\nfailure_factor = 1.2\n",
+                        "failure_factor = 1.2", "failure_factor");
 }
 END_TEST
 

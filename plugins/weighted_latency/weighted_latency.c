@@ -70,13 +70,16 @@
  * fast nodes. Put weighted_latency last in the chain: a later policy that
  * rejected the pick would leave the count one too high until then.
  *
- * Failures count against a node, as in Finagle: a timeout, refusal, TLS
- * or I/O failure is taken as an answer that took failure_penalty_ms
- * (default 1000), raising the estimate to at least that at once (max_jump
- * does not bound it). A failing node is thus avoided while others answer,
- * and offered again as its estimate decays while it is idle (after about
- * decay_ms x ln(penalty / the others' latency)); failover's half-open
- * trial readmits a node it ejected sooner.
+ * Failures count against a node, as in Finagle, where a failure is a slow
+ * answer: a timeout, refusal, TLS or I/O failure multiplies the node's
+ * current (idle-decayed) estimate by failure_factor (default 4), at once
+ * and up to one minute. A failing node is thus avoided while its peers
+ * answer, and offered again once its estimate has decayed below theirs,
+ * about decay_ms x ln(failure_factor) later (14 s by default); every
+ * failed probe multiplies again, so a node that stays down is probed less
+ * and less often, and the first answers of a node that came back bring
+ * its estimate down at once (failover's half-open trial readmits a node
+ * it ejected on its own schedule).
  *
  * Threads. Everything a pick or an outcome writes is kept per thread slot
  * (host->thread_slot), so that threads do not pass cache lines back and
@@ -111,10 +114,9 @@
  *                  the estimate, 0 (no bound) or 1.5..1000 (default 4)
  *   min_pull       least fraction of the way a lower sample pulls the
  *                  estimate, 0..1 (default 0.05; 0: time-based only)
- *   failure_penalty_ms
- *                  the answer time a failure counts as, 0 (failures do
- *                  not touch the estimate) or (0, 600000], decimals
- *                  allowed (default 1000)
+ *   failure_factor how many times slower a failure makes the node look,
+ *                  0 (failures do not touch the estimate) or 1.5..1000,
+ *                  decimals allowed (default 4)
  *
  * Concurrency: pick() and observe() run on any number of threads. Each
  * node's shared state (estimate, stamp) is on its own cache line. An
@@ -146,8 +148,9 @@
 #define WL_MAX_PRIOR_MS 60000.0
 #define WL_DEFAULT_MIN_PULL 0.05
 #define WL_DEFAULT_MAX_JUMP 4.0
-#define WL_DEFAULT_PENALTY_MS 1000.0
-#define WL_MAX_PENALTY_MS 600000.0
+#define WL_DEFAULT_FAILURE_FACTOR 4.0
+/* A failure never raises an estimate above one minute. */
+#define WL_FAILURE_CAP_NS 60e9
 /* How stale another slot's view may get: outstanding counts of the other
  * slots, and a slot's batch of samples before it is folded in. */
 #define WL_SHARE_NS 1000000u
@@ -199,7 +202,7 @@ typedef struct wl_state {
     double min_pull;     /* least pull of a lower sample, 0..1 */
     double max_jump;     /* bound on one upward step (x est), 0: none */
     double prior_ns;     /* initial_rtt_ms in ns */
-    double penalty_ns;   /* failure_penalty_ms in ns, 0: off */
+    double failure_factor; /* 0: failures leave the estimate alone */
     wl_mode mode;
     wl_node *nodes;      /* n_nodes, cache-line aligned */
     size_t n_slots;      /* host->thread_slots() */
@@ -225,7 +228,7 @@ static int read_options(wl_state *st)
     double prior_ms = WL_DEFAULT_PRIOR_MS;
     double min_pull = WL_DEFAULT_MIN_PULL;
     double max_jump = WL_DEFAULT_MAX_JUMP;
-    double penalty_ms = WL_DEFAULT_PENALTY_MS;
+    double failure_factor = WL_DEFAULT_FAILURE_FACTOR;
     const char *v;
     int rc;
 
@@ -236,12 +239,14 @@ static int read_options(wl_state *st)
                              WL_MAX_PRIOR_MS, &prior_ms, "a number of "
                              "milliseconds in (0, %.0f]", WL_MAX_PRIOR_MS)) ||
         (rc = azr_opt_double(env, h, "min_pull", 0.0, 0, 1.0, &min_pull,
-                             "a number in [0, 1]")) ||
-        (rc = azr_opt_double(env, h, "failure_penalty_ms", 0.0, 0,
-                             WL_MAX_PENALTY_MS, &penalty_ms, "0 or a number "
-                             "of milliseconds in (0, %.0f]",
-                             WL_MAX_PENALTY_MS)))
+                             "a number in [0, 1]")))
         return rc;
+    /* 0 or [1.5, 1000], as max_jump. */
+    if ((v = h->option(env, "failure_factor")) != NULL &&
+        (azr_opt_parse_double(v, 0.0, 0, 1000.0, &failure_factor) != 0 ||
+         (failure_factor != 0.0 && failure_factor < 1.5)))
+        return azr_opt_invalid(env, h, "failure_factor", v, "0 (failures "
+                               "do not count) or a number in [1.5, 1000]");
     /* 0 or [1.5, 1000]: more than one range, checked here. */
     if ((v = h->option(env, "max_jump")) != NULL &&
         (azr_opt_parse_double(v, 0.0, 0, 1000.0, &max_jump) != 0 ||
@@ -262,7 +267,7 @@ static int read_options(wl_state *st)
     st->prior_ns = prior_ms * 1e6;
     st->min_pull = min_pull;
     st->max_jump = max_jump;
-    st->penalty_ns = penalty_ms * 1e6;
+    st->failure_factor = failure_factor;
     return 0;
 }
 
@@ -440,11 +445,12 @@ static long wl_pick(void *state, const azr_pick_args *args,
 
 /*
  * Applies one update to the shared estimate: `sample` with the pull a
- * batch of `n` samples would have had (n >= 1), or, when `floor` is set,
- * raises the estimate to at least `sample` (a failure), unbounded.
+ * batch of `n` samples would have had (n >= 1), or, when `failure` is set,
+ * a failure: the estimate as decayed to `now` times `sample` (the
+ * failure factor), at most WL_FAILURE_CAP_NS.
  */
 static void wl_update(const wl_state *st, wl_node *nd, double sample,
-                      uint64_t n, int floor, uint64_t now)
+                      uint64_t n, int failure, uint64_t now)
 {
     size_t me = st->host->thread_slot(st->env) + 1;
     size_t last = atomic_load_explicit(&nd->writer, memory_order_relaxed);
@@ -463,16 +469,21 @@ static void wl_update(const wl_state *st, wl_node *nd, double sample,
     if (pull < least)
         pull = least;
 
+    double decay = now > prev ? exp(-(double)(now - prev) / st->tau_ns) : 1.0;
     uint64_t old = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
     uint64_t upd;
     do {
-        if (old == WL_NO_SAMPLE) {
+        if (failure) {                       /* a slow answer, as it is now */
+            double est = (old == WL_NO_SAMPLE ? st->prior_ns
+                                              : azr_bits_double(old)) * decay;
+            est = (est > WL_JUMP_FLOOR_NS ? est : WL_JUMP_FLOOR_NS) * sample;
+            upd = azr_double_bits(est < WL_FAILURE_CAP_NS ? est
+                                                          : WL_FAILURE_CAP_NS);
+        } else if (old == WL_NO_SAMPLE) {
             upd = azr_double_bits(sample);
         } else {
             double est = azr_bits_double(old);
-            if (floor) {                     /* a failure: at least this */
-                upd = azr_double_bits(sample > est ? sample : est);
-            } else if (sample > est) {       /* peak: jump up at once... */
+            if (sample > est) {       /* peak: jump up at once... */
                 double top = (est > WL_JUMP_FLOOR_NS ? est : WL_JUMP_FLOOR_NS)
                              * st->max_jump;
                 upd = azr_double_bits(st->max_jump > 0.0 && sample > top ? top : sample);
@@ -549,8 +560,9 @@ static void wl_observe(void *state, const azr_outcome *o)
     wl_release(st, o->node_index);
 
     if (wl_is_failure(o->status)) {
-        if (st->penalty_ns > 0.0)
-            wl_update(st, nd, st->penalty_ns, 1, 1, st->host->now_ns(st->env));
+        if (st->failure_factor > 0.0)
+            wl_update(st, nd, st->failure_factor, 1, 1,
+                      st->host->now_ns(st->env));
         return;
     }
     /* Only an answer carries a round-trip time; a cancelled pick only

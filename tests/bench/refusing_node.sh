@@ -18,7 +18,8 @@
 # AZROUTE_BIN_OLD / AZROUTE_PLUGIN_DIR_OLD: a second build run through
 # the same scenario in the same run, for a before/after figure.
 # Environment: DOWN (seconds n2 stays down, default 2), RUN (seconds of
-# bench, default 8). Everything on 127.0.0.1, stopped by PID, bounded.
+# bench, default 8), EMIT="--emit json" (also print each node's estimate
+# and ejections at the end). Everything on 127.0.0.1, stopped by PID, bounded.
 set -u
 AWS_EC2_METADATA_DISABLED=true
 export AWS_EC2_METADATA_DISABLED
@@ -74,7 +75,8 @@ scenario() {
         sed -n 's/.*"requests":\([0-9]*\),.*"avg_ms":\([0-9.]*\),.*/\1 \2/p' |
         awk '{ printf "%d", 1000 / ($2 > 0 ? $2 : 0.05) }')
     n=$((rps * RUN))
-    "$bin" -c "$CFG" bench -n "$n" --json >"$RH_DIR/$3.json" \
+    # shellcheck disable=SC2086 # EMIT is empty or two words
+    "$bin" -c "$CFG" bench -n "$n" --json >"$RH_DIR/$3.json" ${EMIT:-} \
         2>"$RH_DIR/$3.err" &
     bpid=$!
     sleep 1
@@ -93,8 +95,14 @@ scenario() {
     cat "$RH_DIR/$3.err" >&2
     "$(command -v python3)" - "$RH_DIR/$3.json" "$3" "$DOWN" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1]))
+lines = open(sys.argv[1]).read().splitlines()
+d = json.loads(lines[0])
 n = {x["id"]: x for x in d["nodes"]}
+if len(lines) > 1:  # EMIT="--emit json": the engine's view at the end
+    for x in json.loads(lines[1])["nodes"]:
+        print("  %s: estimate %s ms, ejected %s, ejections %d, picks %d" % (
+            x["id"], x["latency_estimate_ms"], x["ejected"], x["ejections"],
+            x["picks"]))
 print("%-4s requests %d, caller-visible errors %d; failed attempts: n1 %d, "
       "n2 %d (the refusing node, %s s down), n3 %d" % (
           sys.argv[2], d["requests"], d["errors"], n["n1"]["errors"],
@@ -102,7 +110,11 @@ print("%-4s requests %d, caller-visible errors %d; failed attempts: n1 %d, "
           n["n3"]["errors"]))
 PY
 }
+NEW_BIN=${AZROUTE_BIN:-./tools/azroute}
+NEW_PLUGINS=${AZROUTE_PLUGIN_DIR:-./plugins/.libs}
 if [ -n "${AZROUTE_BIN_OLD:-}" ]; then
-    scenario "$AZROUTE_BIN_OLD" "${AZROUTE_PLUGIN_DIR_OLD:?}" old
+    EMIT_NEW=${EMIT:-}
+    EMIT= scenario "$AZROUTE_BIN_OLD" "${AZROUTE_PLUGIN_DIR_OLD:?}" old
+    EMIT=$EMIT_NEW
 fi
-scenario "${AZROUTE_BIN:-./tools/azroute}" "${AZROUTE_PLUGIN_DIR:-./plugins/.libs}" new
+scenario "$NEW_BIN" "$NEW_PLUGINS" new
