@@ -4,10 +4,11 @@
  * A counter that every thread increments on every request keeps its cache
  * line bouncing between cores, and then costs more than the work it
  * counts. Such counters are kept once per slot instead, each slot on lines
- * of its own, and summed when read. A thread takes a slot on first use
- * (round-robin over AZR_SHARDS slots) and keeps it; threads beyond
- * AZR_SHARDS share slots, which stays correct (the counters are atomic)
- * and only costs some of the contention back.
+ * of its own, and summed when read. A thread takes the lowest free slot
+ * on first use and gives it back when it exits, so live threads keep
+ * distinct slots; threads beyond azr_shard_count() share slots, which
+ * stays correct (the counters are atomic) and only costs some of the
+ * contention back.
  */
 #ifndef AZR_LIB_SHARD_H
 #define AZR_LIB_SHARD_H
