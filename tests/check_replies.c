@@ -12,6 +12,7 @@
  *   AZR_R_HUGE      tests/hostile --mode huge-array --count 12000000
  *   AZR_R_ANNOUNCE  tests/hostile --mode huge-announce --count 536870912
  *   AZR_R_CLOSEMID  tests/hostile --mode close-mid
+ *   AZR_R_SLOWHELLO tests/hostile --mode trickle-all --delay-ms 100
  */
 #include <check.h>
 #include <stdarg.h>
@@ -433,6 +434,25 @@ START_TEST(trickle_deadline)
 }
 END_TEST
 
+/* The opening (TCP, HELLO) is bounded as a whole by connect_timeout_ms:
+ * a HELLO reply trickling in a byte per 100 ms fails at the deadline. */
+START_TEST(connect_deadline)
+{
+    azr_ctx *ctx = one_node(env_port("AZR_R_SLOWHELLO"),
+                            "protocol = 3\nconnect_timeout_ms = 300", 0);
+    char err[AZR_ERRBUF_SIZE];
+    azr_reply *r = NULL;
+    uint64_t t0 = now_ms();
+    ck_assert_int_eq(EXEC(ctx, AZR_INTENT_READ, &r, err, "PING"),
+                     AZR_E_TIMEOUT);
+    uint64_t ms = now_ms() - t0;
+    ck_assert_msg(ms >= 300 && ms <= 330, "timed out after %llu ms: %s",
+                  (unsigned long long)ms, err);
+    ck_assert_msg(strstr(err, "connect_timeout_ms") != NULL, "%s", err);
+    azr_close(ctx);
+}
+END_TEST
+
 static long max_rss_kib(void)
 {
     struct rusage ru;
@@ -579,6 +599,7 @@ static Suite *replies_suite(void)
     tcase_add_test(hostile, stray_delayed);
     tcase_add_test(hostile, push_between_replies);
     tcase_add_test(hostile, trickle_deadline);
+    tcase_add_test(hostile, connect_deadline);
     tcase_add_test(hostile, huge_array_bounded);
     tcase_add_test(hostile, huge_announce);
     tcase_add_test(hostile, close_mid_reply_no_tls_hint);

@@ -60,6 +60,7 @@
  *                  (default 536,870,912) elements, at most ANNOUNCE_SENT
  *                  elements, then nothing: the connection stays open but
  *                  ignores whatever else it is sent
+ *   trickle-all    as trickle, for HELLO and AUTH too (a slow handshake)
  *   close-mid      GET answers "$<len>\r\n" and the first half of the bulk
  *                  (the stored value when it has two bytes or more, else
  *                  CLOSE_MID_FILLER bytes of 'x'), then closes
@@ -135,12 +136,13 @@ enum mode {
     M_TRICKLE,
     M_HUGE_ARRAY,
     M_HUGE_ANNOUNCE,
-    M_CLOSE_MID
+    M_CLOSE_MID,
+    M_TRICKLE_ALL
 };
 
 static const char *const mode_names[] = {
     "normal", "stray", "push", "trickle", "huge-array", "huge-announce",
-    "close-mid"
+    "close-mid", "trickle-all"
 };
 
 /* One piece of a connection's output, in FIFO order. A data chunk holds
@@ -514,7 +516,7 @@ static void dispatch(conn *c, const arg *argv, size_t argc, reply *r)
         else
             arity_error(b, cmd);
     } else if (arg_is(cmd, "HELLO")) {
-        r->hostile = 0;
+        r->hostile = opt_mode == M_TRICKLE_ALL;
         long long p = c->proto;
         if (argc >= 2 && parse_ll(argv[1].p, argv[1].n, LLONG_MIN, LLONG_MAX,
                                   &p) != 0) {
@@ -527,7 +529,7 @@ static void dispatch(conn *c, const arg *argv, size_t argc, reply *r)
             hello_reply(c, b);
         }
     } else if (arg_is(cmd, "AUTH")) {
-        r->hostile = 0;
+        r->hostile = opt_mode == M_TRICKLE_ALL;
         buf_str(b, "+OK\r\n");
     } else if (arg_is(cmd, "SET")) {
         if (argc < 3) {
@@ -631,7 +633,8 @@ static void send_reply(conn *c, reply *r)
             enqueue(c, r->b.p, r->b.len, delay_ns(), 0);
         }
         n_strays++;
-    } else if (hostile && opt_mode == M_TRICKLE) {
+    } else if (hostile && (opt_mode == M_TRICKLE ||
+                           opt_mode == M_TRICKLE_ALL)) {
         enqueue(c, r->b.p, r->b.len, 0, delay_ns());
     } else {
         enqueue(c, r->b.p, r->b.len, 0, 0);
@@ -1093,7 +1096,8 @@ static int parse_options(int argc, char **argv, const char **port_file,
         return 2;
     }
     if (opt_delay_ms < 0)
-        opt_delay_ms = opt_mode == M_TRICKLE ? 100 : 50;
+        opt_delay_ms = opt_mode == M_TRICKLE || opt_mode == M_TRICKLE_ALL
+                           ? 100 : 50;
     if (opt_count < 0)
         opt_count = opt_mode == M_HUGE_ANNOUNCE ? 536870912LL : 12000000LL;
     return 0;

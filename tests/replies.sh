@@ -40,9 +40,10 @@ hs_start trickle trickle --delay-ms 100;   AZR_R_TRICKLE=$HS_PORT
 hs_start huge huge-array --count 12000000; AZR_R_HUGE=$HS_PORT
 hs_start announce huge-announce --count 536870912; AZR_R_ANNOUNCE=$HS_PORT
 hs_start closemid close-mid;               AZR_R_CLOSEMID=$HS_PORT
+hs_start slowhello trickle-all --delay-ms 100; AZR_R_SLOWHELLO=$HS_PORT
 AZR_R_DIR=$RH_DIR
 export AZR_R_DIR AZR_R_REDIS AZR_R_STRAY0 AZR_R_STRAY50 AZR_R_PUSH \
-    AZR_R_TRICKLE AZR_R_HUGE AZR_R_ANNOUNCE AZR_R_CLOSEMID
+    AZR_R_TRICKLE AZR_R_HUGE AZR_R_ANNOUNCE AZR_R_CLOSEMID AZR_R_SLOWHELLO
 
 "${AZR_TEST_BUILDDIR:-.}/tests/check_replies" || exit 1
 
