@@ -84,6 +84,20 @@ for cmd in "exec PING" "probe -n 1" "bench -n 1"; do
     echo "ok: azroute $cmd on a trickling reply ended after $ms ms (exit $rc)"
 done
 
+# exec --timeout-ms: a blocking command's own deadline, beyond
+# command_timeout_ms (300 ms in this file) on a real server.
+bcfg="$RH_DIR/blpop.ini"
+sed "s/^port = .*/port = $AZR_R_REDIS/" "$cfg" >"$bcfg"
+t0=$(date +%s%N)
+out=$("$AZROUTE_BIN" -c "$bcfg" exec --timeout-ms 2000 BLPOP no:such:list 1 2>&1)
+st=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+if [ $st != 0 ] || [ "$out" != "(nil)" ] || [ $ms -lt 1000 ]; then
+    echo "FAIL: exec --timeout-ms 2000 BLPOP ... 1: exit $st after $ms ms: $out"
+    exit 1
+fi
+echo "ok: exec --timeout-ms 2000 BLPOP (1 s) answered (nil) after $ms ms"
+
 # Writes go to primaries whatever the chain: pick --write -n 300 never
 # names a replica; with no primary it fails (AZR_E_NO_NODE, exit 1).
 wcfg="$RH_DIR/writes.ini"

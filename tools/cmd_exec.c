@@ -2,7 +2,9 @@
  * cmd_exec.c - `azroute exec [--read|--write] [--timeout-ms MS] CMD
  * [ARG...]`: runs one command on the routed node (retrying on other
  * candidates) and prints the reply the way redis-cli does. Exit 1 on an
- * error reply, as redis-cli does.
+ * error reply, as redis-cli does. --timeout-ms gives the reply its own
+ * deadline, for commands the server holds on purpose (BLPOP ... 5 with
+ * --timeout-ms 5500): azr_exec_ex with AZR_EXEC_BLOCKING.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -183,22 +185,32 @@ static void format_reply(sbuf *b, const azr_reply *r, const char *prefix)
 
 int azr_cli_exec(azr_ctx *ctx, int argc, char **argv)
 {
-    azr_intent intent = AZR_INTENT_READ;
+    azr_exec_options opts = { .struct_size = sizeof opts,
+                              .intent = AZR_INTENT_READ };
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--") == 0) {
             i++;
             break;
         }
-        if (!azr_cli_parse_intent(argv[i], &intent)) {
+        if (strcmp(argv[i], "--timeout-ms") == 0) {
+            unsigned long ms;
+            if (!azr_cli_parse_count("exec --timeout-ms",
+                                     i + 1 < argc ? argv[++i] : NULL,
+                                     600000, &ms))
+                return AZR_EXIT_USAGE;
+            opts.timeout_ms = (unsigned)ms;
+            opts.flags = AZR_EXEC_BLOCKING;
+        } else if (!azr_cli_parse_intent(argv[i], &opts.intent)) {
             azr_cli_error("exec: unknown option '%s' (usage: exec "
-                          "[--read|--write] CMD [ARG...])", argv[i]);
+                          "[--read|--write] [--timeout-ms MS] CMD [ARG...])",
+                          argv[i]);
             return AZR_EXIT_USAGE;
         }
     }
     if (i == argc) {
         azr_cli_error("exec: missing command (usage: exec [--read|--write] "
-                      "CMD [ARG...])");
+                      "[--timeout-ms MS] CMD [ARG...])");
         return AZR_EXIT_USAGE;
     }
     if (!azr_cli_has_transport(ctx, argv[0]))
@@ -211,7 +223,7 @@ int azr_cli_exec(azr_ctx *ctx, int argc, char **argv)
     azr_reply *reply = NULL;
     size_t node = 0;
     char err[AZR_ERRBUF_SIZE];
-    azr_code rc = azr_exec(ctx, intent, &cmd, &reply, &node, err);
+    azr_code rc = azr_exec_ex(ctx, &opts, &cmd, &reply, &node, err);
     if (rc != AZR_OK) {
         azr_cli_error("%s", err[0] != '\0' ? err : azr_strerror(rc));
         return azr_cli_exit_for(rc);
