@@ -34,6 +34,15 @@ static int env_port(const char *name)
     return v != NULL ? atoi(v) : 0;
 }
 
+/* Slack allowed past a deadline: 10% of it, times AZR_TEST_TIME_SCALE
+ * (set by the sanitizer and valgrind passes, whose code runs slower). */
+static uint64_t slack_ms(uint64_t deadline_ms)
+{
+    const char *v = getenv("AZR_TEST_TIME_SCALE");
+    long scale = v != NULL ? strtol(v, NULL, 10) : 1;
+    return deadline_ms / 10 * (uint64_t)(scale > 1 ? scale : 1);
+}
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -401,8 +410,8 @@ START_TEST(trickle_deadline)
                           "a reply long enough to take seconds"),
                      AZR_E_TIMEOUT);
     uint64_t ms = now_ms() - t0;
-    ck_assert_msg(ms >= 300 && ms <= 330, "timed out after %llu ms: %s",
-                  (unsigned long long)ms, err);
+    ck_assert_msg(ms >= 300 && ms <= 300 + slack_ms(300),
+                  "timed out after %llu ms: %s", (unsigned long long)ms, err);
     ck_assert_ptr_nonnull(strstr(err, "command_timeout_ms"));
 
     const char *argv[] = { "ECHO", "another long reply, one byte at a time" };
@@ -415,8 +424,8 @@ START_TEST(trickle_deadline)
     ck_assert_int_eq(azr_exec_ex(ctx, &o, &cmd, &r, NULL, err),
                      AZR_E_TIMEOUT);
     ms = now_ms() - t0;
-    ck_assert_msg(ms >= 150 && ms <= 165, "timed out after %llu ms: %s",
-                  (unsigned long long)ms, err);
+    ck_assert_msg(ms >= 150 && ms <= 150 + slack_ms(150),
+                  "timed out after %llu ms: %s", (unsigned long long)ms, err);
     ck_assert_int_eq(azr_node_stats_get(ctx, 0, &after), AZR_OK);
     ck_assert_uint_eq(after.errors, before.errors + 1);
 
@@ -446,8 +455,8 @@ START_TEST(connect_deadline)
     ck_assert_int_eq(EXEC(ctx, AZR_INTENT_READ, &r, err, "PING"),
                      AZR_E_TIMEOUT);
     uint64_t ms = now_ms() - t0;
-    ck_assert_msg(ms >= 300 && ms <= 330, "timed out after %llu ms: %s",
-                  (unsigned long long)ms, err);
+    ck_assert_msg(ms >= 300 && ms <= 300 + slack_ms(300),
+                  "timed out after %llu ms: %s", (unsigned long long)ms, err);
     ck_assert_msg(strstr(err, "connect_timeout_ms") != NULL, "%s", err);
     azr_close(ctx);
 }
@@ -475,7 +484,7 @@ START_TEST(huge_array_bounded)
     ck_assert_msg(strstr(err, "reply larger than the limit of 16777216 "
                          "bytes") != NULL, "%s", err);
     long peak = max_rss_kib();
-    ck_assert_msg(peak < before + 16 * 1024 + 4 * 1024 && peak < 40 * 1024,
+    ck_assert_msg(peak < before + 16 * 1024 + 4 * 1024,
                   "peak RSS %ld KiB (was %ld)", peak, before);
     ck_assert_int_eq(EXEC(ctx, AZR_INTENT_READ, &r, err, "PING"), AZR_OK);
     azr_reply_free(r);
@@ -489,12 +498,13 @@ START_TEST(huge_announce)
     azr_ctx *ctx = one_node(env_port("AZR_R_ANNOUNCE"), "", 0);
     char err[AZR_ERRBUF_SIZE];
     azr_reply *r = NULL;
+    long before = max_rss_kib();
     uint64_t t0 = now_ms();
     ck_assert_int_eq(EXEC(ctx, AZR_INTENT_READ, &r, err, "GET", "big"),
                      AZR_E_PROTOCOL);
-    ck_assert_uint_lt(now_ms() - t0, 500);
+    ck_assert_uint_lt(now_ms() - t0, 500 + 10 * slack_ms(500));
     ck_assert_ptr_nonnull(strstr(err, "reply larger than the limit"));
-    ck_assert_int_lt(max_rss_kib(), 40 * 1024);
+    ck_assert_int_lt(max_rss_kib(), before + 4 * 1024);
     azr_close(ctx);
 }
 END_TEST

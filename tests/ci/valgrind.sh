@@ -57,6 +57,9 @@ CK_FORK=no; export CK_FORK
 CK_DEFAULT_TIMEOUT=600; export CK_DEFAULT_TIMEOUT
 CK_TIMEOUT_MULTIPLIER=10; export CK_TIMEOUT_MULTIPLIER
 AZR_NO_DLCLOSE=1; export AZR_NO_DLCLOSE
+# Wall-clock limits of the tests that scale them (code under memcheck runs
+# many times slower).
+AZR_TEST_TIME_SCALE=\${AZR_TEST_TIME_SCALE:-10}; export AZR_TEST_TIME_SCALE
 exec timeout --kill-after=10 ${AZR_CI_SUITE_TIMEOUT:-600} \\
     "$CI_BUILD/libtool" --mode=execute valgrind -q \\
     --leak-check=full --show-leak-kinds=definite,indirect \\
