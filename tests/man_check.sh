@@ -171,7 +171,13 @@ $(cat "$tmp/subst")"
     generated="$generated $page"
 done
 n_pages=0
-for page in "$mandir"/*.[1-9] $generated; do
+# A build in the source tree puts the built pages next to their
+# templates: they are linted once, as built pages.
+static=
+for page in "$mandir"/*.[1-9]; do
+    [ -e "$page.in" ] || static="$static $page"
+done
+for page in $static $generated; do
     [ -e "$page" ] && [ ! -L "$page" ] || continue
     n_pages=$((n_pages + 1))
     out=$(cd "$tmp" && groff -man -ww -z "$page" 2>&1) || bad "groff failed on $page"
