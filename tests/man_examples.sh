@@ -167,6 +167,7 @@ awk -v ex="$ex" '
         gsub(/\\\(rs/, "\001", s)
         gsub(/\\\(mu/, "x", s)
         gsub(/\\&/, "", s)
+        gsub(/\\%/, "", s)
         gsub(/\\f[BIRP]/, "", s)
         gsub(/\\ /, " ", s)
         gsub(/\001/, "\\", s)
