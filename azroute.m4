@@ -5,7 +5,7 @@
 # without royalty provided the copyright notice and this notice are
 # preserved. This file is offered as-is, without any warranty.
 #
-# serial 1
+# serial 2
 #
 # AZROUTE_CHECK([MIN-VERSION], [ACTION-IF-FOUND], [ACTION-IF-NOT-FOUND])
 # ---------------------------------------------------------------------
@@ -26,12 +26,21 @@
 # a missing libazroute is an error (AC_MSG_ERROR) naming what was tried.
 #
 # Example (configure.ac):
+#     m4_pattern_forbid([^AZROUTE_])
 #     AZROUTE_CHECK([0.1.0])
+# The first line makes autoreconf fail with "possibly undefined macro:
+# AZROUTE_CHECK" when aclocal did not find this file (point ACLOCAL_PATH
+# at the directory holding it), rather than leave the macro unexpanded
+# for ./configure to stumble on ("syntax error near unexpected token").
 # and (Makefile.am):
 #     prog_CFLAGS = $(AZROUTE_CFLAGS)
 #     prog_LDADD = $(AZROUTE_LIBS)
 AC_DEFUN([AZROUTE_CHECK],
 [AC_REQUIRE([AC_PROG_CC])dnl
+dnl A configure.ac that says m4_pattern_forbid([^AZROUTE_]), so that a
+dnl missing azroute.m4 fails autoreconf ("possibly undefined macro:
+dnl AZROUTE_CHECK") instead of ./configure, may still use these.
+m4_pattern_allow([^AZROUTE_(CFLAGS|LIBS|PLUGINDIR|PKG_ERRORS)$])dnl
 AC_ARG_VAR([AZROUTE_CFLAGS], [C compiler flags for libazroute, overriding pkg-config])dnl
 AC_ARG_VAR([AZROUTE_LIBS], [linker flags for libazroute, overriding pkg-config])dnl
 azroute_min_version="m4_default([$1], [0.0.0])"

@@ -8,9 +8,12 @@
 #   2. without pkg-config (PKG_CONFIG=/bin/false), through the plain
 #      -lazroute probe with CPPFLAGS/LDFLAGS;
 # and runs the program against a config with a static AZ, asserting the
-# node it routes to. Also checks `pkg-config --cflags --libs azroute` and
-# `--variable=plugindir`, and that configure fails cleanly when libazroute
-# cannot be found. Every step is bounded by `timeout`.
+# node it routes to. Also checks `pkg-config --cflags --libs azroute` (no
+# include directory of the library's own dependencies in --cflags, which
+# the public headers never need; those still in --static --libs) and
+# `--variable=plugindir`, that autoreconf fails naming AZROUTE_CHECK when
+# azroute.m4 is not on aclocal's path, and that configure fails cleanly
+# when libazroute cannot be found. Every step is bounded by `timeout`.
 set -eu
 
 : "${AZR_TEST_SRCDIR:?run through make check}"
@@ -84,6 +87,19 @@ case " $flags " in
 *" -L$libdir "*"-lazroute "*) ;;
 *) fail "pkg-config --libs lacks -L$libdir -lazroute: $flags" ;;
 esac
+cflags=$(timeout 30 pkg-config --cflags azroute) ||
+    fail "pkg-config --cflags azroute"
+set -- $cflags
+[ "$#" = 1 ] && [ "$1" = "-I$incdir" ] ||
+    fail "pkg-config --cflags azroute gave '$cflags', expected -I$incdir alone"
+slibs=$(timeout 30 pkg-config --static --libs azroute) ||
+    fail "pkg-config --static --libs azroute"
+for l in -lazroute -lcurl -ljson-c -linih; do
+    case " $slibs " in
+    *" $l "*) ;;
+    *) fail "pkg-config --static --libs azroute lacks $l: $slibs" ;;
+    esac
+done
 pdir=$(timeout 30 pkg-config --variable=plugindir azroute) ||
     fail "pkg-config --variable=plugindir azroute"
 # pkgconf may or may not prefix variables with the sysroot.
@@ -99,6 +115,23 @@ unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 # Bootstrap the project once; both variants start from a copy of it.
 cp -R "$AZR_TEST_SRCDIR/tests/embed" "$tmp/src"
 chmod -R u+w "$tmp/src"
+
+# 0. Without azroute.m4 on aclocal's path, m4_pattern_forbid([^AZROUTE_])
+#    in configure.ac must make autoreconf itself fail, naming the macro
+#    (only meaningful when no azroute.m4 is in aclocal's own directories).
+acdir=$(aclocal --print-ac-dir 2>/dev/null || :)
+if [ -n "$acdir" ] && [ ! -e "$acdir/azroute.m4" ] &&
+   ! grep -qs . "$acdir/dirlist"; then
+    cp -R "$tmp/src" "$tmp/nomacro"
+    if (cd "$tmp/nomacro" && unset ACLOCAL_PATH &&
+        timeout 180 autoreconf -fi >"$tmp/autoreconf-nomacro.log" 2>&1); then
+        fail "autoreconf succeeded without azroute.m4 (m4_pattern_forbid missing?)"
+    fi
+    grep -q 'possibly undefined macro: AZROUTE_CHECK' "$tmp/autoreconf-nomacro.log" ||
+        { tail -n 20 "$tmp/autoreconf-nomacro.log" >&2
+          fail "autoreconf without azroute.m4 did not name AZROUTE_CHECK"; }
+    echo "== no macro: autoreconf stopped naming AZROUTE_CHECK"
+fi
 (cd "$tmp/src" && export ACLOCAL_PATH="$aclocaldir" && step autoreconf 180 autoreconf -fi)
 grep -q AZROUTE_CHECK "$tmp/src/configure" &&
     fail "configure still contains AZROUTE_CHECK: azroute.m4 was not used"

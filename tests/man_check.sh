@@ -15,7 +15,10 @@
 #    prototype in SYNOPSIS, or the other way round;
 #  - an alias points to a page that is missing or does not name it;
 #  - `groff -man -ww -z' or `mandoc -T lint -W warning' prints anything for
-#    any page (man/*.[1-9]).
+#    any page: man/*.[1-9] in the source tree, and the pages the build
+#    makes from the templates man/*.in (in the build tree's man/);
+#  - a template has no built page, or a built page still holds an
+#    @substitution@.
 set -eu
 
 : "${AZR_TEST_SRCDIR:?run through make check}"
@@ -153,8 +156,28 @@ done <"$tmp/exported"
 for s in 1 3 5 7 8; do
     ln -s "$mandir" "$tmp/man$s"
 done
+generated=
+for tmpl in "$mandir"/*.in; do
+    [ -e "$tmpl" ] || continue
+    page=$AZR_TEST_BUILDDIR/man/$(basename "$tmpl" .in)
+    if [ ! -f "$page" ]; then
+        bad "$tmpl: the build made no $page"
+        continue
+    fi
+    if grep -n '@[A-Za-z_]*@' "$page" >"$tmp/subst"; then
+        bad "$page: substitution left undone:
+$(cat "$tmp/subst")"
+    fi
+    generated="$generated $page"
+done
 n_pages=0
+# A build in the source tree puts the built pages next to their
+# templates: they are linted once, as built pages.
+static=
 for page in "$mandir"/*.[1-9]; do
+    [ -e "$page.in" ] || static="$static $page"
+done
+for page in $static $generated; do
     [ -e "$page" ] && [ ! -L "$page" ] || continue
     n_pages=$((n_pages + 1))
     out=$(cd "$tmp" && groff -man -ww -z "$page" 2>&1) || bad "groff failed on $page"
