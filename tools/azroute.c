@@ -34,9 +34,9 @@ static const command commands[] = {
     { "check", azr_cli_check, "check                              load config and plugins, print the chain" },
     { "plugins", azr_cli_plugins, "plugins                            list plugins: name, kind, ABI version, file" },
     { "pick", azr_cli_pick, "pick [--read|--write] [-n N]       route; N=1 prints the node id, N>1 a count per node" },
-    { "exec", azr_cli_exec, "exec [--read|--write] CMD [ARG...] run one command on the routed node, print the reply" },
+    { "exec", azr_cli_exec, "exec [--read|--write] [--timeout-ms MS] CMD [ARG...]\n                                     run one command on the routed node, print the reply" },
     { "probe", azr_cli_probe, "probe [-n N] [--json]              PING each node N times: per-node and same-AZ vs cross-AZ latency" },
-    { "bench", azr_cli_bench, "bench [-n N] [-P DEPTH] [--read|--write] [--json] [CMD ARG...]\n                                     run CMD (default PING) N times through the engine" },
+    { "bench", azr_cli_bench, "bench [-n N] [-P DEPTH] [--read|--write] [--json]\n            [--emit prometheus|emf|json] [CMD ARG...]\n                                     run CMD (default PING) N times through the engine" },
 };
 
 void azr_cli_error(const char *fmt, ...)
