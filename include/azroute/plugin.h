@@ -63,8 +63,34 @@ typedef struct azr_plugin_env azr_plugin_env;
 typedef struct azr_node_view azr_node_view;
 
 /*
+ * The host's RESP reader and encoder (ABI 1.1), for transports: each
+ * member is libazroute's public function of the same name (azr_reader_new,
+ * azr_reader_feed, ..., azr_format_command, azr_reply_free), with exactly
+ * its contract (see their pages in section 3). A transport builds its
+ * replies with these, so the trees it hands over are the host's own and
+ * the host frees them with azr_reply_free(); it needs neither a copy of the
+ * reader compiled in nor a link to libazroute. Buffers from format_command
+ * are freed with free(). Reached through azr_host_services.resp.
+ */
+typedef struct azr_resp_services {
+    size_t struct_size;
+    azr_reader *(*reader_new)(unsigned max_depth, size_t max_len);
+    azr_code (*reader_feed)(azr_reader *reader, const void *buf, size_t len);
+    azr_code (*reader_get_reply)(azr_reader *reader, azr_reply **reply);
+    const char *(*reader_error)(const azr_reader *reader);
+    void (*reader_free)(azr_reader *reader);
+    azr_code (*reader_set_max_reply)(azr_reader *reader, size_t max_bytes);
+    size_t (*reader_pending)(const azr_reader *reader);
+    azr_code (*format_command)(char **out, size_t *out_len, size_t argc,
+                               const char *const *argv,
+                               const size_t *argvlen);
+    void (*reply_free)(azr_reply *reply);
+} azr_resp_services;
+
+/*
  * Services the host offers a plugin. Valid from create() until destroy()
- * returns. Check `struct_size` before using a field appended after ABI 1.0.
+ * returns. Check `struct_size` before using a field appended after ABI 1.0
+ * (see AZR_HOST_HAS).
  */
 typedef struct azr_host_services {
     size_t struct_size;
@@ -115,7 +141,17 @@ typedef struct azr_host_services {
      * process. */
     size_t (*thread_slot)(azr_plugin_env *env);
     size_t (*thread_slots)(azr_plugin_env *env);
+
+    /* The RESP reader and encoder (see azr_resp_services). Never NULL in
+     * a host whose struct_size covers it. */
+    const azr_resp_services *resp;
 } azr_host_services;
+
+/* True when the services table `host` declares field `field`, i.e. the
+ * host is recent enough to have filled it in. */
+#define AZR_HOST_HAS(host, field) \
+    ((host)->struct_size >= offsetof(azr_host_services, field) + \
+                                sizeof((host)->field))
 
 /*
  * One node as a plugin sees it. The host owns the views; they are valid
@@ -234,8 +270,8 @@ typedef struct azr_transport_result {
  * Every reply is the answer to its command: RESP3 push frames go to
  * host->push, and a connection that received bytes nobody asked for is
  * closed (a protocol error), never used again.
- * Replies are built with azr_reader (libazroute) and freed by the host with
- * azr_reply_free().
+ * Replies are built with the host's reader (host->resp, ABI 1.1) and freed
+ * by the host with azr_reply_free().
  */
 typedef struct azr_transport_ops {
     size_t struct_size;

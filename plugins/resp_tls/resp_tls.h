@@ -54,6 +54,7 @@ typedef struct rtls_config {
 typedef struct rtls_state {
     azr_plugin_env *env;
     const azr_host_services *host;
+    const azr_resp_services *resp; /* host->resp, checked at create */
     rtls_config cfg;
     SSL_CTX *ssl_ctx;        /* NULL when tls = no */
 } rtls_state;

@@ -67,7 +67,7 @@ static void session_teardown(rtls_conn *c)
         close(c->fd);
         c->fd = -1;
     }
-    azr_reader_free(c->reader);
+    c->st->resp->reader_free(c->reader);
     c->reader = NULL;
     c->resp3 = 0;
     c->used = 0;
@@ -228,7 +228,7 @@ static void deliver_push(rtls_conn *c, azr_reply *push)
         h->push != NULL)
         h->push(c->st->env, c->node, push);
     else
-        azr_reply_free(push);
+        c->st->resp->reply_free(push);
 }
 
 /* Takes the next reply that is not a push frame out of the reader (push
@@ -238,7 +238,7 @@ static int next_reply(rtls_conn *c, azr_reply **r, azr_transport_result *res)
 {
     for (;;) {
         *r = NULL;
-        azr_code rc = azr_reader_get_reply(c->reader, r);
+        azr_code rc = c->st->resp->reader_get_reply(c->reader, r);
         if (rc == AZR_E_NOMEM) {
             res->status = AZR_STATUS_IO_ERROR;
             return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory reading "
@@ -248,7 +248,8 @@ static int next_reply(rtls_conn *c, azr_reply **r, azr_transport_result *res)
             res->status = AZR_STATUS_IO_ERROR;
             return RTLS_ERROR(c->st, AZR_E_PROTOCOL, "protocol error from "
                               "%s: %s%s", c->addr,
-                              azr_reader_error(c->reader), tls_hint(c));
+                              c->st->resp->reader_error(c->reader),
+                              tls_hint(c));
         }
         if (*r == NULL || (*r)->type != AZR_REPLY_PUSH)
             return 0;
@@ -262,7 +263,7 @@ static int feed(rtls_conn *c, const char *buf, size_t len,
 {
     c->bytes_in += len;
     c->received_total += len;
-    if (azr_reader_feed(c->reader, buf, len) != AZR_OK) {
+    if (c->st->resp->reader_feed(c->reader, buf, len) != AZR_OK) {
         res->status = AZR_STATUS_IO_ERROR;
         return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory reading from "
                           "%s", c->addr);
@@ -342,7 +343,7 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
 
 fail:
     for (size_t i = 0; i < got; i++) {
-        azr_reply_free(replies[i]);
+        c->st->resp->reply_free(replies[i]);
         replies[i] = NULL;
     }
     return rc;
@@ -356,13 +357,13 @@ fail:
  */
 static void settle_after_replies(rtls_conn *c, azr_transport_result *res)
 {
-    if (azr_reader_pending(c->reader) == 0 &&
+    if (c->st->resp->reader_pending(c->reader) == 0 &&
         (c->ssl == NULL || !SSL_has_pending(c->ssl)))
         return;
     azr_reply *r = NULL;
     if (next_reply(c, &r, res) == 0 && r == NULL)
         return;
-    azr_reply_free(r);
+    c->st->resp->reply_free(r);
     c->st->host->log(c->st->env, AZR_LOG_WARNING, "%s sent a reply nobody "
                      "asked for; connection closed", c->addr);
     session_teardown(c);
@@ -410,9 +411,9 @@ static idle_state check_idle(rtls_conn *c)
     }
     azr_reply *r = NULL;
     if (next_reply(c, &r, &scratch) == 0 && r == NULL &&
-        azr_reader_pending(c->reader) == 0)
+        c->st->resp->reader_pending(c->reader) == 0)
         return IDLE_CLEAN;
-    azr_reply_free(r);
+    c->st->resp->reply_free(r);
     st->host->log(st->env, AZR_LOG_WARNING, "%s sent bytes nobody asked for "
                   "on an idle connection; reopening it", c->addr);
     return IDLE_REOPEN;
@@ -432,7 +433,8 @@ static int opening_command(rtls_conn *c, size_t argc, const char **argv,
     };
     char *buf;
     size_t len;
-    if (azr_format_command(&buf, &len, argc, argv, NULL) != AZR_OK) {
+    if (c->st->resp->format_command(&buf, &len, argc, argv, NULL) !=
+        AZR_OK) {
         res->status = AZR_STATUS_IO_ERROR;
         return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory");
     }
@@ -494,14 +496,14 @@ static int send_auth(rtls_conn *c, uint64_t deadline,
     if (is_error_reply(r)) {
         char msg[160];
         masked_error(cfg, r, msg, sizeof msg);
-        azr_reply_free(r);
+        c->st->resp->reply_free(r);
         res->status = AZR_STATUS_ERROR_REPLY;
         return RTLS_ERROR(c->st, AZR_E_AUTH, "AUTH as '%s' refused by %s: "
                           "%s", cfg->username != NULL ? cfg->username
                                                       : "default",
                           c->addr, msg);
     }
-    azr_reply_free(r);
+    c->st->resp->reply_free(r);
     return 0;
 }
 
@@ -527,7 +529,7 @@ static int session_hello(rtls_conn *c, uint64_t deadline,
         if (rc != 0)
             return rc;
         if (!is_error_reply(r)) {
-            azr_reply_free(r);
+            c->st->resp->reply_free(r);
             c->resp3 = 1;
             return 0;
         }
@@ -537,7 +539,7 @@ static int session_hello(rtls_conn *c, uint64_t deadline,
                        strstr(msg, "unknown command") != NULL;
         int auth = starts_with(r, "WRONGPASS") || starts_with(r, "NOAUTH") ||
                    starts_with(r, "NOPERM");
-        azr_reply_free(r);
+        c->st->resp->reply_free(r);
         if (auth) {
             res->status = AZR_STATUS_ERROR_REPLY;
             return RTLS_ERROR(st, AZR_E_AUTH, "AUTH as '%s' refused by %s: "
@@ -561,9 +563,10 @@ static int session_open(rtls_conn *c, azr_transport_result *res)
     uint64_t deadline = rtls_now_ms() + st->cfg.connect_timeout_ms;
     int rc = open_transport(c, deadline, res);
     if (rc == 0) {
-        c->reader = azr_reader_new(0, 0);
+        c->reader = st->resp->reader_new(0, 0);
         if (c->reader != NULL)
-            azr_reader_set_max_reply(c->reader, st->cfg.max_reply_bytes);
+            st->resp->reader_set_max_reply(c->reader,
+                                           st->cfg.max_reply_bytes);
         if (c->reader == NULL) {
             res->status = AZR_STATUS_IO_ERROR;
             rc = RTLS_ERROR(st, AZR_E_NOMEM, "out of memory");
@@ -633,8 +636,9 @@ static int encode_all(rtls_conn *c, size_t n, const azr_command *cmds,
             return RTLS_ERROR(c->st, AZR_E_INVALID_ARGUMENT,
                               "command %zu of %zu is empty", i + 1, n);
         }
-        if (azr_format_command(&one, &one_len, cmds[i].argc, cmds[i].argv,
-                               cmds[i].argvlen) != AZR_OK) {
+        if (c->st->resp->format_command(&one, &one_len, cmds[i].argc,
+                                        cmds[i].argv,
+                                        cmds[i].argvlen) != AZR_OK) {
             free(buf);
             return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory");
         }
