@@ -16,6 +16,22 @@
  * Every failing function records its message through host->error (one
  * line, thread-local in the host) and returns an azr_code; the status the
  * host reports to the policies travels in an azr_transport_result.
+ *
+ * Retries: the transport makes one kind only, and never re-sends anything.
+ * Before a command or pipeline is sent on a used connection it checks,
+ * without blocking, what arrived while the connection waited idle
+ * (stream.c); a connection the server closed meanwhile (restart, idle
+ * timeout), or that holds bytes nobody asked for, or that a previous call
+ * closed after stray bytes, is opened again to the same node, and only
+ * then is the call's first byte sent (session.c). Nothing of the call
+ * has gone out at that point, so nothing can run twice; a failed reopen
+ * is the call's failure. Once any byte of a call is sent, a failure is
+ * returned as it is: a command that reached a node may have been applied,
+ * so whether to try again, and on which node, is the host's decision
+ * (lib/conn.c: azr_exec picks another node, up to max_attempts, and
+ * retries a write only if it was never sent). Trying each address a
+ * node's host name resolves to within one connect_timeout_ms (net.c) is
+ * one connect, not a retry.
  */
 #ifndef AZR_PLUGIN_RESP_TLS_H
 #define AZR_PLUGIN_RESP_TLS_H
