@@ -27,6 +27,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The ABI is built from the embedding API's types, so this header does not
+ * stand alone: azr_code, azr_status, azr_role, azr_intent, azr_log_level,
+ * azr_reply, azr_reader, azr_command and AZR_PRINTF come from azroute.h.
+ * The enums are used by value (C cannot forward-declare them) and the
+ * reply and command layouts are shared with the host, so they are taken
+ * from the one definition rather than repeated. Including it declares the
+ * library's functions too; a plugin never calls them (it is not linked
+ * against libazroute): the host reaches it through azr_host_services. */
 #include <azroute/azroute.h>
 
 #ifdef __cplusplus
@@ -157,9 +165,11 @@ typedef struct azr_host_services {
  * One node as a plugin sees it. The host owns the views; they are valid
  * and unchanged from create() until destroy(), except `same_az`, which the
  * host may flip (atomically, as one byte) when the AZ ID is learned again.
- * The fields a pick reads are packed at the front, and the host aligns
- * each view to a 64-byte cache line, so scanning candidates touches one
- * line per node.
+ * The fields a pick reads are packed at the front. The host keeps the
+ * views in one array aligned to a 64-byte cache line, and a view is at
+ * most 64 bytes (asserted below; exactly 64 with 64-bit pointers), so on
+ * such targets every view fills one line of its own and scanning
+ * candidates touches one line per node.
  */
 struct azr_node_view {
     size_t struct_size;
@@ -174,6 +184,16 @@ struct azr_node_view {
     const char *az_id;  /* resolved AZ ID */
     const char *az_name;/* NULL if the node was given by ID */
 };
+
+/* The cache-line promise above: a field appended to azr_node_view must
+ * still fit in 64 bytes. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+static_assert(sizeof(azr_node_view) <= 64,
+              "azr_node_view must fit in one 64-byte cache line");
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(azr_node_view) <= 64,
+               "azr_node_view must fit in one 64-byte cache line");
+#endif
 
 /* What a policy is told about one pick. */
 typedef struct azr_pick_args {
