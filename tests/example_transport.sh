@@ -10,7 +10,10 @@
 #      or reply code of its own either (both use the host's, host->resp);
 #   4. load it by absolute path (`transport = /abs/plain_resp.so`) and pass
 #      PING, SET/GET, an error reply and pipelines through it, then check
-#      that a bad option and an unreachable node fail as they should.
+#      that a bad option and an unreachable node fail as they should;
+#   5. from a program built against the installed library: a pooled
+#      connection the server closed while idle (redis `timeout 1`) is
+#      reopened before the next command, which succeeds.
 #
 # Environment (set by make check): AZR_TEST_SRCDIR, AZR_TEST_BUILDDIR,
 # AZROUTE_BIN; REDIS_SERVER optionally.
@@ -91,8 +94,9 @@ if command -v readelf >/dev/null 2>&1; then
 fi
 echo "ok: built against $root; plain_resp.so and resp_tls.so carry no RESP code"
 
-# 4. Through a local redis-server.
-rh_start_plain plain || exit 99
+# 4. Through a local redis-server (closing connections idle for 1 s: only
+#    step 5 waits that long).
+rh_start_plain plain --timeout 1 || exit 99
 port=$RH_PORT
 ini=$RH_DIR/azroute.ini
 write_ini() { # PORT [COMMAND-TIMEOUT (line 13)]
@@ -150,6 +154,51 @@ case "$out" in
     *"connect: Connection refused"*) echo "ok: no server" ;;
     *) fail "no server: $out" ;;
 esac
+
+# 5. The idle connection the server closed. One node only: azr_exec has no
+#    other node to retry on, so the second PING succeeds only if the
+#    transport reopened the pooled connection before sending.
+write_ini "$port"
+cat >"$RH_DIR/idle.c" <<'EOF_C'
+#include <stdio.h>
+#include <unistd.h>
+#include <azroute/azroute.h>
+int main(int argc, char **argv)
+{
+    azr_ctx *ctx;
+    char err[AZR_ERRBUF_SIZE];
+    const char *ping[] = { "PING" };
+    const azr_command cmd = { .argc = 1, .argv = ping };
+    if (argc != 2 || azr_open(&ctx, argv[1], err) != AZR_OK) {
+        fprintf(stderr, "open: %s\n", argc == 2 ? err : "usage");
+        return 1;
+    }
+    for (int i = 0; i < 2; i++) {
+        azr_reply *r = NULL;
+        if (i == 1)
+            sleep(3); /* > timeout 1 + the server's check interval */
+        if (azr_exec(ctx, AZR_INTENT_READ, &cmd, &r, NULL, err) != AZR_OK) {
+            fprintf(stderr, "PING %d: %s\n", i + 1, err);
+            return 1;
+        }
+        printf("%.*s\n", (int)r->len, r->str);
+        azr_reply_free(r);
+    }
+    azr_close(ctx);
+    return 0;
+}
+EOF_C
+libs=$(pkg-config --libs azroute) || fail "pkg-config --libs azroute"
+libdir=$(pkg-config --variable=libdir azroute) || fail "pkg-config libdir"
+case "$libdir" in "$root"*) ;; *) libdir=$root$libdir ;; esac
+${CC:-cc} -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags azroute) \
+    -o "$RH_DIR/idle" "$RH_DIR/idle.c" $libs >"$RH_DIR/idle.log" 2>&1 ||
+    { cat "$RH_DIR/idle.log" >&2; fail "building the idle-connection program"; }
+out=$(LD_LIBRARY_PATH=$libdir "$RH_DIR/idle" "$ini" 2>&1) ||
+    fail "idle connection closed by the server: $out"
+[ "$out" = "PONG
+PONG" ] || fail "idle connection: output '$out'"
+echo "ok: a connection the server closed while idle is reopened"
 
 echo "PASS: example transport built out of tree against $root, used from $so"
 exit 0

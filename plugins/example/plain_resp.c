@@ -313,11 +313,13 @@ static int encode(plain_state *st, size_t n, const azr_command *cmds,
 }
 
 /*
- * The bytes a connection received while it waited idle in the pool were
- * asked for by nobody: the server closed it (restart, idle timeout), or it
- * is out of step. Either way it cannot carry the next command: it is
- * closed and opened again, which is safe because nothing of this call has
- * been sent yet. Returns 0 or the reopening's azr_code.
+ * Before a call sends anything: whatever the connection received while it
+ * waited idle in the pool was asked for by nobody. Readable means the
+ * server closed it (restart, idle timeout) or it is out of step; either
+ * way it cannot carry the next command, so it is closed and opened again
+ * to the same node, as is one the previous call closed (fd -1). That is
+ * safe because nothing of this call has been sent yet; it is the only
+ * retry a transport makes. Returns 0 or the reopening's azr_code.
  */
 static int ensure_clean(plain_conn *c, azr_transport_result *res)
 {
