@@ -288,8 +288,11 @@ typedef struct azr_transport_result {
  *   command timeout. Without it the host refuses per-call timeouts
  *   (AZR_E_UNSUPPORTED).
  * Every reply is the answer to its command: RESP3 push frames go to
- * host->push, and a connection that received bytes nobody asked for is
- * closed (a protocol error), never used again.
+ * host->push, and a socket that received bytes nobody asked for is closed
+ * (a protocol error), never used again. Before a call sends anything, the
+ * transport may open a new socket to the same node in place of one closed
+ * so or by the server while idle; that is the only retry it makes: it
+ * never sends a command twice (other nodes are the host's business).
  * Replies are built with the host's reader (host->resp, ABI 1.1) and freed
  * by the host with azr_reply_free().
  */
