@@ -189,4 +189,19 @@ const azr_host_services azr_host_services_table = {
     .push = host_push,
     .thread_slot = host_thread_slot,
     .thread_slots = host_thread_slots,
+    /* ABI 1.1: the RESP reader and encoder are the library's public
+     * functions themselves (same signatures, same contracts), so the
+     * replies a transport builds are the host's own trees. */
+    .resp = &(const azr_resp_services){
+        .struct_size = sizeof(azr_resp_services),
+        .reader_new = azr_reader_new,
+        .reader_feed = azr_reader_feed,
+        .reader_get_reply = azr_reader_get_reply,
+        .reader_error = azr_reader_error,
+        .reader_free = azr_reader_free,
+        .reader_set_max_reply = azr_reader_set_max_reply,
+        .reader_pending = azr_reader_pending,
+        .format_command = azr_format_command,
+        .reply_free = azr_reply_free,
+    },
 };

@@ -1,10 +1,12 @@
 /*
  * check_core.c - the core: result codes, plugin loader refusals, the policy
- * chain and same_az decisions, pick distribution, and thread safety of
- * azr_pick/azr_report.
+ * chain and same_az decisions, pick distribution, thread safety of
+ * azr_pick/azr_report, and resp_tls refusing a host without RESP services.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,6 +598,68 @@ START_TEST(test_open_errors)
 }
 END_TEST
 
+/* A host table of our own, as an older host would pass it: resp_tls must
+ * refuse it at create, with a message, rather than crash on host->resp. */
+static char stub_error_text[AZR_ERRBUF_SIZE];
+
+static int stub_error(azr_plugin_env *env, int code, const char *key,
+                      const char *fmt, ...)
+{
+    (void)env;
+    (void)key;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(stub_error_text, sizeof stub_error_text, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static const char *stub_option(azr_plugin_env *env, const char *key)
+{
+    (void)env;
+    (void)key;
+    return NULL;
+}
+
+START_TEST(test_transport_needs_resp_services)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/resp_tls.so", getenv("AZROUTE_PLUGIN_DIR"));
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(dl != NULL, "dlopen %s: %s", path, dlerror());
+    const azr_plugin *d = dlsym(dl, AZR_PLUGIN_SYMBOL);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_nonnull(d->transport);
+
+    /* Everything up to thread_slots, no resp: an ABI 1.1 host from before
+     * the RESP services were appended. */
+    azr_host_services host = {
+        .struct_size = offsetof(azr_host_services, resp),
+        .abi_major = 1,
+        .abi_minor = 1,
+        .option = stub_option,
+        .error = stub_error,
+    };
+    void *state = NULL;
+    stub_error_text[0] = '\0';
+    ck_assert_int_eq(d->transport->create(NULL, &host, &state),
+                     AZR_E_PLUGIN);
+    ck_assert_ptr_null(state);
+    ck_assert_msg(strstr(stub_error_text, "RESP reader") != NULL,
+                  "message: '%s'", stub_error_text);
+
+    /* The field is there but points to nothing. */
+    host.struct_size = sizeof host;
+    host.resp = NULL;
+    stub_error_text[0] = '\0';
+    ck_assert_int_eq(d->transport->create(NULL, &host, &state),
+                     AZR_E_PLUGIN);
+    ck_assert_msg(strstr(stub_error_text, "RESP reader") != NULL,
+                  "message: '%s'", stub_error_text);
+    dlclose(dl);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -621,6 +685,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_loader_absolute_path_and_duplicates);
     tcase_add_test(tc, test_plugin_options_checked);
     tcase_add_loop_test(tc, test_garbage_pick_is_an_error, 0, 3);
+    tcase_add_test(tc, test_transport_needs_resp_services);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("threads");

@@ -62,6 +62,7 @@ case "$plugindir" in "$root"*) ;; *) plugindir=$root$plugindir ;; esac
 #    with nothing but the installed headers on the include path.
 mkdir "$tmp/example"
 cp "$AZR_TEST_SRCDIR/plugins/example/prefer_prefix.c" \
+   "$AZR_TEST_SRCDIR/plugins/example/plain_resp.c" \
    "$AZR_TEST_SRCDIR/plugins/example/Makefile" "$tmp/example/" ||
     fail "copying the example"
 if ! (unset MAKEFLAGS MFLAGS MAKELEVEL; cd "$tmp/example" &&

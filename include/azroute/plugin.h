@@ -27,6 +27,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The ABI is built from the embedding API's types, so this header does not
+ * stand alone: azr_code, azr_status, azr_role, azr_intent, azr_log_level,
+ * azr_reply, azr_reader, azr_command and AZR_PRINTF come from azroute.h.
+ * The enums are used by value (C cannot forward-declare them) and the
+ * reply and command layouts are shared with the host, so they are taken
+ * from the one definition rather than repeated. Including it declares the
+ * library's functions too; a plugin never calls them (it is not linked
+ * against libazroute): the host reaches it through azr_host_services. */
 #include <azroute/azroute.h>
 
 #ifdef __cplusplus
@@ -63,8 +71,34 @@ typedef struct azr_plugin_env azr_plugin_env;
 typedef struct azr_node_view azr_node_view;
 
 /*
+ * The host's RESP reader and encoder (ABI 1.1), for transports: each
+ * member is libazroute's public function of the same name (azr_reader_new,
+ * azr_reader_feed, ..., azr_format_command, azr_reply_free), with exactly
+ * its contract (see their pages in section 3). A transport builds its
+ * replies with these, so the trees it hands over are the host's own and
+ * the host frees them with azr_reply_free(); it needs neither a copy of the
+ * reader compiled in nor a link to libazroute. Buffers from format_command
+ * are freed with free(). Reached through azr_host_services.resp.
+ */
+typedef struct azr_resp_services {
+    size_t struct_size;
+    azr_reader *(*reader_new)(unsigned max_depth, size_t max_len);
+    azr_code (*reader_feed)(azr_reader *reader, const void *buf, size_t len);
+    azr_code (*reader_get_reply)(azr_reader *reader, azr_reply **reply);
+    const char *(*reader_error)(const azr_reader *reader);
+    void (*reader_free)(azr_reader *reader);
+    azr_code (*reader_set_max_reply)(azr_reader *reader, size_t max_bytes);
+    size_t (*reader_pending)(const azr_reader *reader);
+    azr_code (*format_command)(char **out, size_t *out_len, size_t argc,
+                               const char *const *argv,
+                               const size_t *argvlen);
+    void (*reply_free)(azr_reply *reply);
+} azr_resp_services;
+
+/*
  * Services the host offers a plugin. Valid from create() until destroy()
- * returns. Check `struct_size` before using a field appended after ABI 1.0.
+ * returns. Check `struct_size` before using a field appended after ABI 1.0
+ * (see AZR_HOST_HAS).
  */
 typedef struct azr_host_services {
     size_t struct_size;
@@ -115,15 +149,27 @@ typedef struct azr_host_services {
      * process. */
     size_t (*thread_slot)(azr_plugin_env *env);
     size_t (*thread_slots)(azr_plugin_env *env);
+
+    /* The RESP reader and encoder (see azr_resp_services). Never NULL in
+     * a host whose struct_size covers it. */
+    const azr_resp_services *resp;
 } azr_host_services;
+
+/* True when the services table `host` declares field `field`, i.e. the
+ * host is recent enough to have filled it in. */
+#define AZR_HOST_HAS(host, field) \
+    ((host)->struct_size >= offsetof(azr_host_services, field) + \
+                                sizeof((host)->field))
 
 /*
  * One node as a plugin sees it. The host owns the views; they are valid
  * and unchanged from create() until destroy(), except `same_az`, which the
  * host may flip (atomically, as one byte) when the AZ ID is learned again.
- * The fields a pick reads are packed at the front, and the host aligns
- * each view to a 64-byte cache line, so scanning candidates touches one
- * line per node.
+ * The fields a pick reads are packed at the front. The host keeps the
+ * views in one array aligned to a 64-byte cache line, and a view is at
+ * most 64 bytes (asserted below; exactly 64 with 64-bit pointers), so on
+ * such targets every view fills one line of its own and scanning
+ * candidates touches one line per node.
  */
 struct azr_node_view {
     size_t struct_size;
@@ -138,6 +184,16 @@ struct azr_node_view {
     const char *az_id;  /* resolved AZ ID */
     const char *az_name;/* NULL if the node was given by ID */
 };
+
+/* The cache-line promise above: a field appended to azr_node_view must
+ * still fit in 64 bytes. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+static_assert(sizeof(azr_node_view) <= 64,
+              "azr_node_view must fit in one 64-byte cache line");
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(azr_node_view) <= 64,
+               "azr_node_view must fit in one 64-byte cache line");
+#endif
 
 /* What a policy is told about one pick. */
 typedef struct azr_pick_args {
@@ -232,10 +288,13 @@ typedef struct azr_transport_result {
  *   command timeout. Without it the host refuses per-call timeouts
  *   (AZR_E_UNSUPPORTED).
  * Every reply is the answer to its command: RESP3 push frames go to
- * host->push, and a connection that received bytes nobody asked for is
- * closed (a protocol error), never used again.
- * Replies are built with azr_reader (libazroute) and freed by the host with
- * azr_reply_free().
+ * host->push, and a socket that received bytes nobody asked for is closed
+ * (a protocol error), never used again. Before a call sends anything, the
+ * transport may open a new socket to the same node in place of one closed
+ * so or by the server while idle; that is the only retry it makes: it
+ * never sends a command twice (other nodes are the host's business).
+ * Replies are built with the host's reader (host->resp, ABI 1.1) and freed
+ * by the host with azr_reply_free().
  */
 typedef struct azr_transport_ops {
     size_t struct_size;

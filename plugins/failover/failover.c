@@ -40,8 +40,11 @@
  * (all are ejected, or half-open with their trial taken), returning nothing
  * would fail the request outright although a node may have recovered. As
  * Envoy does in panic mode, the policy then leaves the candidates untouched
- * and lets the rest of the chain choose among all of them; the transport's
- * retry on the next candidate does the rest.
+ * and lets the rest of the chain choose among all of them. If the node
+ * chosen fails, the host's retry does the rest: azr_connect and azr_exec
+ * (lib/conn.c) pick again without the nodes already tried, up to
+ * [azroute] max_attempts, and retry a write only if it was never sent. The
+ * transport never moves a request to another node.
  *
  * Options ([policy failover]):
  *   consecutive_failures  1..1000000 (default 5)

@@ -1,11 +1,13 @@
 /*
  * plugin.c - the resp_tls descriptor: RESP2/RESP3 over TCP and TLS.
  *
- * Built against <azroute/plugin.h> only (plus OpenSSL, and libazroute's
- * RESP reader and encoder compiled in), exactly like a third-party
- * transport.
+ * Built against <azroute/plugin.h> only (plus OpenSSL), exactly like a
+ * third-party transport: it links no libazroute and carries no RESP code
+ * of its own; replies are parsed and commands encoded by the host's RESP
+ * services (host->resp, plugin ABI 1.1), which create() requires.
  * See options.c for the [transport resp_tls] keys.
  */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include <openssl/ssl.h>
@@ -22,14 +24,37 @@ static void rtls_destroy(void *state)
     free(st);
 }
 
+/* The host's RESP services, or NULL (after recording why) when the host
+ * predates them or offers fewer functions than this plugin calls. */
+static const azr_resp_services *host_resp(azr_plugin_env *env,
+                                          const azr_host_services *host)
+{
+    const azr_resp_services *resp =
+        AZR_HOST_HAS(host, resp) ? host->resp : NULL;
+    if (resp == NULL ||
+        resp->struct_size < offsetof(azr_resp_services, reply_free) +
+                                sizeof resp->reply_free) {
+        host->error(env, AZR_E_PLUGIN, NULL, "this host (plugin ABI %u.%u) "
+                    "offers no RESP reader and encoder to transports; "
+                    "resp_tls needs plugin ABI 1.1 or later",
+                    host->abi_major, host->abi_minor);
+        return NULL;
+    }
+    return resp;
+}
+
 static int rtls_create(azr_plugin_env *env, const azr_host_services *host,
                        void **state)
 {
+    const azr_resp_services *resp = host_resp(env, host);
+    if (resp == NULL)
+        return AZR_E_PLUGIN;
     rtls_state *st = calloc(1, sizeof *st);
     if (st == NULL)
         return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
     st->env = env;
     st->host = host;
+    st->resp = resp;
     int rc = rtls_options_read(st);
     if (rc == 0 && st->cfg.tls)
         rc = rtls_tls_context_new(st);

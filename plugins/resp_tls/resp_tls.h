@@ -6,7 +6,9 @@
  *   options.c  reads and validates [transport resp_tls] (create time)
  *   tls.c      the SSL_CTX, per-connection TLS setup and handshake errors
  *   net.c      sockets: deadlines, non-blocking connect, raw and TLS I/O
- *   session.c  one connection: connect, HELLO/AUTH, commands, pipelines
+ *   opening.c  opening a connection: TCP, TLS handshake, HELLO/AUTH
+ *   session.c  one connection: connect, commands, pipelines, close
+ *   stream.c   push frames, stray bytes, the check of an idle connection
  *   plugin.c   the descriptor and the ABI glue
  * Only `azr_plugin_descriptor` is visible outside the module (the module is
  * built with -fvisibility=hidden); the rtls_ functions are internal.
@@ -14,6 +16,22 @@
  * Every failing function records its message through host->error (one
  * line, thread-local in the host) and returns an azr_code; the status the
  * host reports to the policies travels in an azr_transport_result.
+ *
+ * Retries: the transport makes one kind only, and never re-sends anything.
+ * Before a command or pipeline is sent on a used connection it checks,
+ * without blocking, what arrived while the connection waited idle
+ * (stream.c); a connection the server closed meanwhile (restart, idle
+ * timeout), or that holds bytes nobody asked for, or that a previous call
+ * closed after stray bytes, is opened again to the same node, and only
+ * then is the call's first byte sent (session.c). Nothing of the call
+ * has gone out at that point, so nothing can run twice; a failed reopen
+ * is the call's failure. Once any byte of a call is sent, a failure is
+ * returned as it is: a command that reached a node may have been applied,
+ * so whether to try again, and on which node, is the host's decision
+ * (lib/conn.c: azr_exec picks another node, up to max_attempts, and
+ * retries a write only if it was never sent). Trying each address a
+ * node's host name resolves to within one connect_timeout_ms (net.c) is
+ * one connect, not a retry.
  */
 #ifndef AZR_PLUGIN_RESP_TLS_H
 #define AZR_PLUGIN_RESP_TLS_H
@@ -54,6 +72,7 @@ typedef struct rtls_config {
 typedef struct rtls_state {
     azr_plugin_env *env;
     const azr_host_services *host;
+    const azr_resp_services *resp; /* host->resp, checked at create */
     rtls_config cfg;
     SSL_CTX *ssl_ctx;        /* NULL when tls = no */
 } rtls_state;
@@ -145,7 +164,76 @@ const char *rtls_addr_str(const char *host, uint16_t port, char *buf,
                           size_t len);
 
 
+/* One connection (opening.c, session.c and stream.c). Used by one thread
+ * at a time, as the host guarantees. */
+struct rtls_conn {
+    rtls_state *st;
+    const azr_node_view *node; /* valid until the instance is destroyed */
+    int fd;                    /* -1 when closed */
+    SSL *ssl;                  /* NULL for tls = no */
+    azr_reader *reader;        /* the host's (st->resp) */
+    int resp3;                 /* HELLO 3 accepted */
+    int used;                  /* a command went out since the open */
+    uint64_t bytes_in;         /* received since the open (TLS: decrypted) */
+    uint64_t sent_total;       /* RESP bytes written, ever (all opens) */
+    uint64_t received_total;   /* RESP bytes read, ever */
+    char addr[RTLS_ADDR_MAX];  /* "host:port" for messages */
+};
+
+/* What bounds one exchange, for its deadline and its timeout message. */
+typedef struct rtls_limit {
+    uint64_t deadline;        /* rtls_now_ms() value */
+    unsigned ms;              /* the timeout it came from */
+    const char *key;          /* "command_timeout_ms", ... */
+} rtls_limit;
+
+/* ---- opening.c ---- */
+
+/* Opens (or reopens) c within connect_timeout_ms: TCP, TLS handshake, a
+ * new reader, HELLO 3 and/or AUTH. On failure c is torn down and the
+ * azr_code returned (error recorded, res->status set). */
+int rtls_session_open(rtls_conn *c, azr_transport_result *res);
+
+/* ---- stream.c ---- */
+
+/* Takes the next reply that is not a push frame out of the reader (push
+ * frames go to the host on the way). *r is NULL when more bytes are
+ * needed. Returns 0, or the protocol error's azr_code. */
+int rtls_next_reply(rtls_conn *c, azr_reply **r, azr_transport_result *res);
+
+/* Feeds received bytes to the reader, counting them. 0 or AZR_E_NOMEM. */
+int rtls_feed(rtls_conn *c, const char *buf, size_t len,
+              azr_transport_result *res);
+
+/* After the last reply of an exchange: buffered push frames go to the
+ * host; a complete reply nobody asked for closes the connection (the next
+ * call reopens it). A partial frame is left for rtls_check_idle. */
+void rtls_settle_after_replies(rtls_conn *c, azr_transport_result *res);
+
+/* Outcome of the check before a command is sent on a used connection. */
+typedef enum rtls_idle {
+    RTLS_IDLE_CLEAN,     /* nothing pending: send */
+    RTLS_IDLE_REOPEN     /* closed by the peer or out of step: reopen first */
+} rtls_idle;
+
+/* Reads, without blocking, whatever arrived while c waited idle. */
+rtls_idle rtls_check_idle(rtls_conn *c);
+
 /* ---- session.c ---- */
+
+/* Closes the socket, TLS and reader of c (c itself stays, reopenable). */
+void rtls_session_teardown(rtls_conn *c);
+
+/* " (does the server expect TLS? see tls)" when that may explain a
+ * failure (a plain connection that never received a byte), else "". */
+const char *rtls_tls_hint(const rtls_conn *c);
+
+/* Sends out[0..out_len) and reads n replies into replies[], all before
+ * lim->deadline. On failure the replies read so far are freed and the
+ * azr_code returned (error recorded, res->status set). */
+int rtls_roundtrip(rtls_conn *c, const char *out, size_t out_len, size_t n,
+                   azr_reply **replies, const rtls_limit *lim,
+                   azr_transport_result *res);
 
 /* The ABI operations (see azr_transport_ops). */
 int rtls_session_connect(rtls_state *st, const azr_node_view *node,

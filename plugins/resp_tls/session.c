@@ -1,60 +1,32 @@
 /*
- * session.c - one resp_tls connection: open (TCP, TLS handshake, HELLO /
- * AUTH), commands and pipelines, close.
+ * session.c - one resp_tls connection: commands and pipelines, the
+ * exchange that carries them, failures, close. The opening (TCP, TLS,
+ * HELLO/AUTH) is in opening.c, what the stream holds besides the replies
+ * asked for (push frames, stray bytes, an idle connection's state) in
+ * stream.c.
  *
  * Contracts:
- *  - connect_timeout_ms bounds the whole opening: TCP connect, TLS
- *    handshake and the HELLO/AUTH exchange.
  *  - command_timeout_ms (or the call's own timeout) is a deadline: every
  *    reply of a command or pipeline must have arrived that long after the
  *    call started sending, however the bytes trickle in.
  *  - Sending and receiving are interleaved, so a pipeline of any size never
  *    deadlocks on full socket buffers.
  *  - A failure leaves the connection closed (fd -1); the host closes it.
- *  - Every reply is its own command's: RESP3 push frames, wherever they
- *    arrive, go to the host's push service. Bytes that are not a push and
- *    that nobody asked for are a protocol error: found after the last
- *    reply, they close the connection (the replies read are still the
- *    right ones: they came first); found before sending, on a connection
- *    that waited idle, they close it and it is reopened before anything
- *    is sent. Every command on a used connection starts with that check
- *    (one poll() call), which also catches a connection the server closed
- *    while idle (restart, idle timeout), reopened the same way.
- *  - One reply may take at most max_reply_bytes of memory (the reader's
- *    accounting); past it the reply is a protocol error and freed.
- *  - The password is never logged nor put in any message: server errors
- *    are masked before they are quoted, and command buffers that carried
- *    it are wiped.
+ *  - Every reply is its own command's (stream.c). A used connection is
+ *    checked before each command; one the server closed or sent stray
+ *    bytes on while idle is reopened to the same node before anything is
+ *    sent, the only retry this transport makes (see resp_tls.h).
  */
 #include <errno.h>
 #include <poll.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
-
-#include <openssl/crypto.h>
-#include <openssl/err.h>
 
 #include "resp_tls.h"
 
-struct rtls_conn {
-    rtls_state *st;
-    const azr_node_view *node; /* valid until the instance is destroyed */
-    int fd;                    /* -1 when closed */
-    SSL *ssl;                  /* NULL for tls = no */
-    azr_reader *reader;
-    int resp3;                 /* HELLO 3 accepted */
-    int used;                  /* a command went out since the open */
-    uint64_t bytes_in;         /* received since the open (TLS: decrypted) */
-    uint64_t sent_total;       /* RESP bytes written, ever (all opens) */
-    uint64_t received_total;   /* RESP bytes read, ever */
-    char addr[RTLS_ADDR_MAX];  /* "host:port" for messages */
-};
-
-static void session_teardown(rtls_conn *c)
+void rtls_session_teardown(rtls_conn *c)
 {
     if (c->ssl != NULL) {
         /* No close_notify: the peer may be gone, and a blocking shutdown
@@ -67,7 +39,7 @@ static void session_teardown(rtls_conn *c)
         close(c->fd);
         c->fd = -1;
     }
-    azr_reader_free(c->reader);
+    c->st->resp->reader_free(c->reader);
     c->reader = NULL;
     c->resp3 = 0;
     c->used = 0;
@@ -76,63 +48,10 @@ static void session_teardown(rtls_conn *c)
 
 /* The "is it TLS?" hint fits only a plain connection that never received
  * a byte: a TLS server closes or sends a TLS alert on a plaintext hello. */
-static const char *tls_hint(const rtls_conn *c)
+const char *rtls_tls_hint(const rtls_conn *c)
 {
     return !c->st->cfg.tls && c->bytes_in == 0
                ? " (does the server expect TLS? see tls)" : "";
-}
-
-/* TCP connect, then the TLS handshake (when tls = yes). */
-static int open_transport(rtls_conn *c, uint64_t deadline,
-                          azr_transport_result *res)
-{
-    rtls_state *st = c->st;
-    int rc = rtls_tcp_connect(st, c->node->host, c->node->port, deadline,
-                              &c->fd, res);
-    if (rc != 0)
-        return rc;
-    if (!st->cfg.tls)
-        return 0;
-
-    c->ssl = rtls_tls_new(st, c->fd, c->node->host);
-    if (c->ssl == NULL) {
-        res->status = AZR_STATUS_TLS_FAILURE;
-        return AZR_E_TLS;
-    }
-    for (;;) {
-        ERR_clear_error();
-        errno = 0;
-        int r = SSL_connect(c->ssl);
-        if (r == 1)
-            return 0;
-        int saved = errno;
-        int e = SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            int w = rtls_wait(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN
-                                                              : POLLOUT,
-                              deadline);
-            if (w > 0)
-                continue;
-            if (w == 0) {
-                res->status = AZR_STATUS_TIMEOUT;
-                return RTLS_ERROR(st, AZR_E_TIMEOUT, "TLS handshake with %s "
-                                  "timed out after %u ms "
-                                  "(connect_timeout_ms; is it a TLS port?)",
-                                  c->addr, st->cfg.connect_timeout_ms);
-            }
-            saved = errno;
-            e = SSL_ERROR_SYSCALL;
-        }
-        char why[200];
-        rtls_tls_describe_failure(c->ssl, e, saved,
-                                  st->cfg.server_name != NULL
-                                      ? st->cfg.server_name
-                                      : c->node->host,
-                                  why, sizeof why);
-        res->status = AZR_STATUS_TLS_FAILURE;
-        return RTLS_ERROR(st, AZR_E_TLS, "TLS handshake with %s failed: %s",
-                          c->addr, why);
-    }
 }
 
 /* Describes a failed send/receive and returns its azr_code. */
@@ -140,7 +59,7 @@ static int io_failure(rtls_conn *c, rtls_io io, int err_errno, int err_ssl,
                       azr_transport_result *res)
 {
     rtls_state *st = c->st;
-    const char *hint = tls_hint(c);
+    const char *hint = rtls_tls_hint(c);
     if (io == RTLS_IO_EOF) {
         res->status = AZR_STATUS_IO_ERROR;
         return RTLS_ERROR(st, AZR_E_IO, "connection closed by %s%s",
@@ -167,16 +86,9 @@ static int io_failure(rtls_conn *c, rtls_io io, int err_errno, int err_ssl,
                                      : "unknown error");
 }
 
-/* What bounds one exchange, for its deadline and its timeout message. */
-typedef struct exchange_limit {
-    uint64_t deadline;        /* rtls_now_ms() value */
-    unsigned ms;              /* the timeout it came from */
-    const char *key;          /* "command_timeout_ms", ... */
-} exchange_limit;
-
 /* Describes a timeout: still sending, or waiting for a reply. */
 static int timeout_failure(rtls_conn *c, int sending,
-                           const exchange_limit *lim,
+                           const rtls_limit *lim,
                            azr_transport_result *res)
 {
     rtls_state *st = c->st;
@@ -210,7 +122,7 @@ static int await_io(rtls_conn *c, rtls_io io, int err_errno, int err_ssl,
  * describes the timeout (see timeout_failure) or poll() error and returns
  * the azr_code. */
 static int wait_ready(rtls_conn *c, short events, int sending,
-                      const exchange_limit *lim, azr_transport_result *res)
+                      const rtls_limit *lim, azr_transport_result *res)
 {
     int w = rtls_wait(c->fd, events, lim->deadline);
     if (w == 0)
@@ -220,63 +132,13 @@ static int wait_ready(rtls_conn *c, short events, int sending,
     return 0;
 }
 
-/* Hands a push frame to the host (which frees it). */
-static void deliver_push(rtls_conn *c, azr_reply *push)
-{
-    const azr_host_services *h = c->st->host;
-    if (h->struct_size >= offsetof(azr_host_services, push) + sizeof h->push &&
-        h->push != NULL)
-        h->push(c->st->env, c->node, push);
-    else
-        azr_reply_free(push);
-}
-
-/* Takes the next reply that is not a push frame out of the reader (push
- * frames go to the host on the way). *r is NULL when more bytes are
- * needed. Returns 0, or the protocol error's azr_code. */
-static int next_reply(rtls_conn *c, azr_reply **r, azr_transport_result *res)
-{
-    for (;;) {
-        *r = NULL;
-        azr_code rc = azr_reader_get_reply(c->reader, r);
-        if (rc == AZR_E_NOMEM) {
-            res->status = AZR_STATUS_IO_ERROR;
-            return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory reading "
-                              "from %s", c->addr);
-        }
-        if (rc != AZR_OK) {
-            res->status = AZR_STATUS_IO_ERROR;
-            return RTLS_ERROR(c->st, AZR_E_PROTOCOL, "protocol error from "
-                              "%s: %s%s", c->addr,
-                              azr_reader_error(c->reader), tls_hint(c));
-        }
-        if (*r == NULL || (*r)->type != AZR_REPLY_PUSH)
-            return 0;
-        deliver_push(c, *r);
-    }
-}
-
-/* Feeds received bytes to the reader. */
-static int feed(rtls_conn *c, const char *buf, size_t len,
-                azr_transport_result *res)
-{
-    c->bytes_in += len;
-    c->received_total += len;
-    if (azr_reader_feed(c->reader, buf, len) != AZR_OK) {
-        res->status = AZR_STATUS_IO_ERROR;
-        return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory reading from "
-                          "%s", c->addr);
-    }
-    return 0;
-}
-
 /*
  * Sends out[0..out_len) and reads n replies into replies[], all before
  * lim->deadline. On failure the replies read so far are freed.
  */
-static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
-                     size_t n, azr_reply **replies,
-                     const exchange_limit *lim, azr_transport_result *res)
+int rtls_roundtrip(rtls_conn *c, const char *out, size_t out_len, size_t n,
+                  azr_reply **replies, const rtls_limit *lim,
+                  azr_transport_result *res)
 {
     size_t sent = 0, got = 0;
     int just_sent = 0;
@@ -286,7 +148,7 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
     for (;;) {
         while (got < n) {
             azr_reply *r;
-            if ((rc = next_reply(c, &r, res)) != 0)
+            if ((rc = rtls_next_reply(c, &r, res)) != 0)
                 goto fail;
             if (r == NULL)
                 break;
@@ -324,7 +186,7 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
         io = rtls_io_recv(c->fd, c->ssl, buf, sizeof buf, &done, &err_errno,
                           &err_ssl);
         if (io == RTLS_IO_DONE) {
-            if ((rc = feed(c, buf, done, res)) != 0)
+            if ((rc = rtls_feed(c, buf, done, res)) != 0)
                 goto fail;
             progress = 1;
         } else if ((rc = await_io(c, io, err_errno, err_ssl, &events,
@@ -342,247 +204,10 @@ static int roundtrip(rtls_conn *c, const char *out, size_t out_len,
 
 fail:
     for (size_t i = 0; i < got; i++) {
-        azr_reply_free(replies[i]);
+        c->st->resp->reply_free(replies[i]);
         replies[i] = NULL;
     }
     return rc;
-}
-
-/*
- * After the last reply of an exchange: push frames already buffered go to
- * the host; a complete reply nobody asked for means the connection is out
- * of step, so it is closed (the next call reopens it). A partial frame is
- * left for the check before the next command.
- */
-static void settle_after_replies(rtls_conn *c, azr_transport_result *res)
-{
-    if (azr_reader_pending(c->reader) == 0 &&
-        (c->ssl == NULL || !SSL_has_pending(c->ssl)))
-        return;
-    azr_reply *r = NULL;
-    if (next_reply(c, &r, res) == 0 && r == NULL)
-        return;
-    azr_reply_free(r);
-    c->st->host->log(c->st->env, AZR_LOG_WARNING, "%s sent a reply nobody "
-                     "asked for; connection closed", c->addr);
-    session_teardown(c);
-}
-
-/* Outcome of the check before a command is sent on a used connection. */
-typedef enum idle_state {
-    IDLE_CLEAN,     /* nothing pending: send */
-    IDLE_REOPEN     /* closed by the peer or out of step: reopen first */
-} idle_state;
-
-/*
- * Reads whatever arrived while the connection waited (without blocking):
- * push frames go to the host; end of stream, an error, a reply nobody
- * asked for or a partial frame mean the connection cannot carry the next
- * command as it is.
- */
-static idle_state check_idle(rtls_conn *c)
-{
-    rtls_state *st = c->st;
-    char buf[4096];
-    azr_transport_result scratch = { .struct_size = sizeof scratch };
-    for (;;) {
-        if (c->ssl == NULL || !SSL_has_pending(c->ssl)) {
-            struct pollfd p = { .fd = c->fd, .events = POLLIN };
-            int n = poll(&p, 1, 0);
-            if (n == 0)
-                break;
-            if (n < 0)
-                return errno == EINTR ? IDLE_CLEAN : IDLE_REOPEN;
-        }
-        size_t done = 0;
-        int err_errno = 0, err_ssl = 0;
-        rtls_io io = rtls_io_recv(c->fd, c->ssl, buf, sizeof buf, &done,
-                                  &err_errno, &err_ssl);
-        if (io == RTLS_IO_WANT_READ || io == RTLS_IO_WANT_WRITE)
-            break; /* TLS record incomplete, or a session ticket */
-        if (io != RTLS_IO_DONE) {
-            st->host->log(st->env, AZR_LOG_DEBUG, "%s closed the idle "
-                          "connection; reopening", c->addr);
-            return IDLE_REOPEN;
-        }
-        if (feed(c, buf, done, &scratch) != 0)
-            return IDLE_REOPEN;
-    }
-    azr_reply *r = NULL;
-    if (next_reply(c, &r, &scratch) == 0 && r == NULL &&
-        azr_reader_pending(c->reader) == 0)
-        return IDLE_CLEAN;
-    azr_reply_free(r);
-    st->host->log(st->env, AZR_LOG_WARNING, "%s sent bytes nobody asked for "
-                  "on an idle connection; reopening it", c->addr);
-    return IDLE_REOPEN;
-}
-
-/* Sends one command during the opening (bounded by the opening's
- * deadline) and returns its reply. The encoded command is wiped: it may
- * carry the password. */
-static int opening_command(rtls_conn *c, size_t argc, const char **argv,
-                           uint64_t deadline, azr_reply **reply,
-                           azr_transport_result *res)
-{
-    const exchange_limit lim = {
-        .deadline = deadline,
-        .ms = c->st->cfg.connect_timeout_ms,
-        .key = "connect_timeout_ms",
-    };
-    char *buf;
-    size_t len;
-    if (azr_format_command(&buf, &len, argc, argv, NULL) != AZR_OK) {
-        res->status = AZR_STATUS_IO_ERROR;
-        return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory");
-    }
-    int rc = roundtrip(c, buf, len, 1, reply, &lim, res);
-    OPENSSL_cleanse(buf, len);
-    free(buf);
-    return rc;
-}
-
-/* Copies a server error into out, with any occurrence of the password
- * masked: some servers quote the arguments of a refused command. */
-static void masked_error(const rtls_config *cfg, const azr_reply *r,
-                         char *out, size_t outlen)
-{
-    size_t n = 0;
-    const char *s = r->str != NULL ? r->str : "";
-    size_t slen = r->str != NULL ? r->len : 0;
-    size_t plen = cfg->password != NULL ? strlen(cfg->password) : 0;
-    for (size_t i = 0; i < slen && n + 1 < outlen;) {
-        if (plen > 0 && slen - i >= plen &&
-            memcmp(s + i, cfg->password, plen) == 0) {
-            for (const char *m = "***"; *m != '\0' && n + 1 < outlen; m++)
-                out[n++] = *m;
-            i += plen;
-            continue;
-        }
-        unsigned char ch = (unsigned char)s[i++];
-        out[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    out[n] = '\0';
-}
-
-static int is_error_reply(const azr_reply *r)
-{
-    return r->type == AZR_REPLY_ERROR || r->type == AZR_REPLY_BLOB_ERROR;
-}
-
-static int starts_with(const azr_reply *r, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return r->str != NULL && r->len >= n &&
-           strncasecmp(r->str, prefix, n) == 0;
-}
-
-/* AUTH [username] password, for RESP2 (or after HELLO was refused). */
-static int send_auth(rtls_conn *c, uint64_t deadline,
-                     azr_transport_result *res)
-{
-    const rtls_config *cfg = &c->st->cfg;
-    const char *argv[3] = { "AUTH" };
-    size_t argc = 1;
-    if (cfg->username != NULL)
-        argv[argc++] = cfg->username;
-    argv[argc++] = cfg->password;
-    azr_reply *r = NULL;
-    int rc = opening_command(c, argc, argv, deadline, &r, res);
-    if (rc != 0)
-        return rc;
-    if (is_error_reply(r)) {
-        char msg[160];
-        masked_error(cfg, r, msg, sizeof msg);
-        azr_reply_free(r);
-        res->status = AZR_STATUS_ERROR_REPLY;
-        return RTLS_ERROR(c->st, AZR_E_AUTH, "AUTH as '%s' refused by %s: "
-                          "%s", cfg->username != NULL ? cfg->username
-                                                      : "default",
-                          c->addr, msg);
-    }
-    azr_reply_free(r);
-    return 0;
-}
-
-/* HELLO 3 (with AUTH inline) when protocol = 3, else AUTH if a password is
- * configured. A server that does not know HELLO or RESP3 (NOPROTO, unknown
- * command) is used with RESP2. */
-static int session_hello(rtls_conn *c, uint64_t deadline,
-                         azr_transport_result *res)
-{
-    rtls_state *st = c->st;
-    const rtls_config *cfg = &st->cfg;
-    if (cfg->protocol == 3) {
-        const char *argv[5] = { "HELLO", "3" };
-        size_t argc = 2;
-        if (cfg->password != NULL) {
-            argv[argc++] = "AUTH";
-            argv[argc++] = cfg->username != NULL ? cfg->username
-                                                 : "default";
-            argv[argc++] = cfg->password;
-        }
-        azr_reply *r = NULL;
-        int rc = opening_command(c, argc, argv, deadline, &r, res);
-        if (rc != 0)
-            return rc;
-        if (!is_error_reply(r)) {
-            azr_reply_free(r);
-            c->resp3 = 1;
-            return 0;
-        }
-        char msg[160];
-        masked_error(cfg, r, msg, sizeof msg);
-        int fallback = starts_with(r, "NOPROTO") ||
-                       strstr(msg, "unknown command") != NULL;
-        int auth = starts_with(r, "WRONGPASS") || starts_with(r, "NOAUTH") ||
-                   starts_with(r, "NOPERM");
-        azr_reply_free(r);
-        if (auth) {
-            res->status = AZR_STATUS_ERROR_REPLY;
-            return RTLS_ERROR(st, AZR_E_AUTH, "AUTH as '%s' refused by %s: "
-                              "%s", argv[3], c->addr, msg);
-        }
-        if (!fallback) {
-            res->status = AZR_STATUS_ERROR_REPLY;
-            return RTLS_ERROR(st, AZR_E_SERVER_REPLY, "HELLO 3 refused by "
-                              "%s: %s", c->addr, msg);
-        }
-        st->host->log(st->env, AZR_LOG_INFO, "%s does not support RESP3; "
-                      "using RESP2", c->addr);
-    }
-    return cfg->password != NULL ? send_auth(c, deadline, res) : 0;
-}
-
-/* Opens (or reopens) the connection within connect_timeout_ms. */
-static int session_open(rtls_conn *c, azr_transport_result *res)
-{
-    rtls_state *st = c->st;
-    uint64_t deadline = rtls_now_ms() + st->cfg.connect_timeout_ms;
-    int rc = open_transport(c, deadline, res);
-    if (rc == 0) {
-        c->reader = azr_reader_new(0, 0);
-        if (c->reader != NULL)
-            azr_reader_set_max_reply(c->reader, st->cfg.max_reply_bytes);
-        if (c->reader == NULL) {
-            res->status = AZR_STATUS_IO_ERROR;
-            rc = RTLS_ERROR(st, AZR_E_NOMEM, "out of memory");
-        }
-    }
-    if (rc == 0)
-        rc = session_hello(c, deadline, res);
-    if (rc != 0) {
-        session_teardown(c);
-        return rc;
-    }
-    if (c->ssl != NULL)
-        st->host->log(st->env, AZR_LOG_DEBUG, "connected to %s (%s, %s, "
-                      "RESP%d)", c->addr, SSL_get_version(c->ssl),
-                      SSL_get_cipher_name(c->ssl), c->resp3 ? 3 : 2);
-    else
-        st->host->log(st->env, AZR_LOG_DEBUG, "connected to %s (plain TCP, "
-                      "RESP%d)", c->addr, c->resp3 ? 3 : 2);
-    return 0;
 }
 
 /* Reports the bytes moved since the call began (ABI 1.1 fields). */
@@ -608,7 +233,7 @@ int rtls_session_connect(rtls_state *st, const azr_node_view *node,
     c->node = node;
     c->fd = -1;
     rtls_addr_str(node->host, node->port, c->addr, sizeof c->addr);
-    int rc = session_open(c, res);
+    int rc = rtls_session_open(c, res);
     report_bytes(c, 0, 0, res);
     if (rc != 0) {
         free(c);
@@ -633,8 +258,9 @@ static int encode_all(rtls_conn *c, size_t n, const azr_command *cmds,
             return RTLS_ERROR(c->st, AZR_E_INVALID_ARGUMENT,
                               "command %zu of %zu is empty", i + 1, n);
         }
-        if (azr_format_command(&one, &one_len, cmds[i].argc, cmds[i].argv,
-                               cmds[i].argvlen) != AZR_OK) {
+        if (c->st->resp->format_command(&one, &one_len, cmds[i].argc,
+                                        cmds[i].argv,
+                                        cmds[i].argvlen) != AZR_OK) {
             free(buf);
             return RTLS_ERROR(c->st, AZR_E_NOMEM, "out of memory");
         }
@@ -688,29 +314,29 @@ int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
     /* Reopen a connection that broke, or that the server closed or sent
      * stray bytes on while idle: nothing has been sent for this request
      * yet, so reopening cannot run anything twice. */
-    if (c->fd < 0 || (c->used && check_idle(c) == IDLE_REOPEN)) {
-        session_teardown(c);
-        rc = session_open(c, res);
+    if (c->fd < 0 || (c->used && rtls_check_idle(c) == RTLS_IDLE_REOPEN)) {
+        rtls_session_teardown(c);
+        rc = rtls_session_open(c, res);
         if (rc != 0) {
             report_bytes(c, sent0, recv0, res);
             free(out);
             return rc;
         }
     }
-    exchange_limit lim = {
+    rtls_limit lim = {
         .ms = timeout_ms > 0 ? timeout_ms : st->cfg.command_timeout_ms,
         .key = timeout_ms > 0 ? "the call's timeout" : "command_timeout_ms",
     };
     lim.deadline = rtls_now_ms() + lim.ms;
     c->used = 1;
-    rc = roundtrip(c, out, out_len, n, replies, &lim, res);
+    rc = rtls_roundtrip(c, out, out_len, n, replies, &lim, res);
     free(out);
     if (rc != 0) {
         report_bytes(c, sent0, recv0, res);
-        session_teardown(c);
+        rtls_session_teardown(c);
         return rc;
     }
-    settle_after_replies(c, res);
+    rtls_settle_after_replies(c, res);
     report_bytes(c, sent0, recv0, res);
     res->status = AZR_STATUS_OK;
     return 0;
@@ -720,6 +346,6 @@ void rtls_session_close(rtls_conn *c)
 {
     if (c == NULL)
         return;
-    session_teardown(c);
+    rtls_session_teardown(c);
     free(c);
 }

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/ewma.h"
 #include "../common/options.h"
-#include "../common/atomic_double.h"
 #include "spill.h"
 
 #define SPILL_DEFAULT_DECAY_MS 1000.0
@@ -19,7 +19,7 @@
 #define SPILL_MAX_RATIO 1000000.0
 
 /* Estimate bits meaning "no sample yet" (a NaN no sample produces). */
-#define SPILL_NO_SAMPLE UINT64_MAX
+#define SPILL_NO_SAMPLE AZR_EWMA_NO_SAMPLE
 
 typedef struct spill_node {
     _Alignas(64) _Atomic uint64_t estimate; /* bits of a double, ns */
@@ -108,6 +108,12 @@ void azr_spill_destroy(azr_spill *sp)
     free(sp);
 }
 
+/* The plain EWMA rule, for azr_ewma_update; `arg` is the pull. */
+static double spill_rule(double est, double sample, const void *arg)
+{
+    return azr_ewma_blend(est, sample, *(const double *)arg);
+}
+
 void azr_spill_observe(azr_spill *sp, const azr_outcome *o)
 {
     if (sp == NULL || o->node_index >= sp->n_nodes)
@@ -115,23 +121,9 @@ void azr_spill_observe(azr_spill *sp, const azr_outcome *o)
     if (o->status != AZR_STATUS_OK && o->status != AZR_STATUS_ERROR_REPLY)
         return;
     spill_node *nd = &sp->nodes[o->node_index];
-    double sample = (double)o->rtt_ns;
     uint64_t now = sp->host->now_ns(sp->env);
-    /* The exchange hands each concurrent sample its own share of the
-     * elapsed time; the CAS loop makes every sample count. */
-    uint64_t prev = atomic_exchange_explicit(&nd->stamp_ns, now,
-                                             memory_order_relaxed);
-    double pull = now > prev ? 1.0 - exp(-(double)(now - prev) / sp->tau_ns)
-                             : 0.0;
-    uint64_t old = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
-    uint64_t upd;
-    do {
-        upd = old == SPILL_NO_SAMPLE
-                  ? azr_double_bits(sample)
-                  : azr_double_bits(azr_bits_double(old) + (sample - azr_bits_double(old)) * pull);
-    } while (!atomic_compare_exchange_weak_explicit(&nd->estimate, &old, upd,
-                                                    memory_order_relaxed,
-                                                    memory_order_relaxed));
+    double pull = azr_ewma_pull(&nd->stamp_ns, now, sp->tau_ns);
+    azr_ewma_update(&nd->estimate, (double)o->rtt_ns, spill_rule, &pull);
 }
 
 double azr_spill_estimate_ns(const azr_spill *sp, size_t node_index)
@@ -149,26 +141,4 @@ int azr_spill_exceeds(const azr_spill *sp, double best_same_ns,
     if (sp == NULL || !isfinite(best_same_ns) || !isfinite(best_other_ns))
         return 0;
     return best_same_ns > sp->ratio * best_other_ns;
-}
-
-int azr_spill_should_widen(const azr_spill *sp,
-                           const azr_node_view *const *cand,
-                           const unsigned char *same,
-                           const unsigned char *eligible, size_t n)
-{
-    if (sp == NULL)
-        return 0;
-    double best_same = INFINITY, best_other = INFINITY;
-    for (size_t i = 0; i < n; i++) {
-        if (!eligible[i])
-            continue;
-        double e = azr_spill_estimate_ns(sp, cand[i]->index);
-        if (same[i]) {
-            if (e < best_same)
-                best_same = e;
-        } else if (e < best_other) {
-            best_other = e;
-        }
-    }
-    return azr_spill_exceeds(sp, best_same, best_other);
 }

@@ -16,7 +16,7 @@
  *                         (0, 60000] (default 1)
  *
  * The estimate is a plain (not peak) exponentially weighted average whose
- * weight depends on the time between samples:
+ * weight depends on the time between samples (plugins/common/ewma.h):
  *     est += (sample - est) x (1 - exp(-dt / spill_decay_ms))
  * so one slow answer does not flip the decision; the first sample replaces
  * the prior. Only answers (OK, ERROR_REPLY) are samples: a node that fails
@@ -56,22 +56,10 @@ void azr_spill_observe(azr_spill *sp, const azr_outcome *outcome);
  * sample). */
 double azr_spill_estimate_ns(const azr_spill *sp, size_t node_index);
 
-/*
- * The decision for one pick, given the candidates same_az would consider
- * (the caller passes, for each of cand[0..n-1], whether it is in the
- * caller's AZ through same[i] != 0, and skips candidates it would never
- * route to by passing them as neither: eligible[i] == 0).
- * Returns 1 when the lowest estimate among eligible same-AZ candidates
- * exceeds R x the lowest among eligible other candidates; 0 when it does
- * not, when either group is empty, or when sp is NULL.
- */
-int azr_spill_should_widen(const azr_spill *sp,
-                           const azr_node_view *const *cand,
-                           const unsigned char *same,
-                           const unsigned char *eligible, size_t n);
-
-/* The same decision from the two minima, for callers that compute them in
- * their own loop: 1 if best_same_ns > R x best_other_ns. */
+/* The decision for one pick, from the lowest estimate among its same-AZ
+ * candidates and the lowest among the others:
+ * 1 if best_same_ns > R x best_other_ns; 0 when it is not, when either
+ * is not finite (an empty group: INFINITY), or when sp is NULL. */
 int azr_spill_exceeds(const azr_spill *sp, double best_same_ns,
                       double best_other_ns);
 

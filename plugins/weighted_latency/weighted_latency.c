@@ -22,9 +22,11 @@
  *     estimate += (sample - estimate) x (1 - exp(-dt / decay_ms))
  *
  * where dt is the time since the node's previous sample, so the decay speed
- * does not depend on the request rate. A node without samples costs
- * initial_rtt_ms (the prior), as if it had answered that fast when the
- * policy was created; the first real sample replaces the prior outright.
+ * does not depend on the request rate (the pull and the lock-free update
+ * are plugins/common/ewma.h's, shared with same_az). A node without samples
+ * costs initial_rtt_ms (the prior), as if it had answered that fast when
+ * the policy was created; the first real sample replaces the prior
+ * outright.
  *
  * Spikes: with the time-based pull alone, one stray slow answer on a busy,
  * healthy node (a scheduling hiccup, a GC pause) would hold its estimate up
@@ -139,8 +141,8 @@
 
 #include <azroute/plugin.h>
 
+#include "../common/ewma.h"
 #include "../common/options.h"
-#include "../common/atomic_double.h"
 
 #define WL_DEFAULT_DECAY_MS 10000.0
 #define WL_MAX_DECAY_MS 3600000.0
@@ -167,7 +169,7 @@
 
 /* Bit pattern of the estimate meaning "no sample yet" (a NaN, which no
  * sample can produce). */
-#define WL_NO_SAMPLE UINT64_MAX
+#define WL_NO_SAMPLE AZR_EWMA_NO_SAMPLE
 
 typedef enum wl_mode { WL_MODE_P2C = 0, WL_MODE_WEIGHTED = 1 } wl_mode;
 
@@ -443,6 +445,34 @@ static long wl_pick(void *state, const azr_pick_args *args,
     return 1;
 }
 
+/* What wl_rule needs to move an estimate: the instance's bounds, the
+ * pull of this update, and for a failure the idle decay since the last
+ * update (the estimate as it is now is what a failure multiplies). */
+typedef struct wl_step {
+    const wl_state *st;
+    double pull;
+    double decay;
+    int failure;
+} wl_step;
+
+/* The peak EWMA rule (see the top of the file), for azr_ewma_update. */
+static double wl_rule(double est, double sample, const void *arg)
+{
+    const wl_step *k = arg;
+    if (k->failure) {                        /* a slow answer, as it is now */
+        double now_est = est * k->decay;
+        now_est = (now_est > WL_JUMP_FLOOR_NS ? now_est : WL_JUMP_FLOOR_NS) *
+                  sample;
+        return now_est < WL_FAILURE_CAP_NS ? now_est : WL_FAILURE_CAP_NS;
+    }
+    if (sample > est) {                      /* peak: jump up at once... */
+        double top = (est > WL_JUMP_FLOOR_NS ? est : WL_JUMP_FLOOR_NS) *
+                     k->st->max_jump;        /* ...by at most max_jump x */
+        return k->st->max_jump > 0.0 && sample > top ? top : sample;
+    }
+    return azr_ewma_blend(est, sample, k->pull);
+}
+
 /*
  * Applies one update to the shared estimate: `sample` with the pull a
  * batch of `n` samples would have had (n >= 1), or, when `failure` is set,
@@ -460,40 +490,23 @@ static void wl_update(const wl_state *st, wl_node *nd, double sample,
             atomic_store_explicit(&nd->contended_at, now != 0 ? now : 1,
                                   memory_order_relaxed);
     }
-    uint64_t prev = atomic_exchange_explicit(&nd->stamp_ns, now,
-                                             memory_order_relaxed);
-    double pull = now > prev ? 1.0 - exp(-(double)(now - prev) / st->tau_ns)
-                             : 0.0;
+    double pull = azr_ewma_pull(&nd->stamp_ns, now, st->tau_ns);
+    double decay = 1.0 - pull; /* exp(-dt / tau): the idle decay */
     double least = n == 1 ? st->min_pull
                           : 1.0 - pow(1.0 - st->min_pull, (double)n);
     if (pull < least)
         pull = least;
-
-    double decay = now > prev ? exp(-(double)(now - prev) / st->tau_ns) : 1.0;
-    uint64_t old = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
-    uint64_t upd;
-    do {
-        if (failure) {                       /* a slow answer, as it is now */
-            double est = (old == WL_NO_SAMPLE ? st->prior_ns
-                                              : azr_bits_double(old)) * decay;
-            est = (est > WL_JUMP_FLOOR_NS ? est : WL_JUMP_FLOOR_NS) * sample;
-            upd = azr_double_bits(est < WL_FAILURE_CAP_NS ? est
-                                                          : WL_FAILURE_CAP_NS);
-        } else if (old == WL_NO_SAMPLE) {
-            upd = azr_double_bits(sample);
-        } else {
-            double est = azr_bits_double(old);
-            if (sample > est) {       /* peak: jump up at once... */
-                double top = (est > WL_JUMP_FLOOR_NS ? est : WL_JUMP_FLOOR_NS)
-                             * st->max_jump;
-                upd = azr_double_bits(st->max_jump > 0.0 && sample > top ? top : sample);
-            } else {                         /* ...by at most max_jump x */
-                upd = azr_double_bits(est + (sample - est) * pull);
-            }
-        }
-    } while (!atomic_compare_exchange_weak_explicit(&nd->estimate, &old, upd,
-                                                    memory_order_relaxed,
-                                                    memory_order_relaxed));
+    if (failure) {
+        /* A failure applies the rule even to a node without samples: from
+         * its prior, not as a first sample. */
+        uint64_t none = WL_NO_SAMPLE;
+        atomic_compare_exchange_strong_explicit(
+            &nd->estimate, &none, azr_double_bits(st->prior_ns),
+            memory_order_relaxed, memory_order_relaxed);
+    }
+    const wl_step step = { .st = st, .pull = pull, .decay = decay,
+                           .failure = failure };
+    azr_ewma_update(&nd->estimate, sample, wl_rule, &step);
 }
 
 /* Adds a sample to the slot's batch; folds the batch into the shared
