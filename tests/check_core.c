@@ -439,11 +439,19 @@ START_TEST(test_loader_absolute_path_and_duplicates)
              "[policy name_mismatch]\nk = v\n" NODES_3, dir);
     ck_assert_int_eq(azr_test_open(text, &o, &ctx, err), AZR_E_PLUGIN);
     ck_assert_ptr_null(ctx);
-    snprintf(want, sizeof want, "TEST.ini:2: plugin '%s/name_mismatch.so': "
+    char full[2048];
+    snprintf(full, sizeof full, "TEST.ini:2: plugin '%s/name_mismatch.so': "
              "%s/name_mismatch.so: descriptor names itself 'renamed_inside' "
              "but the file is named 'name_mismatch' (they must be equal)",
              dir, dir);
-    ck_assert_str_eq(err, want);
+    /* A long build path (make distcheck) cuts the line at the errbuf's
+     * size: what arrived must then be the start of the whole message. */
+    if (strlen(full) < sizeof want)
+        ck_assert_str_eq(err, full);
+    else
+        ck_assert_msg(strlen(err) >= sizeof want / 2 &&
+                          strncmp(err, full, strlen(err)) == 0,
+                      "'%s' is not the start of '%s'", err, full);
 
     /* Two loaded plugins may not share a name: a policy file named
      * resp_tls.so (elsewhere) and the resp_tls transport. */
