@@ -780,6 +780,30 @@ START_TEST(fo_trial_beats_latency_policy)
 }
 END_TEST
 
+/* The statistics snapshot carries failover's ejections and weighted
+ * latency's estimate (the policies' describe operation). */
+START_TEST(fo_stats_describe)
+{
+    azr_ctx *ctx = open_ini("failover, weighted_latency", TWO_NODES
+                            FO_OPTS(""), NULL);
+    sample(ctx, 1, 2.0);
+    fail_n(ctx, 0, 3);                       /* a ejected once */
+    azr_stats *st = NULL;
+    ck_assert_int_eq(azr_stats_get(ctx, &st), AZR_OK);
+    ck_assert_uint_eq(st->n_nodes, 2);
+    ck_assert_uint_eq(st->nodes[0].ejections, 1);
+    ck_assert_int_eq(st->nodes[0].ejected, 1);
+    ck_assert_uint_eq(st->nodes[1].ejections, 0);
+    ck_assert_int_eq(st->nodes[1].ejected, 0);
+    ck_assert(st->nodes[1].latency_ns > 1.9e6 && st->nodes[1].latency_ns < 2.1e6);
+    ck_assert_uint_eq(st->nodes[0].by_status[AZR_STATUS_REFUSED], 3);
+    ck_assert_uint_eq(st->requests, 4);
+    ck_assert_uint_eq(st->answered, 1);
+    azr_stats_free(st);
+    azr_close(ctx);
+}
+END_TEST
+
 START_TEST(fo_max_ejection_percent)
 {
     /* 4 nodes at 50%: two may be out at once. */
@@ -1047,6 +1071,7 @@ static Suite *policies_suite(void)
     tcase_add_test(fo, fo_multiplier_decays_while_healthy);
     tcase_add_test(fo, fo_half_open_single_trial);
     tcase_add_test(fo, fo_trial_beats_latency_policy);
+    tcase_add_test(fo, fo_stats_describe);
     tcase_add_test(fo, fo_stragglers_ignored);
     tcase_add_test(fo, fo_max_ejection_percent);
     tcase_add_test(fo, fo_always_allow_one);

@@ -166,6 +166,7 @@ static int fo_create(azr_plugin_env *env, const azr_host_services *host,
         atomic_init(&nd->failures, 0);
         atomic_init(&nd->times_ejected, 0);
         atomic_init(&nd->healthy_since, 0);
+        atomic_init(&nd->ejections, 0);
         nd->priority = nodes[i]->priority;
         nd->primary = nodes[i]->role == AZR_ROLE_PRIMARY;
         if (nd->priority != st->nodes[0].priority)
