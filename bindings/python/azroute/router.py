@@ -151,16 +151,23 @@ def _encode(arg: Arg) -> bytes:
         % type(arg).__name__)
 
 
+# ctypes array types by argument count (making one is slow); bounded.
+_ARRAY_TYPES: dict = {}
+
+
 def _command(args: Sequence[Arg]) -> AzrCommand:
     """An azr_command over ``args``; the returned structure keeps the
     argument buffers alive (ctypes records them in its _objects)."""
     n = len(args)
     if n == 0:
         raise InvalidArgumentError("a command needs at least its name")
-    bufs = [_encode(a) for a in args]
-    argv = (_capi.c_char_p * n)(*bufs)
-    lens = (c_size_t * n)(*[len(b) for b in bufs])
-    return AzrCommand(n, argv, lens)
+    bufs = [a if type(a) is bytes else _encode(a) for a in args]
+    types = _ARRAY_TYPES.get(n)
+    if types is None:
+        types = (_capi.c_char_p * n, c_size_t * n)
+        if len(_ARRAY_TYPES) < 64:
+            _ARRAY_TYPES[n] = types
+    return AzrCommand(n, types[0](*bufs), types[1](*map(len, bufs)))
 
 
 def _exec_options(write: bool, timeout_ms: Optional[float],
