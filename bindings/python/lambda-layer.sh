@@ -10,7 +10,9 @@
 #                            deployment tools do not keep them)
 #   lib/<dependency>         the non-system shared libraries it (or a
 #                            plugin, or the CLI) needs, found with readelf
-#                            and ldd, recursively (today: libjson-c.so.5)
+#                            and ldd, recursively: libjson-c.so.5, and
+#                            libinih.so.1 where the link kept it (a build
+#                            without --as-needed, e.g. a sanitizer build)
 #   lib/azroute/*.so         the plugins
 #   bin/azroute              the command-line tool
 #   python/azroute/          the Python package (bindings/python/azroute)
@@ -56,7 +58,7 @@ is_system() {
     libssl.so.3|libcrypto.so.3|libcurl.so.4|libz.so.1|linux-vdso.so.*|\
     linux-gate.so.*)
         return 0 ;;
-    lib[altu]san.so.*|libhwasan.so.*|liblsan.so.*)
+    libasan.so.*|libubsan.so.*|libtsan.so.*|liblsan.so.*|libhwasan.so.*)
         echo "lambda-layer: warning: $1 (a sanitizer runtime) not bundled;" \
             "this is a test build, not a deployable layer" >&2
         return 0 ;;
