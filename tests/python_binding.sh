@@ -29,6 +29,7 @@ unset AWS_LAMBDA_METADATA_API AWS_LAMBDA_METADATA_TOKEN \
 . "$AZR_TEST_SRCDIR/tests/md_harness.sh"
 . "$AZR_TEST_SRCDIR/tests/python/py_harness.sh"
 py_find_python
+py_require_servers
 
 lib=$AZR_TEST_BUILDDIR/lib/.libs/libazroute.so.0
 MDSERVER=$AZR_TEST_BUILDDIR/tests/mdserver

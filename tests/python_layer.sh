@@ -27,6 +27,7 @@ export AWS_EC2_METADATA_DISABLED
 . "$AZR_TEST_SRCDIR/tests/md_harness.sh"
 . "$AZR_TEST_SRCDIR/tests/python/py_harness.sh"
 py_find_python
+py_require_servers
 MDSERVER=$AZR_TEST_BUILDDIR/tests/mdserver
 [ -x "$MDSERVER" ] || { echo "FAIL: $MDSERVER not built"; exit 99; }
 

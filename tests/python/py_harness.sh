@@ -1,6 +1,10 @@
 # py_harness.sh - helpers for the Python binding's shell tests and the
 # example's local runner. Sourced after tests/redis_harness.sh; POSIX sh.
 #
+#   py_require_servers  fails (exit 99) when redis-server or openssl is
+#                       missing, where rh_init would skip: these tests
+#                       must not be skipped in CI (tools/install-deps.sh
+#                       installs both)
 #   py_find_python      sets PYTHON to the absolute path of the python3
 #                       interpreter (sys.executable, so that it still runs
 #                       under `env -i`); a missing python3 is a failure
@@ -18,6 +22,13 @@
 #                       the primary, g2 and g3 replicas of it replicating
 #                       over TLS; ARGS go to all three. Sets PY_P1, PY_P2,
 #                       PY_P3 (their ports). Needs rh_make_certs.
+
+py_require_servers() {
+    if [ -z "$RH_REDIS" ] || [ ! -x "$RH_REDIS" ] || [ -z "$RH_OPENSSL" ]; then
+        echo "FAIL: redis-server or openssl not found (tools/install-deps.sh installs them)"
+        exit 99
+    fi
+}
 
 py_find_python() {
     py=$(command -v python3 2>/dev/null) ||
