@@ -100,37 +100,46 @@ static azr_ctx *one_node(int port, const char *transport_opts, int push_cb)
     return open_with("same_az", node, transport_opts, push_cb);
 }
 
-/* azr_exec of a command given as words, NULL-terminated. */
+/* A command given as words: up to 16, NULL-terminated. */
+typedef struct words {
+    const char *argv[16];
+    azr_command cmd;
+} words;
+
+static const azr_command *words_of(words *w, const char *first, va_list ap)
+{
+    size_t argc = 0;
+    for (const char *a = first; a != NULL && argc < 16;
+         a = va_arg(ap, const char *))
+        w->argv[argc++] = a;
+    w->cmd = (azr_command){ .argc = argc, .argv = w->argv };
+    return &w->cmd;
+}
+
+/* azr_exec of a command given as words. */
 static azr_code execv_words(azr_ctx *ctx, azr_intent intent, azr_reply **r,
                             char *err, const char *first, ...)
 {
-    const char *argv[16];
-    size_t argc = 0;
+    words w;
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a != NULL && argc < 16;
-         a = va_arg(ap, const char *))
-        argv[argc++] = a;
+    const azr_command *cmd = words_of(&w, first, ap);
     va_end(ap);
-    const azr_command cmd = { .argc = argc, .argv = argv };
-    return azr_exec(ctx, intent, &cmd, r, NULL, err);
+    return azr_exec(ctx, intent, cmd, r, NULL, err);
 }
 #define EXEC(ctx, intent, r, err, ...) \
     execv_words((ctx), (intent), (r), (err), __VA_ARGS__, (const char *)NULL)
 
+/* azr_conn_command of a command given as words. */
 static azr_code conn_words(azr_conn *c, azr_reply **r, char *err,
                            const char *first, ...)
 {
-    const char *argv[16];
-    size_t argc = 0;
+    words w;
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a != NULL && argc < 16;
-         a = va_arg(ap, const char *))
-        argv[argc++] = a;
+    const azr_command *cmd = words_of(&w, first, ap);
     va_end(ap);
-    const azr_command cmd = { .argc = argc, .argv = argv };
-    return azr_conn_command(c, &cmd, r, err);
+    return azr_conn_command(c, cmd, r, err);
 }
 #define CONN(c, r, err, ...) \
     conn_words((c), (r), (err), __VA_ARGS__, (const char *)NULL)

@@ -25,72 +25,12 @@ thread-safe; ctypes releases the GIL during each call.
 """
 from __future__ import annotations
 
-from . import errors
-from .errors import (
-    AuthError,
-    ConfigError,
-    ConnectError,
-    Error,
-    InvalidArgumentError,
-    IOFailureError,
-    MetadataAuthError,
-    MetadataError,
-    NoNodeError,
-    NotFoundError,
-    NoTransportError,
-    OutOfMemoryError,
-    PluginError,
-    ProtocolError,
-    ReplyError,
-    TimeoutError,
-    TLSError,
-    UnsupportedError,
-)
-from .router import (
-    LAYER_PLUGIN_DIR,
-    LIBRARY_PATH,
-    Arg,
-    AzInfo,
-    LogLevel,
-    Node,
-    Router,
-    Status,
-    invalidate_az,
-    library_version,
-    open,
-)
+from . import errors, router
+# The package's names are its modules' public names, listed once there.
+from .errors import *  # noqa: F401,F403
+from .router import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "open",
-    "Router",
-    "Node",
-    "AzInfo",
-    "Status",
-    "LogLevel",
-    "Arg",
-    "invalidate_az",
-    "library_version",
-    "LIBRARY_PATH",
-    "LAYER_PLUGIN_DIR",
-    "errors",
-    "Error",
-    "InvalidArgumentError",
-    "OutOfMemoryError",
-    "ConfigError",
-    "PluginError",
-    "NoNodeError",
-    "MetadataError",
-    "MetadataAuthError",
-    "TimeoutError",
-    "ConnectError",
-    "TLSError",
-    "ProtocolError",
-    "ReplyError",
-    "IOFailureError",
-    "NoTransportError",
-    "UnsupportedError",
-    "AuthError",
-    "NotFoundError",
-]
+__all__ = ["errors"] + [n for n in errors.__all__ if n != "error_for"] + \
+    router.__all__
