@@ -1,5 +1,5 @@
 /*
- * check_config.c - azroute.ini and nodes_env (lib/config.c, lib/nodes_env.c).
+ * check_config.c - azroute.ini and nodes_env (lib/config/).
  *
  *  - tests/config/bad/NAME.ini: every file starts with
  *        ; expect: FILE:LINE: message
@@ -26,11 +26,10 @@
 
 #include <check.h>
 
-/* Not "config.h": from tests/ that name finds autoconf's header in the
- * build directory first. config_priv.h includes lib/config.h by its own
- * directory. */
-#include "config_priv.h"
-#include "decimal.h"
+/* By folder: a plain "config.h" would find autoconf's header in the build
+ * directory first. */
+#include "config/config_priv.h"
+#include "config/decimal.h"
 
 /* ------------------------------------------------------------------ */
 /* allocation wrappers (ld --wrap)                                     */
@@ -911,7 +910,7 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* API pieces                                                          */
 
-/* azroute.ini's decimals (lib/decimal.h): digits, optionally '.' and
+/* azroute.ini's decimals (lib/config/decimal.h): digits, optionally '.' and
  * digits; the value is strtod's in the C locale. */
 START_TEST(test_decimal_parse)
 {

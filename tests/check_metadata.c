@@ -1,5 +1,5 @@
 /*
- * check_metadata.c - AZ discovery (lib/metadata*.c, lib/az_cache.c).
+ * check_metadata.c - AZ discovery (lib/metadata/).
  *
  * Every network test starts its own tests/mdserver on 127.0.0.1 (ephemeral
  * port, killed by PID, and by PR_SET_PDEATHSIG / its --lifetime cap should a
@@ -32,9 +32,9 @@
 
 #include <azroute/azroute.h>
 
-#include "config.h"
-#include "metadata.h"
-#include "metadata_internal.h"
+#include "config/config.h"
+#include "metadata/metadata.h"
+#include "metadata/metadata_internal.h"
 
 #define LAMBDA_TOKEN "tok-SECRET-7f3a9c51e2"
 #define SLACK_MS 100

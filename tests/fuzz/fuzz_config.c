@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - libFuzzer target for the azroute.ini loader
- * (azr_config_load_string in lib/config.c, with lib/nodes_env.c).
+ * (azr_config_load_string in lib/config/, with nodes_env).
  *
  * Input: the file's contents (cut at the first NUL, as a file read into a C
  * string would be). Each input is loaded, and then either
@@ -27,7 +27,7 @@
 
 #include <azroute/azroute.h>
 
-#include "config.h"
+#include "config/config.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -5,20 +5,19 @@
  * callbacks up to the azr_az_info a caller gets.
  *
  * How HTTP is taken out: every source makes its requests through
- * azr_md_http() (lib/metadata_http.c), which does the libcurl transfer and
- * feeds what arrives to two static callbacks (on_header: Cache-Control
- * max-age, the IMDS token TTL; on_body: the 64 KiB body cap). This file
- * includes metadata_http.c with azr_md_http renamed, and defines its own
- * azr_md_http that takes each "response" from the fuzz input and feeds it
- * to those same callbacks the way libcurl would (the status line, each
- * header line with CRLF, the blank line; the body in chunks), then fills
- * the response exactly as the real one does, with the same single retry
- * for transport errors and 5xx. Everything above that - status reasons,
- * JSON parsing, AZ ID / AZ name validation, the IMDS token handling and
- * 401 renewal, [az_map] mapping, the cache, azr_md_resolve - is the
- * library's own code, compiled in unchanged (lib/metadata.c,
- * metadata_lambda.c, metadata_ecs.c, metadata_imds.c, az_cache.c, config.c).
- * No socket is ever opened.
+ * azr_md_http() (lib/metadata/metadata_http.c), which does the libcurl
+ * transfer and feeds what arrives to two static callbacks (on_header:
+ * Cache-Control max-age, the IMDS token TTL; on_body: the 64 KiB body cap).
+ * This file includes metadata_http.c with azr_md_http renamed, and defines
+ * its own azr_md_http that takes each "response" from the fuzz input and
+ * feeds it to those same callbacks the way libcurl would (the status line,
+ * each header line with CRLF, the blank line; the body in chunks), then
+ * fills the response exactly as the real one does, with the same single
+ * retry for transport errors and 5xx. Everything above that - status
+ * reasons, JSON parsing, AZ ID / AZ name validation, the IMDS token handling
+ * and 401 renewal, [az_map] mapping, the cache, azr_md_resolve - is the
+ * library's own code, compiled in unchanged (the rest of lib/metadata/,
+ * and lib/config/). No socket is ever opened.
  *
  * Input layout: byte 0 picks the source (% 3: lambda, ecs, imds); the rest
  * is a list of responses separated by the line "=====" (that is, by
@@ -43,10 +42,10 @@
 /* The real metadata_http.c, with its libcurl request renamed out of the
  * way; its static callbacks and helpers become reachable here. */
 #define azr_md_http azr_md_http_libcurl
-#include "metadata_http.c"
+#include "metadata/metadata_http.c"
 #undef azr_md_http
 
-#include "metadata.h"
+#include "metadata/metadata.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

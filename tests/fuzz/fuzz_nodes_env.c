@@ -1,6 +1,6 @@
 /*
  * fuzz_nodes_env.c - libFuzzer target for the nodes_env parser
- * (azr_config_add_nodes_env in lib/nodes_env.c).
+ * (azr_config_add_nodes_env in lib/config/nodes_env.c).
  *
  * For each input a small valid configuration is loaded (BASE_INI: two
  * [node] sections and an [az_map], so that duplicate ids against file
@@ -24,7 +24,7 @@
 
 #include <azroute/azroute.h>
 
-#include "config.h"
+#include "config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

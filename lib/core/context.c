@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "metadata.h"
+#include "../metadata/metadata.h"
 
 #ifndef AZR_DEFAULT_PLUGINDIR
 #define AZR_DEFAULT_PLUGINDIR "/usr/local/lib/azroute"

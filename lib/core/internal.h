@@ -14,7 +14,7 @@
 #include <azroute/azroute.h>
 #include <azroute/plugin.h>
 
-#include "config.h"
+#include "../config/config.h"
 #include "counters.h"
 
 #define AZR_CACHE_LINE 64
@@ -58,7 +58,7 @@ typedef struct azr_retired {
     char text[];
 } azr_retired;
 
-struct azr_pool; /* connection pool, lib/conn.c */
+struct azr_pool; /* connection pool, lib/route/conn.c */
 
 struct azr_ctx {
     azr_config *cfg;
@@ -137,15 +137,9 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
 /* Destroys the instance (if any), runs fini, dlcloses. */
 void azr_plugin_unload(azr_loaded_plugin *p);
 
-/* chain.c: the outcome fan-out shared by azr_report and the connection
- * layer. */
-void azr_chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
-                       azr_status status, unsigned attempt);
-
-/* conn.c: frees the pool (called by azr_close). */
+/* route/conn.c: closes the idle connections of the pool and frees it.
+ * The one call from this folder up into lib/route/: azr_close() must end
+ * what the connection layer started (see lib/README). */
 void azr_pool_free(azr_ctx *ctx);
-
-/* Maps a transport/connection azr_code to the status reported. */
-azr_status azr_status_from_code(azr_code code);
 
 #endif /* AZR_LIB_INTERNAL_H */

@@ -16,7 +16,7 @@
 
 #include <azroute/azroute.h>
 
-#include "config.h"
+#include "../config/config.h"
 
 typedef struct azr_md_request {
     const azr_config *cfg;       /* [metadata], [az_map] */

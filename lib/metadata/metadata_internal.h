@@ -20,7 +20,7 @@
 
 #include <azroute/azroute.h>
 
-#include "config.h"
+#include "../config/config.h"
 
 /* Largest response body accepted from any metadata endpoint. */
 #define AZR_MD_BODY_MAX (64 * 1024)

@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "decimal.h"
+#include "../config/decimal.h"
 #include "metadata_internal.h"
 
 #define FILE_MAGIC "azroute-az-cache 1"

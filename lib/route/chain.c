@@ -11,7 +11,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "route.h"
 
 static int is_excluded(const azr_pick_request *req, size_t index)
 {

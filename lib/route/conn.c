@@ -9,7 +9,8 @@
  *    context clock around the transport call. An error reply counts as
  *    answered (AZR_STATUS_ERROR_REPLY).
  *  - A retry never lands on a node already tried for the same request:
- *    tried nodes go to azr_pick_ex as `excluded`, up to max_attempts.
+ *    tried nodes go to azr_pick_ex as `excluded`, up to max_attempts
+ *    (route.c).
  *  - Idle connections wait in a small per-node pool (AZR_POOL_IDLE_MAX per
  *    node, most recently used first). The pool has one mutex per node; it
  *    is taken only when a connection is borrowed or returned, never on the
@@ -28,13 +29,10 @@
 #include <string.h>
 
 #include "command_state.h"
-#include "internal.h"
+#include "route.h"
 
 /* Idle connections kept per node. */
 #define AZR_POOL_IDLE_MAX 8
-
-/* Upper bound of [azroute] max_attempts (the config loader enforces it). */
-#define AZR_ATTEMPTS_CAP 16
 
 struct azr_conn {
     azr_ctx *ctx;
@@ -149,7 +147,8 @@ static int pool_put(azr_conn *c)
 
 /* ---- outcomes and errors ---- */
 
-azr_status azr_status_from_code(azr_code code)
+/* The status reported for a transport/connection azr_code. */
+static azr_status status_from_code(azr_code code)
 {
     switch (code) {
     case AZR_OK:
@@ -178,7 +177,7 @@ static azr_code transport_code(int rc, azr_transport_result *res)
         return AZR_OK;
     if (res->status == AZR_STATUS_OK ||
         (unsigned)res->status > AZR_STATUS_IO_ERROR)
-        res->status = azr_status_from_code(code);
+        res->status = status_from_code(code);
     return code;
 }
 
@@ -189,19 +188,6 @@ static azr_code node_error(const azr_ctx *ctx, size_t node, azr_code code,
     const char *msg = azr_plugin_error_message();
     return azr_set_err(errbuf, code, "node %s: %s", ctx->views[node].id,
                        msg[0] != '\0' ? msg : azr_strerror(code));
-}
-
-static azr_code pick_error(azr_code rc, azr_intent intent, char *errbuf)
-{
-    if (rc == AZR_E_NO_NODE)
-        return azr_set_err(errbuf, rc, "no node available for a %s (the "
-                           "policy chain left no candidate)",
-                           intent == AZR_INTENT_WRITE ? "write" : "read");
-    if (rc == AZR_E_PLUGIN)
-        return azr_set_err(errbuf, rc, "a policy failed while picking a "
-                           "node (see the log)");
-    return azr_set_err(errbuf, rc, "cannot pick a node: %s",
-                       azr_strerror(rc));
 }
 
 /* The error of a request on a context without a transport plugin. */
@@ -263,80 +249,6 @@ static int command_valid(const azr_command *cmd)
     return 1;
 }
 
-static unsigned attempts_of(const azr_ctx *ctx)
-{
-    unsigned n = ctx->max_attempts;
-    return n == 0 ? 1 : n > AZR_ATTEMPTS_CAP ? AZR_ATTEMPTS_CAP : n;
-}
-
-/* Adds "(N nodes tried)" to a final error when more than one was. */
-static azr_code tried_suffix(azr_code code, size_t n_tried, char *errbuf)
-{
-    if (errbuf != NULL && n_tried > 1) {
-        size_t used = strlen(errbuf);
-        if (used < AZR_ERRBUF_SIZE)
-            snprintf(errbuf + used, AZR_ERRBUF_SIZE - used,
-                     " (%zu nodes tried)", n_tried);
-    }
-    return code;
-}
-
-/*
- * The retries of one request (azr_connect, azr_exec): up to max_attempts
- * picks, each excluding the nodes already tried. Used as
- *     route r = { .max = attempts_of(ctx), .last = AZR_E_NO_NODE };
- *     while ((rc = route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
- *         try `node` as attempt number r.n_tried; return on success or on
- *         a failure another node would not fix; else
- *         route_failed(ctx, &r, node, rc, errbuf);
- *     }
- *     return rc;
- * Every attempt ends the request or is recorded by route_failed, so the
- * count of nodes tried is also the attempt number.
- */
-typedef struct route {
-    size_t tried[AZR_ATTEMPTS_CAP];
-    size_t n_tried;
-    unsigned max;   /* attempts_of(ctx) */
-    azr_code last;  /* failure of the last node tried */
-} route;
-
-/* Picks the node for the next attempt into *node and returns AZR_OK, or
- * returns the request's final error: the pick's own when no node has been
- * tried yet, else the last node's failure with "(N nodes tried)". */
-static azr_code route_next(azr_ctx *ctx, azr_intent intent, route *r,
-                           size_t *node, char *errbuf)
-{
-    if (r->n_tried < r->max) {
-        const azr_pick_request req = {
-            .intent = intent,
-            .attempt = (unsigned)r->n_tried,
-            .excluded = r->tried,
-            .n_excluded = r->n_tried,
-        };
-        azr_code rc = azr_pick_ex(ctx, &req, node);
-        if (rc == AZR_OK)
-            return AZR_OK;
-        if (r->n_tried == 0)
-            return pick_error(rc, intent, errbuf);
-        /* no other candidate: report the last failure */
-    }
-    return tried_suffix(r->last, r->n_tried, errbuf);
-}
-
-/* Records that the attempt on `node` failed with `rc` (worth a retry). */
-/* Records a failed attempt, and logs it (at INFO) because the request's
- * final error names only the last node tried. */
-static void route_failed(azr_ctx *ctx, route *r, size_t node, azr_code rc,
-                         const char *errbuf)
-{
-    azr_log(ctx, AZR_LOG_INFO, "attempt %zu failed on node %s: %s",
-            r->n_tried + 1, ctx->views[node].id,
-            errbuf != NULL && errbuf[0] != '\0' ? errbuf : azr_strerror(rc));
-    r->last = rc;
-    r->tried[r->n_tried++] = node;
-}
-
 AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
                                 azr_conn **connp,
                                 char errbuf[AZR_ERRBUF_SIZE])
@@ -350,10 +262,11 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
     if (ctx->transport == NULL)
         return no_transport(errbuf);
 
-    route r = { .max = attempts_of(ctx), .last = AZR_E_NO_NODE };
+    azr_route r;
+    azr_route_init(ctx, &r);
     size_t node;
     azr_code rc;
-    while ((rc = route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
+    while ((rc = azr_route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
         rc = conn_get(ctx, node, (unsigned)r.n_tried, connp, errbuf);
         if (rc == AZR_OK) {
             (*connp)->pick_pending = 1;
@@ -363,7 +276,7 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
         }
         if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN)
             return rc;
-        route_failed(ctx, &r, node, rc, errbuf);
+        azr_route_failed(ctx, &r, node, rc, errbuf);
     }
     return rc;
 }
@@ -596,10 +509,11 @@ AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
     if (ctx->transport == NULL)
         return no_transport(errbuf);
 
-    route r = { .max = attempts_of(ctx), .last = AZR_E_NO_NODE };
+    azr_route r;
+    azr_route_init(ctx, &r);
     size_t node;
     azr_code rc;
-    while ((rc = route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
+    while ((rc = azr_route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
         azr_conn *conn = NULL;
         rc = conn_get(ctx, node, (unsigned)r.n_tried, &conn, errbuf);
         if (rc == AZR_OK) {
@@ -618,7 +532,7 @@ AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
         if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
             rc == AZR_E_INVALID_ARGUMENT || rc == AZR_E_UNSUPPORTED)
             return rc;
-        route_failed(ctx, &r, node, rc, errbuf);
+        azr_route_failed(ctx, &r, node, rc, errbuf);
     }
     return rc;
 }
