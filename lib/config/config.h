@@ -18,6 +18,8 @@
 
 #include <azroute/azroute.h>
 
+#include "values.h" /* the value rules, azr_az_id_valid() among them */
+
 typedef enum azr_md_source_kind {
     AZR_MD_AUTO = 0,
     AZR_MD_LAMBDA,
@@ -148,11 +150,6 @@ const char *azr_config_map_az(const azr_config *cfg, const char *name);
 azr_cfg_plugin_section *azr_config_section(azr_config *cfg,
                                            azr_cfg_section_kind kind,
                                            const char *name);
-
-/* Returns 1 if `s` looks like an AZ ID ("apne1-az4", "use1-az6",
- * "usw2-lax1-az1": lowercase letters/digits, dash-separated, ending in
- * "-az" + digits, at most AZR_AZ_ID_MAX-1 chars). */
-int azr_az_id_valid(const char *s);
 
 void azr_config_free(azr_config *cfg);
 

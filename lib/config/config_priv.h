@@ -1,7 +1,13 @@
 /*
- * config_priv.h - helpers shared by config.c (azroute.ini) and nodes_env.c
- * (the nodes_env variable), so that a node is validated and its AZ resolved
- * by the same rules wherever it was written. Not used outside lib/config*.
+ * config_priv.h - the parts of lib/config/ as seen by each other: the node
+ * table shared by [node] sections (the loader) and nodes_env
+ * (nodes_env.c), so that a node is validated and its AZ resolved by the
+ * same rules wherever it was written, the plugin-section lookup rule and
+ * the [stats] keys. Not used outside lib/config/.
+ *
+ * Dependencies run one way: the loader (config.c and config_*.c) uses
+ * nodes_env.c, config_stats.c, config_data.c and values.c; nodes_env.c
+ * uses config_data.c and values.c; nothing calls back into the loader.
  */
 #ifndef AZR_LIB_CONFIG_PRIV_H
 #define AZR_LIB_CONFIG_PRIV_H
@@ -9,49 +15,19 @@
 #include <stddef.h>
 
 #include "config.h"
-
-/* Longest value quoted back in an error message (longer ones end in
- * "..."), so that a message always fits AZR_ERRBUF_SIZE with its file name
- * and never echoes a whole nodes_env value. */
-#define AZR_CFG_QUOTE_MAX 48
-/* Size of a buffer for azr_cfg_quote(). */
-#define AZR_CFG_QUOTE_BUF (AZR_CFG_QUOTE_MAX + 4)
+#include "values.h"
 
 /* Allowed ranges of the numeric node keys. */
 #define AZR_CFG_PORT_MAX 65535u
 #define AZR_CFG_WEIGHT_MAX 1000000u
 #define AZR_CFG_PRIORITY_MAX 1000u
-/* Longest node id and host name. */
-#define AZR_CFG_NODE_ID_MAX 64
-#define AZR_CFG_HOST_MAX 253
 
-/* Writes a printable, length-capped copy of `s` into buf (non-printable
- * bytes become '?') and returns buf. */
-const char *azr_cfg_quote(char buf[AZR_CFG_QUOTE_BUF], const char *s);
+/* ---- config_data.c: building and reading an azr_config ----------------- */
 
-/* Formats one line into err (err may be NULL or errlen 0) and returns
- * code. */
-azr_code azr_cfg_err(char *err, size_t errlen, azr_code code,
-                     const char *fmt, ...) AZR_PRINTF(4, 5);
-
-/* Parses a decimal integer in [min, max]: digits only, no sign, no
- * whitespace, no trailing characters. Returns 0 and sets *out, or -1. */
-int azr_cfg_parse_uint(const char *s, unsigned min, unsigned max,
-                       unsigned *out);
-
-/* 1 if `s` is a valid node id: [A-Za-z0-9._:-]{1,64}. */
-int azr_cfg_node_id_valid(const char *s);
-
-/* 1 if `s` is a plausible host: a DNS name, an IPv4 or an IPv6 address
- * ([A-Za-z0-9._:%-]{1,253}). Resolution happens at connect time. */
-int azr_cfg_host_valid(const char *s);
-
-/* 1 if `s` has the shape of an AZ name: [a-z0-9-], at most
- * AZR_AZ_ID_MAX - 1 characters ("ap-northeast-1a", "us-west-2-lax-1a"). */
-int azr_cfg_az_name_valid(const char *s);
-
-/* Parses "primary" / "replica". Returns 0 and sets *role, or -1. */
-int azr_cfg_parse_role(const char *s, azr_role *role);
+/* Grows an array whose capacity is implicit: the next power of two >= n
+ * (at least 4). Called before appending element n. Returns the (maybe
+ * moved) array or NULL on ENOMEM (the old array is then untouched). */
+void *azr_cfg_grow(void *arr, size_t n, size_t elem);
 
 /* Appends a zeroed node (weight 1) and returns it, or NULL when out of
  * memory. The caller checks AZR_MAX_NODES first. Pointers to earlier nodes
@@ -76,8 +52,20 @@ long azr_cfg_node_find(const azr_config *cfg, const char *id);
 azr_code azr_cfg_resolve_az(const azr_config *cfg, azr_cfg_node *node,
                             const char *az, char *msg, size_t msglen);
 
-/* config_stats.c: the [stats] keys. Each sets its field of *st or returns
- * AZR_E_CONFIG (or AZR_E_NOMEM) with the reason in why (no file:line). */
+/* 1 if section name `sname` configures chain/transport entry `entry`:
+ * the same text, or the stem of an entry given by absolute path
+ * (azr_cfg_plugin_stem). */
+int azr_cfg_section_matches(const char *sname, const char *entry);
+
+/* The [metadata] source as written in azroute.ini ("auto", "lambda", ...). */
+const char *azr_cfg_md_source_name(azr_md_source_kind kind);
+/* Parses such a name. Returns 0 and sets *kind, or -1. */
+int azr_cfg_md_source_parse(const char *s, azr_md_source_kind *kind);
+
+/* ---- config_stats.c: the [stats] keys ---------------------------------- */
+
+/* Each sets its field of *st or returns AZR_E_CONFIG (or AZR_E_NOMEM) with
+ * the reason in why (no file:line). */
 azr_code azr_cfg_stats_namespace(azr_cfg_stats *st, const char *value,
                                  char *why, size_t whylen);
 azr_code azr_cfg_stats_dimensions(azr_cfg_stats *st, const char *value,

@@ -34,26 +34,24 @@ static azr_code why_err(char *why, size_t whylen, const char *fmt, ...)
     return AZR_E_CONFIG;
 }
 
-static int in_set(char c, const char *extra)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || (c != '\0' && strchr(extra, c) != NULL);
-}
-
-static int all_in_set(const char *s, size_t n, const char *extra)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!in_set(s[i], extra))
-            return 0;
-    return 1;
-}
+/* A namespace: 1..255 of [A-Za-z0-9 ._/#:-]. */
+static const azr_cfg_chars namespace_chars = {
+    AZR_CHARS_ALNUM, " ._/#:-", 1, 255
+};
+/* A dimension's name and value. */
+static const azr_cfg_chars dim_name_chars = {
+    AZR_CHARS_ALNUM, "_.-", 1, STATS_NAME_MAX
+};
+static const azr_cfg_chars dim_value_chars = {
+    AZR_CHARS_TEXT, "", 1, STATS_VALUE_MAX
+};
 
 azr_code azr_cfg_stats_namespace(azr_cfg_stats *st, const char *value,
                                  char *why, size_t whylen)
 {
     char q[AZR_CFG_QUOTE_BUF];
     size_t n = strlen(value);
-    if (n == 0 || n > 255 || !all_in_set(value, n, " ._/#:-") ||
+    if (!azr_cfg_chars_valid(value, n, &namespace_chars) ||
         strncmp(value, "AWS/", 4) == 0)
         return why_err(why, whylen, "bad namespace '%s' (expected 1 to 255 "
                        "of A-Z a-z 0-9 . _ / # : - and space, not starting "
@@ -90,15 +88,12 @@ static azr_code parse_dimension(const char *s, size_t n, azr_cfg_dimension *d,
                        "Name=Value)", (int)(n < 48 ? n : 48), s);
     size_t kn = (size_t)(eq - s), vn = n - kn - 1;
     const char *k = trim(s, &kn), *v = trim(eq + 1, &vn);
-    if (kn == 0 || kn > STATS_NAME_MAX || !all_in_set(k, kn, "_.-") ||
+    if (!azr_cfg_chars_valid(k, kn, &dim_name_chars) ||
         (kn == 4 && strncmp(k, "AzId", 4) == 0))
         return why_err(why, whylen, "bad dimension name '%.*s' (expected 1 "
                        "to %d of A-Z a-z 0-9 _ . -, not AzId, which azroute "
                        "adds)", (int)(kn < 48 ? kn : 48), k, STATS_NAME_MAX);
-    for (size_t i = 0; i < vn; i++)
-        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-            vn = 0;
-    if (vn == 0 || vn > STATS_VALUE_MAX)
+    if (!azr_cfg_chars_valid(v, vn, &dim_value_chars))
         return why_err(why, whylen, "bad value for dimension '%.*s' "
                        "(expected 1 to %d printable characters)", (int)kn,
                        k, STATS_VALUE_MAX);

@@ -5,7 +5,9 @@
  * blanks around entries and fields are ignored. az_id may be empty when
  * az_name is mapped in [az_map] (or is itself an AZ ID); when both are
  * given az_id wins, and a contradicting [az_map] entry is an error. Every
- * node is validated exactly like a [node] section (see config_priv.h).
+ * node is validated exactly like a [node] section (the rules of values.h,
+ * the node table of config_data.c); the loader calls in here, never the
+ * other way round.
  *
  * Messages are "WHERE entry N: reason" and quote at most a field, never the
  * whole value.
@@ -15,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "config_priv.h"
 
 /* Longest entry accepted (id 64 + host 253 + the rest, with room). */
@@ -50,20 +51,14 @@ static azr_code fail(env_ctx *c, azr_code code, const char *fmt, ...)
                        c->entry, msg);
 }
 
-static int blank(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' ||
-           ch == '\v' || ch == '\f';
-}
-
 /* Trims blanks in place; returns the start. */
 static char *trim(char *s)
 {
     char *e;
-    while (blank(*s))
+    while (azr_cfg_is_blank(*s))
         s++;
     e = s + strlen(s);
-    while (e > s && blank(e[-1]))
+    while (e > s && azr_cfg_is_blank(e[-1]))
         *--e = '\0';
     return s;
 }
@@ -79,7 +74,7 @@ static azr_code add_entry(env_ctx *c, char **f)
     long dup;
     azr_code rc;
 
-    if (!azr_cfg_node_id_valid(f[F_ID]))
+    if (!azr_cfg_chars_valid(f[F_ID], strlen(f[F_ID]), &azr_cfg_node_id_chars))
         return fail(c, AZR_E_CONFIG,
                     "bad node id '%s' (1 to 64 of A-Z a-z 0-9 . _ : -)",
                     azr_cfg_quote(q, f[F_ID]));
@@ -93,14 +88,16 @@ static azr_code add_entry(env_ctx *c, char **f)
                     f[F_ID], cfg->nodes[dup].line);
     if (dup >= 0)
         return fail(c, AZR_E_CONFIG, "duplicate node id '%s'", f[F_ID]);
-    if (!azr_cfg_host_valid(f[F_ADDRESS]))
+    if (!azr_cfg_chars_valid(f[F_ADDRESS], strlen(f[F_ADDRESS]),
+                             &azr_cfg_host_chars))
         return fail(c, AZR_E_CONFIG, "bad address '%s'",
                     azr_cfg_quote(q, f[F_ADDRESS]));
     if (azr_cfg_parse_uint(f[F_PORT], 1, AZR_CFG_PORT_MAX, &port) != 0)
         return fail(c, AZR_E_CONFIG, "bad port '%s' (expected 1..%u)",
                     azr_cfg_quote(q, f[F_PORT]), AZR_CFG_PORT_MAX);
     if (f[F_AZ_ID][0] != '\0' && !azr_az_id_valid(f[F_AZ_ID]))
-        return fail(c, AZR_E_CONFIG, "bad AZ ID '%s' (expected e.g. apne1-az4)",
+        return fail(c, AZR_E_CONFIG,
+                    "bad AZ ID '%s' (expected e.g. apne1-az4)",
                     azr_cfg_quote(q, f[F_AZ_ID]));
     if (f[F_AZ_ID][0] == '\0' && f[F_AZ_NAME][0] == '\0')
         return fail(c, AZR_E_CONFIG, "no AZ (az_id and az_name are empty)");

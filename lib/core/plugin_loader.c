@@ -35,18 +35,10 @@
 #define AZR_TRANSPORT_OPS_MIN_SIZE \
     (offsetof(azr_transport_ops, close) + sizeof(void *))
 
-/* A plain plugin name: [a-z0-9_]{1,PLUGIN_NAME_MAX}. */
-#define PLUGIN_NAME_MAX 32
-
+/* A plain plugin name: [a-z0-9_]{1,32}, the rule of azroute.ini. */
 static int plain_name_valid(const char *s)
 {
-    size_t n = 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return 0;
-    }
-    return n >= 1 && n <= PLUGIN_NAME_MAX;
+    return azr_cfg_chars_valid(s, strlen(s), &azr_cfg_plugin_name_chars);
 }
 
 static const char *kind_name(azr_plugin_kind kind)
@@ -83,16 +75,16 @@ static azr_code no_such_plugin(char *err, const char *where,
         return azr_set_err(err, AZR_E_CONFIG, "%s%s: %s)", msg, dir,
                            strerror(e));
     }
-    char names[AVAILABLE_MAX][PLUGIN_NAME_MAX + 1];
+    char names[AVAILABLE_MAX][AZR_CFG_PLUGIN_NAME_MAX + 1];
     size_t n = 0;
     int more = 0;
     const struct dirent *ent;
     while ((ent = readdir(d)) != NULL) {
         size_t len = strlen(ent->d_name);
         if (len <= 3 || strcmp(ent->d_name + len - 3, ".so") != 0 ||
-            len - 3 > PLUGIN_NAME_MAX)
+            len - 3 > AZR_CFG_PLUGIN_NAME_MAX)
             continue;
-        char stem[PLUGIN_NAME_MAX + 1];
+        char stem[AZR_CFG_PLUGIN_NAME_MAX + 1];
         memcpy(stem, ent->d_name, len - 3);
         stem[len - 3] = '\0';
         if (!plain_name_valid(stem))
@@ -122,19 +114,6 @@ static azr_code no_such_plugin(char *err, const char *where,
                                  i > 0 ? ", " : "", names[i]);
     }
     return azr_set_err(err, AZR_E_CONFIG, "%s%s", msg, more ? tail : ")");
-}
-
-/* The name a plugin file must carry: its base name without ".so"
- * ("/opt/p/mine.so" -> "mine", "/opt/p/mine" -> "mine"), into buf. */
-static const char *file_stem(const char *path, char *buf, size_t buflen)
-{
-    const char *base = strrchr(path, '/');
-    base = base != NULL ? base + 1 : path;
-    size_t n = strlen(base);
-    if (n > 3 && strcmp(base + n - 3, ".so") == 0)
-        n -= 3;
-    snprintf(buf, buflen, "%.*s", (int)n, base);
-    return buf;
 }
 
 /* Checks the descriptor against what this host can use; `stem` is the
@@ -274,7 +253,8 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
         return rc;
     }
     char why[400], stem[256];
-    if (vet_descriptor(desc, kind, file_stem(path, stem, sizeof stem), why,
+    if (vet_descriptor(desc, kind,
+                       azr_cfg_plugin_stem(path, stem, sizeof stem), why,
                        sizeof why) != NULL) {
         azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
                                   "%s", where, name, path, why);

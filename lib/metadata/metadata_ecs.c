@@ -24,14 +24,8 @@ typedef struct ecs_arg {
 static int az_name_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n >= AZR_AZ_ID_MAX || s[0] == '-' || s[n - 1] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return 0;
-    }
-    return 1;
+    return azr_cfg_chars_valid(s, n, &azr_cfg_az_name_chars) &&
+           s[0] != '-' && s[n - 1] != '-';
 }
 
 /* http://... with printable bytes only, no spaces, no credentials. */

@@ -285,15 +285,9 @@ static int endpoint_ok(const char *s, char *out, size_t outlen)
     size_t n = strlen(s);
     while (n > 0 && s[n - 1] == '/')
         n--;
-    if (n <= 7 || n >= outlen || strncasecmp(s, "http://", 7) != 0)
+    if (n <= 7 || n >= outlen || strncasecmp(s, "http://", 7) != 0 ||
+        !azr_cfg_chars_valid(s + 7, n - 7, &azr_cfg_address_chars))
         return 0;
-    for (size_t i = 7; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' ||
-              c == '[' || c == ']' || c == '_'))
-            return 0;
-    }
     memcpy(out, "http://", 7);
     memcpy(out + 7, s + 7, n - 7);
     out[n] = '\0';

@@ -24,17 +24,7 @@
  * change the URL's meaning (no '/', '@', '?', '#', spaces). */
 static int api_address_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 255)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' ||
-              c == '[' || c == ']' || c == '_'))
-            return 0;
-    }
-    return 1;
+    return azr_cfg_chars_valid(s, strlen(s), &azr_cfg_address_chars);
 }
 
 /* A token goes into a header line: printable, no CR/LF. */
