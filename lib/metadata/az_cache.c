@@ -260,6 +260,130 @@ static void copy_out(const entry *e, uint64_t now, int from_cache,
                                                : -1;
 }
 
+/* With cache_lock held: serves *out from `e` while it holds an unexpired
+ * answer, or waits for the fetch another thread has in flight and shares
+ * its result (or gives up at e->wait_until_ns). Returns 1 when *out is
+ * served, the lock then released; 0 when the caller is to fetch, the lock
+ * still held and `e` EMPTY. */
+static int serve_or_claim(entry *e, azr_md_cached *out)
+{
+    for (;;) {
+        uint64_t now = azr_md_now_ns();
+        if (e->state == ENTRY_READY) {
+            if (e->expires_ns == 0 || now < e->expires_ns) {
+                copy_out(e, now, 1, out);
+                pthread_mutex_unlock(&cache_lock);
+                return 1;
+            }
+            e->state = ENTRY_EMPTY; /* expired */
+        }
+        if (e->state == ENTRY_EMPTY)
+            return 0;
+        /* FETCHING: wait for that fetch and share its result. */
+        uint64_t seq = e->seq;
+        struct timespec ts = {
+            .tv_sec = (time_t)(e->wait_until_ns / 1000000000u),
+            .tv_nsec = (long)(e->wait_until_ns % 1000000000u),
+        };
+        int rc = 0;
+        while (e->seq == seq && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&cache_cond, &cache_lock, &ts);
+        if (e->seq != seq) {
+            copy_out(e, azr_md_now_ns(), e->last.code == AZR_OK, out);
+            pthread_mutex_unlock(&cache_lock);
+            return 1;
+        }
+        pthread_mutex_unlock(&cache_lock);
+        azr_md_fail(&out->answer, AZR_E_TIMEOUT,
+                    "metadata cache: gave up waiting for another thread's "
+                    "fetch");
+        return 1;
+    }
+}
+
+/* The fetch one thread makes for an entry, and what it got. */
+typedef struct fetch_job {
+    const char *key;
+    const char *cache_file;  /* NULL or "": no file cache */
+    unsigned timeout_ms;
+    azr_md_fetch_fn fetch;
+    void *arg;
+    uint64_t start;          /* azr_md_now_ns() when the fetch began */
+    uint64_t deadline;
+    int64_t not_before;      /* file entries written before are stale */
+
+    azr_md_answer ans;
+    double fetch_ms;
+    int64_t file_expires_s;  /* > 0: the answer came from the file, with
+                                this much life left */
+} fetch_job;
+
+/* Gets job's answer, without the lock: from the file cache when it holds
+ * a fresh one for the key, else from job->fetch (which ends by the
+ * deadline), written to the file cache when it succeeded. */
+static void obtain(fetch_job *job)
+{
+    const char *cache_file = job->cache_file;
+    azr_md_answer *ans = &job->ans;
+    file_entry fe;
+
+    memset(ans, 0, sizeof *ans);
+    ans->max_age_s = -1;
+    job->file_expires_s = 0;
+    memset(&fe, 0, sizeof fe);
+    if (cache_file && cache_file[0] &&
+        file_read(cache_file, job->key, job->not_before, &fe)) {
+        memcpy(ans->value, fe.value, sizeof ans->value);
+        ans->code = AZR_OK;
+        job->fetch_ms = fe.fetch_ms;
+        job->file_expires_s = fe.expires_wall_s - (int64_t)time(NULL);
+        if (job->file_expires_s < 1)
+            job->file_expires_s = 1;
+        return;
+    }
+    job->fetch(job->arg, job->deadline, job->timeout_ms, ans);
+    job->fetch_ms = (double)(azr_md_now_ns() - job->start) / 1e6;
+    if (ans->code == AZR_OK && cache_file && cache_file[0]) {
+        int64_t keep = ans->max_age_s >= 0 ? ans->max_age_s
+                                           : AZR_MD_FILE_CACHE_MAX_S;
+        if (keep > 0) {
+            memcpy(fe.value, ans->value, sizeof fe.value);
+            fe.fetched_wall_ns = wall_ns();
+            fe.expires_wall_s = (int64_t)time(NULL) + keep;
+            fe.fetch_ms = job->fetch_ms;
+            file_write(cache_file, job->key, &fe);
+        }
+    }
+}
+
+/* With cache_lock held: records job's result in `e` (kept only when it
+ * is a success and no azr_invalidate_az() happened meanwhile) and serves
+ * *out from it. */
+static void store(entry *e, const fetch_job *job, azr_md_cached *out)
+{
+    const azr_md_answer *ans = &job->ans;
+    uint64_t now = azr_md_now_ns();
+
+    e->last = *ans;
+    e->fetch_ms = job->fetch_ms;
+    e->seq++;
+    if (ans->code == AZR_OK && e->epoch == cache_epoch) {
+        e->state = ENTRY_READY;
+        if (job->file_expires_s > 0)
+            e->expires_ns = now + (uint64_t)job->file_expires_s * 1000000000u;
+        else if (ans->max_age_s >= 0)
+            e->expires_ns = now + (uint64_t)ans->max_age_s * 1000000000u;
+        else
+            e->expires_ns = 0;
+    } else {
+        e->state = ENTRY_EMPTY;
+        e->expires_ns = 0;
+    }
+    copy_out(e, now, job->file_expires_s > 0, out);
+    if (ans->code == AZR_OK && e->state != ENTRY_READY)
+        out->expires_in_s = ans->max_age_s >= 0 ? ans->max_age_s : -1;
+}
+
 void azr_az_cache_get(const char *key, const char *cache_file,
                       unsigned timeout_ms, azr_md_fetch_fn fetch, void *arg,
                       azr_md_cached *out)
@@ -276,100 +400,30 @@ void azr_az_cache_get(const char *key, const char *cache_file,
         azr_md_fail(&out->answer, AZR_E_NOMEM, "metadata cache: out of memory");
         return;
     }
-    for (;;) {
-        uint64_t now = azr_md_now_ns();
-        if (e->state == ENTRY_READY) {
-            if (e->expires_ns == 0 || now < e->expires_ns) {
-                copy_out(e, now, 1, out);
-                pthread_mutex_unlock(&cache_lock);
-                return;
-            }
-            e->state = ENTRY_EMPTY; /* expired */
-        }
-        if (e->state == ENTRY_EMPTY)
-            break;
-        /* FETCHING: wait for that fetch and share its result. */
-        uint64_t seq = e->seq;
-        struct timespec ts = {
-            .tv_sec = (time_t)(e->wait_until_ns / 1000000000u),
-            .tv_nsec = (long)(e->wait_until_ns % 1000000000u),
-        };
-        int rc = 0;
-        while (e->seq == seq && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&cache_cond, &cache_lock, &ts);
-        if (e->seq != seq) {
-            copy_out(e, azr_md_now_ns(), e->last.code == AZR_OK, out);
-            pthread_mutex_unlock(&cache_lock);
-            return;
-        }
-        pthread_mutex_unlock(&cache_lock);
-        azr_md_fail(&out->answer, AZR_E_TIMEOUT,
-                    "metadata cache: gave up waiting for another thread's "
-                    "fetch");
+    if (serve_or_claim(e, out))
         return;
-    }
 
     /* This thread fetches. */
-    uint64_t start = azr_md_now_ns();
-    uint64_t deadline = start + (uint64_t)timeout_ms * 1000000u;
+    fetch_job job = {
+        .key = key,
+        .cache_file = cache_file,
+        .timeout_ms = timeout_ms,
+        .fetch = fetch,
+        .arg = arg,
+        .start = azr_md_now_ns(),
+    };
+    job.deadline = job.start + (uint64_t)timeout_ms * 1000000u;
     e->state = ENTRY_FETCHING;
     e->epoch = cache_epoch;
     /* The fetch ends by its deadline; the slack covers scheduling. */
-    e->wait_until_ns = deadline + 2000000000u;
-    int64_t not_before = invalidated_wall_ns;
+    e->wait_until_ns = job.deadline + 2000000000u;
+    job.not_before = invalidated_wall_ns;
     pthread_mutex_unlock(&cache_lock);
 
-    azr_md_answer ans;
-    memset(&ans, 0, sizeof ans);
-    ans.max_age_s = -1;
-    double fetch_ms;
-    int64_t file_expires_s = 0; /* > 0: the answer came from the file */
-    file_entry fe;
-    memset(&fe, 0, sizeof fe);
-    if (cache_file && cache_file[0] &&
-        file_read(cache_file, key, not_before, &fe)) {
-        memcpy(ans.value, fe.value, sizeof ans.value);
-        ans.code = AZR_OK;
-        fetch_ms = fe.fetch_ms;
-        file_expires_s = fe.expires_wall_s - (int64_t)time(NULL);
-        if (file_expires_s < 1)
-            file_expires_s = 1;
-    } else {
-        fetch(arg, deadline, timeout_ms, &ans);
-        fetch_ms = (double)(azr_md_now_ns() - start) / 1e6;
-        if (ans.code == AZR_OK && cache_file && cache_file[0]) {
-            int64_t keep = ans.max_age_s >= 0 ? ans.max_age_s
-                                              : AZR_MD_FILE_CACHE_MAX_S;
-            if (keep > 0) {
-                memcpy(fe.value, ans.value, sizeof fe.value);
-                fe.fetched_wall_ns = wall_ns();
-                fe.expires_wall_s = (int64_t)time(NULL) + keep;
-                fe.fetch_ms = fetch_ms;
-                file_write(cache_file, key, &fe);
-            }
-        }
-    }
+    obtain(&job);
 
     pthread_mutex_lock(&cache_lock);
-    uint64_t now = azr_md_now_ns();
-    e->last = ans;
-    e->fetch_ms = fetch_ms;
-    e->seq++;
-    if (ans.code == AZR_OK && e->epoch == cache_epoch) {
-        e->state = ENTRY_READY;
-        if (file_expires_s > 0)
-            e->expires_ns = now + (uint64_t)file_expires_s * 1000000000u;
-        else if (ans.max_age_s >= 0)
-            e->expires_ns = now + (uint64_t)ans.max_age_s * 1000000000u;
-        else
-            e->expires_ns = 0;
-    } else {
-        e->state = ENTRY_EMPTY;
-        e->expires_ns = 0;
-    }
-    copy_out(e, now, file_expires_s > 0, out);
-    if (ans.code == AZR_OK && e->state != ENTRY_READY)
-        out->expires_in_s = ans.max_age_s >= 0 ? ans.max_age_s : -1;
+    store(e, &job, out);
     pthread_cond_broadcast(&cache_cond);
     pthread_mutex_unlock(&cache_lock);
 }

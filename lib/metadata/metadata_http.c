@@ -295,11 +295,158 @@ static void describe_curl_error(CURLcode cc, long os_errno, const xfer *x,
     }
 }
 
+/* Sets one libcurl option, or makes the function return -1. */
 #define SETOPT(h, opt, val)                                              \
     do {                                                                 \
         if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)             \
-            goto setopt_failed;                                          \
+            return -1;                                                   \
     } while (0)
+
+/* Sets up `h` for one attempt of `req`: http only, no proxy, no redirect,
+ * no .netrc, the body capped, the callbacks collecting into `x`, connect
+ * within conn_ms and all within left_ms. 0, or -1 when libcurl refused an
+ * option. */
+static int set_options(CURL *h, const azr_md_http_request *req,
+                       struct curl_slist *hdrs, xfer *x, int64_t conn_ms,
+                       int64_t left_ms)
+{
+    SETOPT(h, CURLOPT_URL, req->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SETOPT(h, CURLOPT_PROTOCOLS_STR, "http");
+    SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, "http");
+#else
+    SETOPT(h, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTP);
+    SETOPT(h, CURLOPT_REDIR_PROTOCOLS, (long)CURLPROTO_HTTP);
+#endif
+    SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(h, CURLOPT_NOPROXY, "*");
+    SETOPT(h, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(h, CURLOPT_VERBOSE, 0L);
+    SETOPT(h, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
+    SETOPT(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    SETOPT(h, CURLOPT_USERAGENT, "azroute/" AZR_VERSION_STRING);
+    SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, (long)conn_ms);
+    SETOPT(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
+    SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)AZR_MD_BODY_MAX);
+    SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(h, CURLOPT_WRITEDATA, x);
+    SETOPT(h, CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(h, CURLOPT_HEADERDATA, x);
+    SETOPT(h, CURLOPT_HTTPHEADER, hdrs);
+    if (strcmp(req->method, "PUT") == 0) {
+        SETOPT(h, CURLOPT_UPLOAD, 1L);
+        SETOPT(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
+        SETOPT(h, CURLOPT_READFUNCTION, on_read);
+    } else {
+        SETOPT(h, CURLOPT_HTTPGET, 1L);
+    }
+    return 0;
+}
+
+/* The attempts of one request on `h`, collecting into `x`: a second one
+ * only after a transport error or a 5xx, and only while time is left.
+ * Returns AZR_OK when a response arrived (resp->status), else the failure,
+ * described in `last` (lastlen bytes); sets resp->attempts. *refused = 1
+ * (and AZR_E_METADATA, resp->attempts untouched) when libcurl refused an
+ * option. */
+static azr_code perform(CURL *h, const azr_md_http_request *req,
+                        struct curl_slist *hdrs, xfer *x,
+                        azr_md_http_response *resp, char *last,
+                        size_t lastlen, int *refused)
+{
+    azr_code rc = AZR_E_METADATA;
+    unsigned attempts = 0;
+    for (;;) {
+        int64_t left = remaining_ms(req->deadline_ns);
+        if (left < 1) {
+            if (resp->status) {
+                rc = AZR_OK; /* keep the 5xx we already have */
+            } else if (!last[0]) {
+                rc = AZR_E_TIMEOUT;
+                snprintf(last, lastlen, "timed out after %u ms",
+                         req->timeout_ms);
+            }
+            break;
+        }
+        int64_t conn = left < (int64_t)req->timeout_ms ? left
+                                                       : (int64_t)req->timeout_ms;
+        xfer_reset(x);
+        attempts++;
+        if (set_options(h, req, hdrs, x, conn, left) != 0) {
+            *refused = 1;
+            return AZR_E_METADATA;
+        }
+
+        CURLcode cc = curl_easy_perform(h);
+        if (cc == CURLE_OK) {
+            long status = 0;
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+            resp->status = status;
+            rc = AZR_OK;
+            if (status >= 500 && attempts < 2 &&
+                remaining_ms(req->deadline_ns) >= 1)
+                continue; /* the single retry */
+            break;
+        }
+        rc = cc == CURLE_OUT_OF_MEMORY        ? AZR_E_NOMEM
+             : cc == CURLE_OPERATION_TIMEDOUT ? AZR_E_TIMEOUT
+                                              : AZR_E_METADATA;
+        long os_errno = 0;
+        curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+        describe_curl_error(cc, os_errno, x, req->timeout_ms, last, lastlen);
+        if (!transient(cc) || attempts >= 2)
+            break;
+    }
+    resp->attempts = attempts ? attempts : 1;
+    return rc;
+}
+
+/* The request's header lines as a libcurl list into *out (NULL for none).
+ * AZR_OK, or AZR_E_NOMEM with nothing left allocated. */
+static azr_code header_list(const char *const *headers,
+                            struct curl_slist **out)
+{
+    struct curl_slist *hdrs = NULL;
+    for (const char *const *h = headers; h && *h; h++) {
+        struct curl_slist *n = curl_slist_append(hdrs, *h);
+        if (!n) {
+            curl_slist_free_all(hdrs);
+            return AZR_E_NOMEM;
+        }
+        hdrs = n;
+    }
+    *out = hdrs;
+    return AZR_OK;
+}
+
+/* Hands what `perform` left over: on AZR_OK the collected body (never
+ * NULL) and the headers' findings go to resp; otherwise err gets `last`,
+ * with " (after 1 retry)" when there were two attempts. Returns the code
+ * of the request. */
+static azr_code finish(azr_code rc, xfer *x, const char *last,
+                       azr_md_http_response *resp, char *err, size_t errlen)
+{
+    if (rc != AZR_OK) {
+        if (resp->attempts > 1)
+            snprintf(err, errlen, "%s (after 1 retry)", last);
+        else
+            snprintf(err, errlen, "%s", last);
+        return rc;
+    }
+    resp->max_age_s = x->max_age_s;
+    resp->token_ttl_s = x->token_ttl_s;
+    if (!x->buf) {
+        x->buf = calloc(1, 1);
+        if (!x->buf) {
+            snprintf(err, errlen, "out of memory");
+            return AZR_E_NOMEM;
+        }
+    }
+    resp->body = x->buf;
+    resp->len = x->len;
+    x->buf = NULL;
+    return AZR_OK;
+}
 
 azr_code azr_md_http(const azr_md_http_request *req,
                      azr_md_http_response *resp, char *err, size_t errlen)
@@ -319,16 +466,10 @@ azr_code azr_md_http(const azr_md_http_request *req,
         return AZR_E_METADATA;
     }
 
-    int put = strcmp(req->method, "PUT") == 0;
-    struct curl_slist *hdrs = NULL;
-    for (const char *const *h = req->headers; h && *h; h++) {
-        struct curl_slist *n = curl_slist_append(hdrs, *h);
-        if (!n) {
-            curl_slist_free_all(hdrs);
-            snprintf(err, errlen, "out of memory");
-            return AZR_E_NOMEM;
-        }
-        hdrs = n;
+    struct curl_slist *hdrs;
+    if (header_list(req->headers, &hdrs) != AZR_OK) {
+        snprintf(err, errlen, "out of memory");
+        return AZR_E_NOMEM;
     }
     CURL *h = curl_easy_init();
     if (!h) {
@@ -338,106 +479,17 @@ azr_code azr_md_http(const azr_md_http_request *req,
     }
 
     xfer x = {0};
-    azr_code rc = AZR_E_METADATA;
     char last[160] = "";
-    unsigned attempts = 0;
-    for (;;) {
-        int64_t left = remaining_ms(req->deadline_ns);
-        if (left < 1) {
-            if (resp->status) {
-                rc = AZR_OK; /* keep the 5xx we already have */
-            } else if (!last[0]) {
-                rc = AZR_E_TIMEOUT;
-                snprintf(last, sizeof last, "timed out after %u ms",
-                         req->timeout_ms);
-            }
-            break;
-        }
-        int64_t conn = left < (int64_t)req->timeout_ms ? left
-                                                       : (int64_t)req->timeout_ms;
-        xfer_reset(&x);
-        attempts++;
-        SETOPT(h, CURLOPT_URL, req->url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-        SETOPT(h, CURLOPT_PROTOCOLS_STR, "http");
-        SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, "http");
-#else
-        SETOPT(h, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTP);
-        SETOPT(h, CURLOPT_REDIR_PROTOCOLS, (long)CURLPROTO_HTTP);
-#endif
-        SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
-        SETOPT(h, CURLOPT_NOPROXY, "*");
-        SETOPT(h, CURLOPT_NOSIGNAL, 1L);
-        SETOPT(h, CURLOPT_VERBOSE, 0L);
-        SETOPT(h, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
-        SETOPT(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-        SETOPT(h, CURLOPT_USERAGENT, "azroute/" AZR_VERSION_STRING);
-        SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, (long)conn);
-        SETOPT(h, CURLOPT_TIMEOUT_MS, (long)left);
-        SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)AZR_MD_BODY_MAX);
-        SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
-        SETOPT(h, CURLOPT_WRITEDATA, &x);
-        SETOPT(h, CURLOPT_HEADERFUNCTION, on_header);
-        SETOPT(h, CURLOPT_HEADERDATA, &x);
-        SETOPT(h, CURLOPT_HTTPHEADER, hdrs);
-        if (put) {
-            SETOPT(h, CURLOPT_UPLOAD, 1L);
-            SETOPT(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
-            SETOPT(h, CURLOPT_READFUNCTION, on_read);
-        } else {
-            SETOPT(h, CURLOPT_HTTPGET, 1L);
-        }
-
-        CURLcode cc = curl_easy_perform(h);
-        if (cc == CURLE_OK) {
-            long status = 0;
-            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-            resp->status = status;
-            rc = AZR_OK;
-            if (status >= 500 && attempts < 2 &&
-                remaining_ms(req->deadline_ns) >= 1)
-                continue; /* the single retry */
-            break;
-        }
-        rc = cc == CURLE_OUT_OF_MEMORY        ? AZR_E_NOMEM
-             : cc == CURLE_OPERATION_TIMEDOUT ? AZR_E_TIMEOUT
-                                              : AZR_E_METADATA;
-        long os_errno = 0;
-        curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-        describe_curl_error(cc, os_errno, &x, req->timeout_ms, last,
-                            sizeof last);
-        if (!transient(cc) || attempts >= 2)
-            break;
-    }
-    resp->attempts = attempts ? attempts : 1;
-
-    if (rc == AZR_OK) {
-        resp->max_age_s = x.max_age_s;
-        resp->token_ttl_s = x.token_ttl_s;
-        if (!x.buf) {
-            x.buf = calloc(1, 1);
-            if (!x.buf) {
-                rc = AZR_E_NOMEM;
-                snprintf(err, errlen, "out of memory");
-                goto out;
-            }
-        }
-        resp->body = x.buf;
-        resp->len = x.len;
-        x.buf = NULL;
+    int refused = 0;
+    azr_code rc = perform(h, req, hdrs, &x, resp, last, sizeof last,
+                          &refused);
+    if (refused) {
+        snprintf(err, errlen, "libcurl refused an option (libcurl %s too "
+                 "old?)", curl_version_info(CURLVERSION_NOW)->version);
+        rc = AZR_E_METADATA;
     } else {
-        if (resp->attempts > 1)
-            snprintf(err, errlen, "%s (after 1 retry)", last);
-        else
-            snprintf(err, errlen, "%s", last);
+        rc = finish(rc, &x, last, resp, err, errlen);
     }
-    goto out;
-
-setopt_failed:
-    snprintf(err, errlen, "libcurl refused an option (libcurl %s too old?)",
-             curl_version_info(CURLVERSION_NOW)->version);
-    rc = AZR_E_METADATA;
-out:
     free(x.buf);
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
