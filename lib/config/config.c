@@ -42,10 +42,10 @@ static azr_code load_text(const char *text, size_t len, const char *name,
         return azr_cfg_err(err, errlen, AZR_E_NOMEM, "%s: out of memory",
                            name);
     }
-    cfg->max_attempts = 3;
+    cfg->max_attempts = AZR_ATTEMPTS_DEFAULT;
     cfg->stats.price_per_gb = 0.01;
     cfg->md_source = AZR_MD_AUTO;
-    cfg->md_timeout_ms = 1000;
+    cfg->md_timeout_ms = AZR_MD_DEFAULT_TIMEOUT_MS;
     p.cfg = cfg;
 
     line = malloc(AZR_CFG_LINE_MAX + 1);

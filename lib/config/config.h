@@ -20,6 +20,17 @@
 
 #include "values.h" /* the value rules, azr_az_id_valid() among them */
 
+/* [azroute] max_attempts: the default and the upper bound. The bound also
+ * sizes the routing layer's record of the nodes one request tried
+ * (lib/route/route.h). */
+#define AZR_ATTEMPTS_DEFAULT 3u
+#define AZR_ATTEMPTS_CAP 16u
+
+/* [metadata] timeout_ms: the default (also what a metadata source uses
+ * when handed no configuration) and the upper bound. */
+#define AZR_MD_DEFAULT_TIMEOUT_MS 1000u
+#define AZR_MD_TIMEOUT_MAX_MS 60000u
+
 typedef enum azr_md_source_kind {
     AZR_MD_AUTO = 0,
     AZR_MD_LAMBDA,
@@ -97,14 +108,16 @@ typedef struct azr_config {
     unsigned transport_line;
     char *plugin_dir;           /* NULL: default */
     unsigned plugin_dir_line;
-    unsigned max_attempts;      /* default 3, 1..16 */
+    unsigned max_attempts;      /* default AZR_ATTEMPTS_DEFAULT,
+                                   1..AZR_ATTEMPTS_CAP */
     char *nodes_env;            /* variable name, or NULL */
     unsigned nodes_env_line;
 
     /* [metadata] */
     azr_md_source_kind md_source;   /* default AZR_MD_AUTO */
     char *md_az_id;                 /* source = static */
-    unsigned md_timeout_ms;         /* default 1000, 1..60000 */
+    unsigned md_timeout_ms;         /* default AZR_MD_DEFAULT_TIMEOUT_MS,
+                                       1..AZR_MD_TIMEOUT_MAX_MS */
     char *md_cache_file;            /* optional file cache; NULL = off */
     unsigned md_line;               /* line of the [metadata] header */
 

@@ -184,8 +184,9 @@ static int key_azroute(azr_cfg_parser *p, const char *name, const char *value)
         cfg->nodes_env_line = p->lineno;
         return set_string(p, &cfg->nodes_env, value);
     case KA_MAX_ATTEMPTS:
-        if (azr_cfg_parse_uint(value, 1, 16, &cfg->max_attempts) != 0)
-            return bad_number(p, name, value, 1, 16);
+        if (azr_cfg_parse_uint(value, 1, AZR_ATTEMPTS_CAP,
+                               &cfg->max_attempts) != 0)
+            return bad_number(p, name, value, 1, AZR_ATTEMPTS_CAP);
         return 1;
     }
     return 1;
@@ -220,8 +221,9 @@ static int key_metadata(azr_cfg_parser *p, const char *name, const char *value)
                                 azr_cfg_quote(q, value));
         return set_string(p, &cfg->md_az_id, value);
     case KM_TIMEOUT_MS:
-        if (azr_cfg_parse_uint(value, 1, 60000, &cfg->md_timeout_ms) != 0)
-            return bad_number(p, name, value, 1, 60000);
+        if (azr_cfg_parse_uint(value, 1, AZR_MD_TIMEOUT_MAX_MS,
+                               &cfg->md_timeout_ms) != 0)
+            return bad_number(p, name, value, 1, AZR_MD_TIMEOUT_MAX_MS);
         return 1;
     case KM_CACHE_FILE:
         if (*value == '\0')

@@ -176,8 +176,7 @@ static azr_code instantiate(azr_ctx *ctx, azr_loaded_plugin *p,
     if (rc != 0) {
         p->state = NULL;
         const char *msg = azr_plugin_error_message();
-        azr_code code = rc > 0 && rc <= AZR_E_NOT_FOUND ? (azr_code)rc
-                                                        : AZR_E_PLUGIN;
+        azr_code code = azr_code_from_plugin(rc);
         if (azr_plugin_error_located())
             return azr_set_err(errbuf, code, "%s", msg);
         return azr_set_err(errbuf, code, "%s: plugin '%s': %s", where,

@@ -8,34 +8,55 @@
 
 #include "internal.h"
 
-/* Indexed by azr_code; the numbers are ABI, so entries are only appended. */
-static const char *const azr_code_text[] = {
-    [AZR_OK] = "no error",
-    [AZR_E_INVALID_ARGUMENT] = "invalid argument",
-    [AZR_E_NOMEM] = "out of memory",
-    [AZR_E_CONFIG] = "invalid configuration",
-    [AZR_E_PLUGIN] = "plugin refused or failed",
-    [AZR_E_NO_NODE] = "no node available for this request",
-    [AZR_E_METADATA] = "availability zone ID could not be learned",
-    [AZR_E_METADATA_AUTH] = "metadata endpoint rejected the token",
-    [AZR_E_TIMEOUT] = "operation timed out",
-    [AZR_E_CONNECT] = "connection failed",
-    [AZR_E_TLS] = "TLS failure",
-    [AZR_E_PROTOCOL] = "protocol error",
-    [AZR_E_SERVER_REPLY] = "server replied with an error",
-    [AZR_E_IO] = "I/O error",
-    [AZR_E_NO_TRANSPORT] = "no transport configured",
-    [AZR_E_UNSUPPORTED] = "operation not supported",
-    [AZR_E_AUTH] = "authentication failed",
-    [AZR_E_NOT_FOUND] = "not found",
-};
+/*
+ * The description of every azr_code. A switch rather than a table indexed
+ * by the code: with the warning for a missing enumerator made an error
+ * here, a code added to the enum in <azroute/azroute.h> without its
+ * description does not compile, and azr_code_from_plugin() below knows
+ * every code without a bound of its own to keep in step. NULL for a value
+ * that is no azr_code.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic error "-Wswitch"
+static const char *code_text(azr_code code)
+{
+    switch (code) {
+    case AZR_OK: return "no error";
+    case AZR_E_INVALID_ARGUMENT: return "invalid argument";
+    case AZR_E_NOMEM: return "out of memory";
+    case AZR_E_CONFIG: return "invalid configuration";
+    case AZR_E_PLUGIN: return "plugin refused or failed";
+    case AZR_E_NO_NODE: return "no node available for this request";
+    case AZR_E_METADATA: return "availability zone ID could not be learned";
+    case AZR_E_METADATA_AUTH: return "metadata endpoint rejected the token";
+    case AZR_E_TIMEOUT: return "operation timed out";
+    case AZR_E_CONNECT: return "connection failed";
+    case AZR_E_TLS: return "TLS failure";
+    case AZR_E_PROTOCOL: return "protocol error";
+    case AZR_E_SERVER_REPLY: return "server replied with an error";
+    case AZR_E_IO: return "I/O error";
+    case AZR_E_NO_TRANSPORT: return "no transport configured";
+    case AZR_E_UNSUPPORTED: return "operation not supported";
+    case AZR_E_AUTH: return "authentication failed";
+    case AZR_E_NOT_FOUND: return "not found";
+    }
+    return NULL;
+}
+#pragma GCC diagnostic pop
 
 AZR_EXTERN const char *azr_strerror(azr_code code)
 {
-    size_t n = sizeof azr_code_text / sizeof azr_code_text[0];
-    if ((size_t)code >= n || azr_code_text[code] == NULL)
-        return "unknown error code";
-    return azr_code_text[code];
+    const char *text = code_text(code);
+    return text != NULL ? text : "unknown error code";
+}
+
+azr_code azr_code_from_plugin(int rc)
+{
+    if (rc == 0)
+        return AZR_OK;
+    if (rc > 0 && code_text((azr_code)rc) != NULL)
+        return (azr_code)rc;
+    return AZR_E_PLUGIN;
 }
 
 AZR_EXTERN const char *azr_version(unsigned *num)

@@ -109,6 +109,9 @@ struct azr_ctx {
  * and returns code. */
 azr_code azr_set_err(char *errbuf, azr_code code, const char *fmt, ...)
     AZR_PRINTF(3, 4);
+/* The azr_code of a plugin operation's int return: 0 is AZR_OK, an
+ * azr_code is itself, anything else (negative, unknown) AZR_E_PLUGIN. */
+azr_code azr_code_from_plugin(int rc);
 
 /* log.c: logs through the context's callback if `level` is enabled. */
 void azr_log(const azr_ctx *ctx, azr_log_level level, const char *fmt, ...)

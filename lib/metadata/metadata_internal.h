@@ -25,9 +25,6 @@
 /* Largest response body accepted from any metadata endpoint. */
 #define AZR_MD_BODY_MAX (64 * 1024)
 
-/* Default for [metadata] timeout_ms when the config leaves it 0. */
-#define AZR_MD_DEFAULT_TIMEOUT_MS 1000u
-
 /* A file-cache entry for an answer that came without max-age is trusted
  * for at most this long (the in-memory entry never expires). */
 #define AZR_MD_FILE_CACHE_MAX_S 43200

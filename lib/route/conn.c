@@ -171,9 +171,8 @@ static azr_status status_from_code(azr_code code)
  * reported for a failure is a failure the plugin actually set. */
 static azr_code transport_code(int rc, azr_transport_result *res)
 {
-    azr_code code = rc > 0 && rc <= AZR_E_NOT_FOUND ? (azr_code)rc
-                                                     : AZR_E_PLUGIN;
-    if (rc == 0)
+    azr_code code = azr_code_from_plugin(rc);
+    if (code == AZR_OK)
         return AZR_OK;
     if (res->status == AZR_STATUS_OK ||
         (unsigned)res->status > AZR_STATUS_IO_ERROR)

@@ -7,6 +7,8 @@
 
 #include "route.h"
 
+/* [azroute] max_attempts, within 1..AZR_ATTEMPTS_CAP whatever the context
+ * holds. */
 static unsigned attempts_of(const azr_ctx *ctx)
 {
     unsigned n = ctx->max_attempts;

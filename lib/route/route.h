@@ -14,9 +14,6 @@
 
 #include "../core/internal.h"
 
-/* Upper bound of [azroute] max_attempts (the config loader enforces it). */
-#define AZR_ATTEMPTS_CAP 16
-
 /* chain.c: reports one outcome of `node` to the node counters and to every
  * policy of the chain (AZR_STATUS_CANCELLED only to the policies built for
  * ABI >= 1.1, and not counted). */
