@@ -22,7 +22,6 @@
  *    key.
  * Parsing stops at the first error; the message names FILE:LINE.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "config_parse.h"

@@ -45,6 +45,9 @@ static void apply_options(azr_ctx *ctx, const azr_open_options *o)
         ctx->push_userdata = o->push_userdata;
 }
 
+/* The views plugins see, one per cache line from a line boundary (the
+ * size is then a multiple of the alignment, as aligned_alloc requires:
+ * internal.h), and the live counters. */
 static azr_code build_node_table(azr_ctx *ctx, char *errbuf)
 {
     const azr_config *cfg = ctx->cfg;

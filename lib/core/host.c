@@ -15,13 +15,11 @@
 /* Longer than an errbuf so that a FILE:LINE prefix never truncates the
  * plugin's own words; copies into an errbuf are cut at AZR_ERRBUF_SIZE. */
 static _Thread_local char plugin_error_text[2 * AZR_ERRBUF_SIZE];
-static _Thread_local int plugin_error_code;
 static _Thread_local int plugin_error_located; /* message has FILE:LINE */
 
 void azr_plugin_error_reset(void)
 {
     plugin_error_text[0] = '\0';
-    plugin_error_code = 0;
     plugin_error_located = 0;
 }
 
@@ -33,11 +31,6 @@ int azr_plugin_error_located(void)
 const char *azr_plugin_error_message(void)
 {
     return plugin_error_text;
-}
-
-int azr_plugin_error_code(void)
-{
-    return plugin_error_code;
 }
 
 uint64_t azr_ctx_now_ns(const azr_ctx *ctx)
@@ -133,7 +126,6 @@ static int host_error(azr_plugin_env *env, int code, const char *key,
                  "%s:%u: %s", env->ctx->cfg->path, opt->line, msg);
     else
         snprintf(plugin_error_text, sizeof plugin_error_text, "%s", msg);
-    plugin_error_code = code;
     plugin_error_located = opt != NULL;
     return code;
 }

@@ -19,6 +19,15 @@
 
 #define AZR_CACHE_LINE 64
 
+/* The pick path treats the node table as one view per cache line:
+ * context.c allocates the views on a line boundary (aligned_alloc, whose
+ * size must be a multiple of the alignment), and chain.c vets candidate
+ * pointers by their offset in the table. A view filling a line exactly
+ * keeps every view on a line of its own. (A pointer is 8 bytes here: the
+ * view is 64 bytes on LP64 targets.) */
+_Static_assert(sizeof(azr_node_view) == AZR_CACHE_LINE,
+               "an azr_node_view must fill exactly one cache line");
+
 
 /* A plugin file loaded with dlopen, and the one instance this context made
  * of it. */
@@ -124,10 +133,9 @@ extern const azr_host_services azr_host_services_table;
 /* Time and randomness as the context defines them. */
 uint64_t azr_ctx_now_ns(const azr_ctx *ctx);
 uint64_t azr_ctx_random(const azr_ctx *ctx);
-/* The thread's last plugin error (message, code), cleared by reset. */
+/* The thread's last plugin error message, cleared by reset. */
 void azr_plugin_error_reset(void);
 const char *azr_plugin_error_message(void);
-int azr_plugin_error_code(void);
 /* 1 if that message already starts with the option's FILE:LINE. */
 int azr_plugin_error_located(void);
 

@@ -1,7 +1,7 @@
 /*
  * metadata.c - which source gives the caller's AZ ID.
  *
- * Precedence (DESIGN.md, "Where the AZ ID comes from"):
+ * Precedence, first match wins:
  *   1. azr_open_options.az_id (req->override_az_id)
  *   2. $AZROUTE_AZ_ID (ignored when empty)
  *   3. [metadata] source:

@@ -1,9 +1,9 @@
 /*
  * metadata.h - learning the caller's AZ ID.
  *
- * azr_md_resolve() applies the source rules of DESIGN.md / azroute.ini(5):
- * the static override (options->az_id, then $AZROUTE_AZ_ID), then the
- * configured [metadata] source (auto: Lambda env -> ECS env -> IMDSv2 unless
+ * azr_md_resolve() applies the source rules of azroute.ini(5): the static
+ * override (options->az_id, then $AZROUTE_AZ_ID), then the configured
+ * [metadata] source (auto: Lambda env -> ECS env -> IMDSv2 unless
  * AWS_EC2_METADATA_DISABLED=true -> none). Network answers are kept in a
  * process-wide cache (one fetch per process, bounded by max-age, concurrent
  * first callers share one fetch); azr_invalidate_az() drops it.

@@ -25,7 +25,6 @@
  * azr_reader_get_reply() returns AZR_E_NOMEM and may be called again later.
  * A protocol error, in contrast, fails the reader for good.
  */
-#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -22,7 +22,8 @@ static int is_excluded(const azr_pick_request *req, size_t index)
 }
 
 /* Every element must point at a view of this table. Checked by address
- * arithmetic alone, so a bad pointer is never dereferenced. */
+ * arithmetic alone (views are one cache line each, laid end to end:
+ * internal.h), so a bad pointer is never dereferenced. */
 static int candidates_valid(const azr_ctx *ctx, const azr_node_view **cand,
                             size_t n)
 {

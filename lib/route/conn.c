@@ -24,7 +24,6 @@
  *  - Plugin errors are read back from the host's thread-local error slot
  *    right after the call, on the same thread.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
