@@ -39,8 +39,8 @@ static azr_code load_text(const char *text, size_t len, const char *name,
     cfg = calloc(1, sizeof *cfg);
     if (cfg == NULL || (cfg->path = strdup(name)) == NULL) {
         free(cfg);
-        return azr_cfg_err(err, errlen, AZR_E_NOMEM, "%s: out of memory",
-                           name);
+        return azr__cfg_err(err, errlen, AZR_E_NOMEM, "%s: out of memory",
+                            name);
     }
     cfg->max_attempts = AZR_ATTEMPTS_DEFAULT;
     cfg->stats.price_per_gb = 0.01;
@@ -50,39 +50,39 @@ static azr_code load_text(const char *text, size_t len, const char *name,
 
     line = malloc(AZR_CFG_LINE_MAX + 1);
     if (line == NULL)
-        azr_cfg_perr(&p, 0, AZR_E_NOMEM, "out of memory");
+        azr__cfg_perr(&p, 0, AZR_E_NOMEM, "out of memory");
     else
-        azr_cfg_lex(&p, line);
+        azr__cfg_lex(&p, line);
     free(line);
 
     if (!p.has_err)
-        azr_cfg_check(&p);
+        azr__cfg_check(&p);
 
     for (size_t i = 0; i < p.n_nx; i++)
         free(p.nx[i].az);
     free(p.nx);
     if (p.has_err) {
-        azr_config_free(cfg);
+        azr__config_free(cfg);
         return p.code;
     }
     *out = cfg;
     return AZR_OK;
 }
 
-azr_code azr_config_load_string(const char *text, const char *name,
-                                azr_config **out, char *err, size_t errlen)
+azr_code azr__config_load_string(const char *text, const char *name,
+                                 azr_config **out, char *err, size_t errlen)
 {
     if (out == NULL || text == NULL)
-        return azr_cfg_err(err, errlen, AZR_E_INVALID_ARGUMENT,
-                           "azr_config_load_string: NULL argument");
+        return azr__cfg_err(err, errlen, AZR_E_INVALID_ARGUMENT,
+                            "azr__config_load_string: NULL argument");
     *out = NULL;
     if (name == NULL)
         name = "<string>";
     return load_text(text, strlen(text), name, out, err, errlen);
 }
 
-azr_code azr_config_load(const char *path, azr_config **out, char *err,
-                         size_t errlen)
+azr_code azr__config_load(const char *path, azr_config **out, char *err,
+                          size_t errlen)
 {
     FILE *f;
     char *buf = NULL;
@@ -90,8 +90,8 @@ azr_code azr_config_load(const char *path, azr_config **out, char *err,
     azr_code rc;
 
     if (out == NULL || path == NULL)
-        return azr_cfg_err(err, errlen, AZR_E_INVALID_ARGUMENT,
-                           "azr_config_load: NULL argument");
+        return azr__cfg_err(err, errlen, AZR_E_INVALID_ARGUMENT,
+                            "azr__config_load: NULL argument");
     *out = NULL;
     /* O_NONBLOCK for the open only: opening a FIFO that no process writes
      * would otherwise block for ever (a configuration replaced by a FIFO
@@ -105,8 +105,8 @@ azr_code azr_config_load(const char *path, azr_config **out, char *err,
         int e = errno;
         if (fd >= 0)
             close(fd);
-        return azr_cfg_err(err, errlen, AZR_E_CONFIG, "%s: cannot open: %s",
-                           path, strerror(e));
+        return azr__cfg_err(err, errlen, AZR_E_CONFIG, "%s: cannot open: %s",
+                            path, strerror(e));
     }
     for (;;) {
         size_t n;
@@ -115,17 +115,17 @@ azr_code azr_config_load(const char *path, azr_config **out, char *err,
             if (cap > CFG_FILE_MAX) {
                 fclose(f);
                 free(buf);
-                return azr_cfg_err(err, errlen, AZR_E_CONFIG,
-                                   "%s: file too large (max %u bytes)", path,
-                                   CFG_FILE_MAX);
+                return azr__cfg_err(err, errlen, AZR_E_CONFIG,
+                                    "%s: file too large (max %u bytes)", path,
+                                    CFG_FILE_MAX);
             }
             cap = cap == 0 ? 8192 : cap * 2;
             nb = realloc(buf, cap + 1);
             if (nb == NULL) {
                 fclose(f);
                 free(buf);
-                return azr_cfg_err(err, errlen, AZR_E_NOMEM,
-                                   "%s: out of memory", path);
+                return azr__cfg_err(err, errlen, AZR_E_NOMEM,
+                                    "%s: out of memory", path);
             }
             buf = nb;
         }
@@ -136,8 +136,8 @@ azr_code azr_config_load(const char *path, azr_config **out, char *err,
                 int e = errno;
                 fclose(f);
                 free(buf);
-                return azr_cfg_err(err, errlen, AZR_E_CONFIG,
-                                   "%s: cannot read: %s", path, strerror(e));
+                return azr__cfg_err(err, errlen, AZR_E_CONFIG,
+                                    "%s: cannot read: %s", path, strerror(e));
             }
             break;
         }
@@ -145,9 +145,9 @@ azr_code azr_config_load(const char *path, azr_config **out, char *err,
     fclose(f);
     if (len > CFG_FILE_MAX) {
         free(buf);
-        return azr_cfg_err(err, errlen, AZR_E_CONFIG,
-                           "%s: file too large (max %u bytes)", path,
-                           CFG_FILE_MAX);
+        return azr__cfg_err(err, errlen, AZR_E_CONFIG,
+                            "%s: file too large (max %u bytes)", path,
+                            CFG_FILE_MAX);
     }
     buf[len] = '\0';
     rc = load_text(buf, len, path, out, err, errlen);

@@ -18,7 +18,7 @@
 
 #include <azroute/azroute.h>
 
-#include "values.h" /* the value rules, azr_az_id_valid() among them */
+#include "values.h" /* the value rules, azr__az_id_valid() among them */
 
 /* [azroute] max_attempts: the default and the upper bound. The bound also
  * sizes the routing layer's record of the nodes one request tried
@@ -137,33 +137,33 @@ typedef struct azr_config {
 } azr_config;
 
 /* Loads and validates the file at `path`. On success *out is a config the
- * caller frees with azr_config_free(). On failure returns AZR_E_CONFIG (or
+ * caller frees with azr__config_free(). On failure returns AZR_E_CONFIG (or
  * AZR_E_NOMEM) with one line in err. The nodes_env variable is read with
  * getenv() during the load. */
-azr_code azr_config_load(const char *path, azr_config **out, char *err,
-                         size_t errlen);
+azr_code azr__config_load(const char *path, azr_config **out, char *err,
+                          size_t errlen);
 
-/* As azr_config_load() on an in-memory text; `name` stands for the file
+/* As azr__config_load() on an in-memory text; `name` stands for the file
  * name in messages. Used by the fuzz target and the unit tests. */
-azr_code azr_config_load_string(const char *text, const char *name,
-                                azr_config **out, char *err, size_t errlen);
+azr_code azr__config_load_string(const char *text, const char *name,
+                                 azr_config **out, char *err, size_t errlen);
 
 /* Parses a nodes_env value ("id|address|port|az_id|az_name|role", comma
  * separated) and appends its nodes to cfg (AZ resolution as for [node]:
  * az_id wins; else az_name through [az_map]). `where` prefixes messages.
  * Duplicate ids (also against existing nodes) are errors. */
-azr_code azr_config_add_nodes_env(azr_config *cfg, const char *value,
-                                  const char *where, char *err,
-                                  size_t errlen);
+azr_code azr__config_add_nodes_env(azr_config *cfg, const char *value,
+                                   const char *where, char *err,
+                                   size_t errlen);
 
 /* Looks up an AZ name in [az_map]; NULL if absent. */
-const char *azr_config_map_az(const azr_config *cfg, const char *name);
+const char *azr__config_map_az(const azr_config *cfg, const char *name);
 
 /* Finds the section for plugin `name` of `kind`; NULL if none. */
-azr_cfg_plugin_section *azr_config_section(azr_config *cfg,
-                                           azr_cfg_section_kind kind,
-                                           const char *name);
+azr_cfg_plugin_section *azr__config_section(azr_config *cfg,
+                                            azr_cfg_section_kind kind,
+                                            const char *name);
 
-void azr_config_free(azr_config *cfg);
+void azr__config_free(azr_config *cfg);
 
 #endif /* AZR_LIB_CONFIG_H */

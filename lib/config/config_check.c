@@ -37,16 +37,16 @@ static void check_nodes(azr_cfg_parser *p)
         else if (x->key_line[KN_ROLE] == 0)
             missing = "'role'";
         if (missing != NULL) {
-            azr_cfg_perr(p, node->line, AZR_E_CONFIG,
-                         "[node %s]: missing key %s",
-                         azr_cfg_quote(q, node->id), missing);
+            azr__cfg_perr(p, node->line, AZR_E_CONFIG,
+                          "[node %s]: missing key %s",
+                          azr__cfg_quote(q, node->id), missing);
             return;
         }
-        rc = azr_cfg_resolve_az(cfg, node, x->az, msg, sizeof msg);
+        rc = azr__cfg_resolve_az(cfg, node, x->az, msg, sizeof msg);
         if (rc != AZR_OK) {
-            azr_cfg_perr(p, x->key_line[KN_AZ] != 0 ? x->key_line[KN_AZ]
-                                                      : x->key_line[KN_AZ_ID],
-                         rc, "%s", msg);
+            azr__cfg_perr(p, x->key_line[KN_AZ] != 0 ? x->key_line[KN_AZ]
+                                                       : x->key_line[KN_AZ_ID],
+                          rc, "%s", msg);
             return;
         }
     }
@@ -63,13 +63,13 @@ static void check_metadata(azr_cfg_parser *p)
             /* A fixed ID under source = auto means static. */
             cfg->md_source = AZR_MD_STATIC;
         } else if (cfg->md_source != AZR_MD_STATIC) {
-            azr_cfg_perr(p, p->metadata_key_line[KM_AZ_ID], AZR_E_CONFIG,
-                         "az_id needs source = static or auto (source is %s)",
-                         azr_cfg_md_source_name(cfg->md_source));
+            azr__cfg_perr(p, p->metadata_key_line[KM_AZ_ID], AZR_E_CONFIG,
+                          "az_id needs source = static or auto (source is %s)",
+                          azr__cfg_md_source_name(cfg->md_source));
         }
     } else if (cfg->md_source == AZR_MD_STATIC) {
-        azr_cfg_perr(p, p->metadata_key_line[KM_SOURCE], AZR_E_CONFIG,
-                     "source = static needs az_id");
+        azr__cfg_perr(p, p->metadata_key_line[KM_SOURCE], AZR_E_CONFIG,
+                      "source = static needs az_id");
     }
 }
 
@@ -86,28 +86,28 @@ static void check_sections(azr_cfg_parser *p)
 
         if (s->kind == AZR_CFG_POLICY) {
             for (size_t j = 0; j < cfg->n_policy && entry == NULL; j++)
-                if (azr_cfg_section_matches(s->name, cfg->policy[j]))
+                if (azr__cfg_section_matches(s->name, cfg->policy[j]))
                     entry = cfg->policy[j];
             if (entry == NULL) {
-                azr_cfg_perr(p, s->line, AZR_E_CONFIG,
-                             "[policy %s]: '%s' is not in the policy chain",
-                             azr_cfg_quote(q1, s->name),
-                             azr_cfg_quote(q2, s->name));
+                azr__cfg_perr(p, s->line, AZR_E_CONFIG,
+                              "[policy %s]: '%s' is not in the policy chain",
+                              azr__cfg_quote(q1, s->name),
+                              azr__cfg_quote(q2, s->name));
                 return;
             }
         } else {
             if (cfg->transport == NULL) {
-                azr_cfg_perr(p, s->line, AZR_E_CONFIG,
-                             "[transport %s]: no transport is configured "
-                             "([azroute] transport)",
-                             azr_cfg_quote(q1, s->name));
+                azr__cfg_perr(p, s->line, AZR_E_CONFIG,
+                              "[transport %s]: no transport is configured "
+                              "([azroute] transport)",
+                              azr__cfg_quote(q1, s->name));
                 return;
             }
-            if (!azr_cfg_section_matches(s->name, cfg->transport)) {
-                azr_cfg_perr(p, s->line, AZR_E_CONFIG,
-                             "[transport %s]: the transport is '%s'",
-                             azr_cfg_quote(q1, s->name),
-                             azr_cfg_quote(q2, cfg->transport));
+            if (!azr__cfg_section_matches(s->name, cfg->transport)) {
+                azr__cfg_perr(p, s->line, AZR_E_CONFIG,
+                              "[transport %s]: the transport is '%s'",
+                              azr__cfg_quote(q1, s->name),
+                              azr__cfg_quote(q2, cfg->transport));
                 return;
             }
             entry = cfg->transport;
@@ -116,13 +116,13 @@ static void check_sections(azr_cfg_parser *p)
         for (size_t j = 0; j < i; j++) {
             const azr_cfg_plugin_section *o = &cfg->sections[j];
             if (o->kind == s->kind &&
-                azr_cfg_section_matches(o->name, entry)) {
-                azr_cfg_perr(
+                azr__cfg_section_matches(o->name, entry)) {
+                azr__cfg_perr(
                     p, s->line, AZR_E_CONFIG,
                     "[%s %s]: plugin already configured by the section at "
                     "line %u",
                     s->kind == AZR_CFG_POLICY ? "policy" : "transport",
-                    azr_cfg_quote(q1, s->name), o->line);
+                    azr__cfg_quote(q1, s->name), o->line);
                 return;
             }
         }
@@ -138,11 +138,11 @@ static int set_default_policy(azr_cfg_parser *p)
 
     cfg->policy = calloc(n, sizeof *cfg->policy);
     if (cfg->policy == NULL)
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     for (; cfg->n_policy < n; cfg->n_policy++) {
         cfg->policy[cfg->n_policy] = strdup(default_policy[cfg->n_policy]);
         if (cfg->policy[cfg->n_policy] == NULL)
-            return azr_cfg_nomem(p);
+            return azr__cfg_nomem(p);
     }
     return 1;
 }
@@ -159,31 +159,31 @@ static void read_nodes_env(azr_cfg_parser *p)
     azr_code rc;
 
     if (value == NULL) {
-        azr_cfg_perr(p, line, AZR_E_CONFIG, "nodes_env %s is not set",
-                     cfg->nodes_env);
+        azr__cfg_perr(p, line, AZR_E_CONFIG, "nodes_env %s is not set",
+                      cfg->nodes_env);
         return;
     }
-    while (azr_cfg_is_blank(*v))
+    while (azr__cfg_is_blank(*v))
         v++;
     if (*v == '\0') {
-        azr_cfg_perr(p, line, AZR_E_CONFIG, "nodes_env %s is empty",
-                     cfg->nodes_env);
+        azr__cfg_perr(p, line, AZR_E_CONFIG, "nodes_env %s is empty",
+                      cfg->nodes_env);
         return;
     }
     /* add_nodes_env formats "WHERE entry N: ..." itself; pass it the whole
      * "FILE:LINE: nodes_env VAR" prefix and copy its message through. */
     snprintf(where, sizeof where, "%s:%u: nodes_env %s", p->name, line,
              cfg->nodes_env);
-    rc = azr_config_add_nodes_env(cfg, value, where, msg, sizeof msg);
+    rc = azr__config_add_nodes_env(cfg, value, where, msg, sizeof msg);
     if (rc != AZR_OK) {
         p->has_err = 1;
         p->err_line = line;
         p->code = rc;
-        azr_cfg_err(p->err, p->errlen, rc, "%s", msg);
+        azr__cfg_err(p->err, p->errlen, rc, "%s", msg);
     }
 }
 
-int azr_cfg_check(azr_cfg_parser *p)
+int azr__cfg_check(azr_cfg_parser *p)
 {
     azr_config *cfg = p->cfg;
 
@@ -198,8 +198,8 @@ int azr_cfg_check(azr_cfg_parser *p)
     if (!p->has_err && cfg->nodes_env != NULL)
         read_nodes_env(p);
     if (!p->has_err && cfg->n_nodes == 0)
-        azr_cfg_perr(p, 0, AZR_E_CONFIG,
-                     "no nodes configured ([node NAME] sections or "
-                     "nodes_env)");
+        azr__cfg_perr(p, 0, AZR_E_CONFIG,
+                      "no nodes configured ([node NAME] sections or "
+                      "nodes_env)");
     return !p->has_err;
 }

@@ -14,12 +14,12 @@ static const char *const md_source_names[] = {
     [AZR_MD_STATIC] = "static", [AZR_MD_NONE] = "none"
 };
 
-const char *azr_cfg_md_source_name(azr_md_source_kind kind)
+const char *azr__cfg_md_source_name(azr_md_source_kind kind)
 {
     return md_source_names[kind];
 }
 
-int azr_cfg_md_source_parse(const char *s, azr_md_source_kind *kind)
+int azr__cfg_md_source_parse(const char *s, azr_md_source_kind *kind)
 {
     for (size_t i = 0; i < sizeof md_source_names / sizeof *md_source_names;
          i++) {
@@ -31,7 +31,7 @@ int azr_cfg_md_source_parse(const char *s, azr_md_source_kind *kind)
     return -1;
 }
 
-void *azr_cfg_grow(void *arr, size_t n, size_t elem)
+void *azr__cfg_grow(void *arr, size_t n, size_t elem)
 {
     /* capacity(n) = 0 for n == 0, else max(4, next power of two >= n) */
     if (n == 0)
@@ -41,10 +41,10 @@ void *azr_cfg_grow(void *arr, size_t n, size_t elem)
     return realloc(arr, 2 * n * elem);
 }
 
-azr_cfg_node *azr_cfg_node_append(azr_config *cfg)
+azr_cfg_node *azr__cfg_node_append(azr_config *cfg)
 {
     azr_cfg_node *nodes =
-        azr_cfg_grow(cfg->nodes, cfg->n_nodes, sizeof *nodes);
+        azr__cfg_grow(cfg->nodes, cfg->n_nodes, sizeof *nodes);
     azr_cfg_node *node;
     if (nodes == NULL)
         return NULL;
@@ -56,7 +56,7 @@ azr_cfg_node *azr_cfg_node_append(azr_config *cfg)
     return node;
 }
 
-void azr_cfg_node_clear(azr_cfg_node *node)
+void azr__cfg_node_clear(azr_cfg_node *node)
 {
     free(node->id);
     free(node->host);
@@ -65,7 +65,7 @@ void azr_cfg_node_clear(azr_cfg_node *node)
     memset(node, 0, sizeof *node);
 }
 
-long azr_cfg_node_find(const azr_config *cfg, const char *id)
+long azr__cfg_node_find(const azr_config *cfg, const char *id)
 {
     for (size_t i = 0; i < cfg->n_nodes; i++)
         if (cfg->nodes[i].id != NULL && strcmp(cfg->nodes[i].id, id) == 0)
@@ -73,66 +73,66 @@ long azr_cfg_node_find(const azr_config *cfg, const char *id)
     return -1;
 }
 
-azr_code azr_cfg_resolve_az(const azr_config *cfg, azr_cfg_node *node,
-                            const char *az, char *msg, size_t msglen)
+azr_code azr__cfg_resolve_az(const azr_config *cfg, azr_cfg_node *node,
+                             const char *az, char *msg, size_t msglen)
 {
     char q1[AZR_CFG_QUOTE_BUF], q2[AZR_CFG_QUOTE_BUF], q3[AZR_CFG_QUOTE_BUF];
     const char *id;
 
     if (az == NULL || *az == '\0') {
         if (node->az_id == NULL)
-            return azr_cfg_err(msg, msglen, AZR_E_CONFIG, "no AZ given");
+            return azr__cfg_err(msg, msglen, AZR_E_CONFIG, "no AZ given");
         return AZR_OK;
     }
-    if (azr_az_id_valid(az)) {
+    if (azr__az_id_valid(az)) {
         /* An ID written where a name may stand. */
         if (node->az_id != NULL) {
             if (strcmp(node->az_id, az) != 0)
-                return azr_cfg_err(msg, msglen, AZR_E_CONFIG,
-                                   "AZ '%s' disagrees with az_id '%s'",
-                                   azr_cfg_quote(q1, az),
-                                   azr_cfg_quote(q2, node->az_id));
+                return azr__cfg_err(msg, msglen, AZR_E_CONFIG,
+                                    "AZ '%s' disagrees with az_id '%s'",
+                                    azr__cfg_quote(q1, az),
+                                    azr__cfg_quote(q2, node->az_id));
             return AZR_OK;
         }
         id = az;
     } else {
         const char *mapped;
-        if (!azr_cfg_chars_valid(az, strlen(az), &azr_cfg_az_name_chars))
-            return azr_cfg_err(msg, msglen, AZR_E_CONFIG,
-                               "bad AZ name '%s' (expected e.g. "
-                               "ap-northeast-1a)", azr_cfg_quote(q1, az));
-        mapped = azr_config_map_az(cfg, az);
+        if (!azr__cfg_chars_valid(az, strlen(az), &azr__cfg_az_name_chars))
+            return azr__cfg_err(msg, msglen, AZR_E_CONFIG,
+                                "bad AZ name '%s' (expected e.g. "
+                                "ap-northeast-1a)", azr__cfg_quote(q1, az));
+        mapped = azr__config_map_az(cfg, az);
         if (node->az_id != NULL) {
             /* The explicit ID wins; the name is kept for display, but a
              * contradicting [az_map] entry is a mistake somewhere. */
             if (mapped != NULL && strcmp(mapped, node->az_id) != 0)
-                return azr_cfg_err(msg, msglen, AZR_E_CONFIG,
-                                   "AZ name '%s' maps to '%s' in [az_map], "
-                                   "but az_id is '%s'",
-                                   azr_cfg_quote(q1, az),
-                                   azr_cfg_quote(q2, mapped),
-                                   azr_cfg_quote(q3, node->az_id));
+                return azr__cfg_err(msg, msglen, AZR_E_CONFIG,
+                                    "AZ name '%s' maps to '%s' in [az_map], "
+                                    "but az_id is '%s'",
+                                    azr__cfg_quote(q1, az),
+                                    azr__cfg_quote(q2, mapped),
+                                    azr__cfg_quote(q3, node->az_id));
             id = NULL;
         } else {
             if (mapped == NULL)
-                return azr_cfg_err(msg, msglen, AZR_E_CONFIG,
-                                   "AZ name '%s' has no entry in [az_map]",
-                                   azr_cfg_quote(q1, az));
+                return azr__cfg_err(msg, msglen, AZR_E_CONFIG,
+                                    "AZ name '%s' has no entry in [az_map]",
+                                    azr__cfg_quote(q1, az));
             id = mapped;
         }
         node->az_name = strdup(az);
         if (node->az_name == NULL)
-            return azr_cfg_err(msg, msglen, AZR_E_NOMEM, "out of memory");
+            return azr__cfg_err(msg, msglen, AZR_E_NOMEM, "out of memory");
     }
     if (id != NULL) {
         node->az_id = strdup(id);
         if (node->az_id == NULL)
-            return azr_cfg_err(msg, msglen, AZR_E_NOMEM, "out of memory");
+            return azr__cfg_err(msg, msglen, AZR_E_NOMEM, "out of memory");
     }
     return AZR_OK;
 }
 
-const char *azr_config_map_az(const azr_config *cfg, const char *name)
+const char *azr__config_map_az(const azr_config *cfg, const char *name)
 {
     if (cfg == NULL || name == NULL)
         return NULL;
@@ -142,22 +142,22 @@ const char *azr_config_map_az(const azr_config *cfg, const char *name)
     return NULL;
 }
 
-int azr_cfg_section_matches(const char *sname, const char *entry)
+int azr__cfg_section_matches(const char *sname, const char *entry)
 {
     char stem[256];
     if (strcmp(sname, entry) == 0)
         return 1;
     if (entry[0] != '/')
         return 0;
-    return strcmp(sname, azr_cfg_plugin_stem(entry, stem, sizeof stem)) == 0;
+    return strcmp(sname, azr__cfg_plugin_stem(entry, stem, sizeof stem)) == 0;
 }
 
 /* The section configuring plugin `name`: the one named exactly so, else
- * one that names the same plugin by path (azr_cfg_section_matches). Call it
+ * one that names the same plugin by path (azr__cfg_section_matches). Call it
  * with the chain entry as written (cfg->policy[i], cfg->transport). */
-azr_cfg_plugin_section *azr_config_section(azr_config *cfg,
-                                           azr_cfg_section_kind kind,
-                                           const char *name)
+azr_cfg_plugin_section *azr__config_section(azr_config *cfg,
+                                            azr_cfg_section_kind kind,
+                                            const char *name)
 {
     if (cfg == NULL || name == NULL)
         return NULL;
@@ -170,13 +170,13 @@ azr_cfg_plugin_section *azr_config_section(azr_config *cfg,
      * [policy /opt/p/mine.so]. */
     for (size_t i = 0; i < cfg->n_sections; i++)
         if (cfg->sections[i].kind == kind &&
-            (azr_cfg_section_matches(cfg->sections[i].name, name) ||
-             azr_cfg_section_matches(name, cfg->sections[i].name)))
+            (azr__cfg_section_matches(cfg->sections[i].name, name) ||
+             azr__cfg_section_matches(name, cfg->sections[i].name)))
             return &cfg->sections[i];
     return NULL;
 }
 
-void azr_config_free(azr_config *cfg)
+void azr__config_free(azr_config *cfg)
 {
     if (cfg == NULL)
         return;
@@ -189,14 +189,14 @@ void azr_config_free(azr_config *cfg)
     free(cfg->nodes_env);
     free(cfg->md_az_id);
     free(cfg->md_cache_file);
-    azr_cfg_stats_clear(&cfg->stats);
+    azr__cfg_stats_clear(&cfg->stats);
     for (size_t i = 0; i < cfg->n_az_map; i++) {
         free(cfg->az_map[i].name);
         free(cfg->az_map[i].id);
     }
     free(cfg->az_map);
     for (size_t i = 0; i < cfg->n_nodes; i++)
-        azr_cfg_node_clear(&cfg->nodes[i]);
+        azr__cfg_node_clear(&cfg->nodes[i]);
     free(cfg->nodes);
     for (size_t i = 0; i < cfg->n_sections; i++) {
         azr_cfg_plugin_section *s = &cfg->sections[i];

@@ -32,7 +32,7 @@ static int set_string(azr_cfg_parser *p, char **dst, const char *value)
 {
     char *s = strdup(value);
     if (s == NULL)
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     free(*dst);
     *dst = s;
     return 1;
@@ -53,40 +53,41 @@ static int parse_policy_list(azr_cfg_parser *p, const char *value)
         char *item, **list;
 
         pos++;
-        while (b < e && azr_cfg_is_blank(*b))
+        while (b < e && azr__cfg_is_blank(*b))
             b++;
-        while (e > b && azr_cfg_is_blank(e[-1]))
+        while (e > b && azr__cfg_is_blank(e[-1]))
             e--;
         if (b == e)
-            return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                                "policy: empty entry %zu", pos);
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                                 "policy: empty entry %zu", pos);
         item = strndup(b, (size_t)(e - b));
         if (item == NULL)
-            return azr_cfg_nomem(p);
-        if (!azr_cfg_plugin_name_valid(item)) {
-            azr_cfg_perr(
+            return azr__cfg_nomem(p);
+        if (!azr__cfg_plugin_name_valid(item)) {
+            azr__cfg_perr(
                 p, p->lineno, AZR_E_CONFIG,
                 "policy: bad plugin name '%s' (" AZR_CFG_PLUGIN_NAME_RULE ")",
-                azr_cfg_quote(q, item));
+                azr__cfg_quote(q, item));
             free(item);
             return 0;
         }
         for (size_t i = 0; i < cfg->n_policy; i++) {
             char stem_a[256], stem_b[256];
-            if (strcmp(
-                    azr_cfg_plugin_stem(cfg->policy[i], stem_a, sizeof stem_a),
-                    azr_cfg_plugin_stem(item, stem_b, sizeof stem_b)) == 0) {
-                azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                             "policy: '%s' appears twice in the chain",
-                             azr_cfg_quote(q, item));
+            const char *a = azr__cfg_plugin_stem(cfg->policy[i], stem_a,
+                                                 sizeof stem_a);
+            if (strcmp(a, azr__cfg_plugin_stem(item, stem_b,
+                                               sizeof stem_b)) == 0) {
+                azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                              "policy: '%s' appears twice in the chain",
+                              azr__cfg_quote(q, item));
                 free(item);
                 return 0;
             }
         }
-        list = azr_cfg_grow(cfg->policy, cfg->n_policy, sizeof *list);
+        list = azr__cfg_grow(cfg->policy, cfg->n_policy, sizeof *list);
         if (list == NULL) {
             free(item);
-            return azr_cfg_nomem(p);
+            return azr__cfg_nomem(p);
         }
         cfg->policy = list;
         cfg->policy[cfg->n_policy++] = item;
@@ -108,9 +109,9 @@ static int key_index(const char *const *keys, int n, const char *name)
 static int unknown_key(azr_cfg_parser *p, const char *name)
 {
     char q[AZR_CFG_QUOTE_BUF], label[128];
-    return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG, "unknown key '%s' in %s",
-                        azr_cfg_quote(q, name),
-                        azr_cfg_sec_label(p, label, sizeof label));
+    return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG, "unknown key '%s' in %s",
+                         azr__cfg_quote(q, name),
+                         azr__cfg_sec_label(p, label, sizeof label));
 }
 
 /* Marks key `k` seen; 0 (error recorded) if it was seen before. */
@@ -119,11 +120,11 @@ static int first_time(azr_cfg_parser *p, unsigned *lines, int k,
 {
     char q[AZR_CFG_QUOTE_BUF], label[128];
     if (lines[k] != 0)
-        return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                            "duplicate key '%s' in %s (first at line %u)",
-                            azr_cfg_quote(q, name),
-                            azr_cfg_sec_label(p, label, sizeof label),
-                            lines[k]);
+        return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                             "duplicate key '%s' in %s (first at line %u)",
+                             azr__cfg_quote(q, name),
+                             azr__cfg_sec_label(p, label, sizeof label),
+                             lines[k]);
     lines[k] = p->lineno;
     return 1;
 }
@@ -131,18 +132,18 @@ static int first_time(azr_cfg_parser *p, unsigned *lines, int k,
 static int empty_value(azr_cfg_parser *p, const char *name)
 {
     char q[AZR_CFG_QUOTE_BUF], label[128];
-    return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                        "empty value for '%s' in %s", azr_cfg_quote(q, name),
-                        azr_cfg_sec_label(p, label, sizeof label));
+    return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                         "empty value for '%s' in %s", azr__cfg_quote(q, name),
+                         azr__cfg_sec_label(p, label, sizeof label));
 }
 
 static int bad_number(azr_cfg_parser *p, const char *name, const char *value,
                       unsigned min, unsigned max)
 {
     char q1[AZR_CFG_QUOTE_BUF], q2[AZR_CFG_QUOTE_BUF];
-    return azr_cfg_perr(
+    return azr__cfg_perr(
         p, p->lineno, AZR_E_CONFIG, "bad %s '%s' (expected %u..%u)",
-        azr_cfg_quote(q1, name), azr_cfg_quote(q2, value), min, max);
+        azr__cfg_quote(q1, name), azr__cfg_quote(q2, value), min, max);
 }
 
 static int key_azroute(azr_cfg_parser *p, const char *name, const char *value)
@@ -162,30 +163,30 @@ static int key_azroute(azr_cfg_parser *p, const char *name, const char *value)
         cfg->policy_line = p->lineno;
         return parse_policy_list(p, value);
     case KA_TRANSPORT:
-        if (!azr_cfg_plugin_name_valid(value))
-            return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                                "bad transport '%s' ("
-                                AZR_CFG_PLUGIN_NAME_RULE ")",
-                                azr_cfg_quote(q, value));
+        if (!azr__cfg_plugin_name_valid(value))
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                                 "bad transport '%s' ("
+                                 AZR_CFG_PLUGIN_NAME_RULE ")",
+                                 azr__cfg_quote(q, value));
         cfg->transport_line = p->lineno;
         return set_string(p, &cfg->transport, value);
     case KA_PLUGIN_DIR:
         if (value[0] != '/')
-            return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                                "plugin_dir '%s' is not an absolute path",
-                                azr_cfg_quote(q, value));
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                                 "plugin_dir '%s' is not an absolute path",
+                                 azr__cfg_quote(q, value));
         cfg->plugin_dir_line = p->lineno;
         return set_string(p, &cfg->plugin_dir, value);
     case KA_NODES_ENV:
-        if (!azr_cfg_env_name_valid(value))
-            return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                                "bad nodes_env '%s' (expected an environment "
-                                "variable name)", azr_cfg_quote(q, value));
+        if (!azr__cfg_env_name_valid(value))
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                                 "bad nodes_env '%s' (expected an environment "
+                                 "variable name)", azr__cfg_quote(q, value));
         cfg->nodes_env_line = p->lineno;
         return set_string(p, &cfg->nodes_env, value);
     case KA_MAX_ATTEMPTS:
-        if (azr_cfg_parse_uint(value, 1, AZR_ATTEMPTS_CAP,
-                               &cfg->max_attempts) != 0)
+        if (azr__cfg_parse_uint(value, 1, AZR_ATTEMPTS_CAP,
+                                &cfg->max_attempts) != 0)
             return bad_number(p, name, value, 1, AZR_ATTEMPTS_CAP);
         return 1;
     }
@@ -204,25 +205,25 @@ static int key_metadata(azr_cfg_parser *p, const char *name, const char *value)
         return 0;
     switch (k) {
     case KM_SOURCE:
-        if (azr_cfg_md_source_parse(value, &cfg->md_source) == 0)
+        if (azr__cfg_md_source_parse(value, &cfg->md_source) == 0)
             return 1;
         if (*value == '\0')
             return empty_value(p, name);
-        return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                            "bad source '%s' (expected auto, lambda, imds, "
-                            "ecs, static or none)", azr_cfg_quote(q, value));
+        return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                             "bad source '%s' (expected auto, lambda, imds, "
+                             "ecs, static or none)", azr__cfg_quote(q, value));
     case KM_AZ_ID:
         /* Empty means "not set", as in the commented sample. */
         if (*value == '\0')
             return 1;
-        if (!azr_az_id_valid(value))
-            return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                                "bad AZ ID '%s' (expected e.g. apne1-az4)",
-                                azr_cfg_quote(q, value));
+        if (!azr__az_id_valid(value))
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                                 "bad AZ ID '%s' (expected e.g. apne1-az4)",
+                                 azr__cfg_quote(q, value));
         return set_string(p, &cfg->md_az_id, value);
     case KM_TIMEOUT_MS:
-        if (azr_cfg_parse_uint(value, 1, AZR_MD_TIMEOUT_MAX_MS,
-                               &cfg->md_timeout_ms) != 0)
+        if (azr__cfg_parse_uint(value, 1, AZR_MD_TIMEOUT_MAX_MS,
+                                &cfg->md_timeout_ms) != 0)
             return bad_number(p, name, value, 1, AZR_MD_TIMEOUT_MAX_MS);
         return 1;
     case KM_CACHE_FILE:
@@ -245,15 +246,15 @@ static int key_stats(azr_cfg_parser *p, const char *name, const char *value)
     if (!first_time(p, p->stats_key_line, k, name))
         return 0;
     azr_code rc = k == KS_NAMESPACE
-                      ? azr_cfg_stats_namespace(&p->cfg->stats, value, why,
-                                                sizeof why)
-                  : k == KS_DIMENSIONS
-                      ? azr_cfg_stats_dimensions(&p->cfg->stats, value, why,
+                      ? azr__cfg_stats_namespace(&p->cfg->stats, value, why,
                                                  sizeof why)
-                      : azr_cfg_stats_price(&p->cfg->stats, value, why,
-                                            sizeof why);
+                  : k == KS_DIMENSIONS
+                      ? azr__cfg_stats_dimensions(&p->cfg->stats, value, why,
+                                                  sizeof why)
+                      : azr__cfg_stats_price(&p->cfg->stats, value, why,
+                                             sizeof why);
     if (rc != AZR_OK)
-        return azr_cfg_perr(p, p->lineno, rc, "%s", why);
+        return azr__cfg_perr(p, p->lineno, rc, "%s", why);
     return 1;
 }
 
@@ -265,27 +266,27 @@ static int key_az_map(azr_cfg_parser *p, const char *name, const char *value)
 
     if (*value == '\0')
         return empty_value(p, name);
-    if (!azr_cfg_chars_valid(name, strlen(name), &azr_cfg_az_name_chars))
-        return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                            "bad AZ name '%s' in [az_map] (expected e.g. "
-                            "ap-northeast-1a)", azr_cfg_quote(q, name));
+    if (!azr__cfg_chars_valid(name, strlen(name), &azr__cfg_az_name_chars))
+        return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                             "bad AZ name '%s' in [az_map] (expected e.g. "
+                             "ap-northeast-1a)", azr__cfg_quote(q, name));
     for (size_t i = 0; i < cfg->n_az_map; i++)
         if (strcmp(cfg->az_map[i].name, name) == 0)
-            return azr_cfg_perr(
+            return azr__cfg_perr(
                 p, p->lineno, AZR_E_CONFIG,
                 "duplicate key '%s' in [az_map] (first at line %u)",
-                azr_cfg_quote(q, name), cfg->az_map[i].line);
-    if (!azr_az_id_valid(value))
-        return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                            "bad AZ ID '%s' (expected e.g. apne1-az4)",
-                            azr_cfg_quote(q, value));
+                azr__cfg_quote(q, name), cfg->az_map[i].line);
+    if (!azr__az_id_valid(value))
+        return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                             "bad AZ ID '%s' (expected e.g. apne1-az4)",
+                             azr__cfg_quote(q, value));
     if (cfg->n_az_map >= CFG_AZ_MAP_MAX)
-        return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                            "too many [az_map] entries (max %d)",
-                            CFG_AZ_MAP_MAX);
-    map = azr_cfg_grow(cfg->az_map, cfg->n_az_map, sizeof *map);
+        return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                             "too many [az_map] entries (max %d)",
+                             CFG_AZ_MAP_MAX);
+    map = azr__cfg_grow(cfg->az_map, cfg->n_az_map, sizeof *map);
     if (map == NULL)
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     cfg->az_map = map;
     e = &map[cfg->n_az_map];
     e->name = strdup(name);
@@ -294,7 +295,7 @@ static int key_az_map(azr_cfg_parser *p, const char *name, const char *value)
     if (e->name == NULL || e->id == NULL) {
         free(e->name);
         free(e->id);
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     }
     cfg->n_az_map++;
     return 1;
@@ -315,36 +316,36 @@ static int key_node(azr_cfg_parser *p, const char *name, const char *value)
         return empty_value(p, name);
     switch (k) {
     case KN_HOST:
-        if (!azr_cfg_chars_valid(value, strlen(value), &azr_cfg_host_chars))
-            return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG, "bad host '%s'",
-                                azr_cfg_quote(q, value));
+        if (!azr__cfg_chars_valid(value, strlen(value), &azr__cfg_host_chars))
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG, "bad host '%s'",
+                                 azr__cfg_quote(q, value));
         return set_string(p, &node->host, value);
     case KN_PORT:
-        if (azr_cfg_parse_uint(value, 1, AZR_CFG_PORT_MAX, &node->port) != 0)
+        if (azr__cfg_parse_uint(value, 1, AZR_CFG_PORT_MAX, &node->port) != 0)
             return bad_number(p, name, value, 1, AZR_CFG_PORT_MAX);
         return 1;
     case KN_AZ:
         return set_string(p, &x->az, value);
     case KN_AZ_ID:
-        if (!azr_az_id_valid(value))
-            return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                                "bad AZ ID '%s' (expected e.g. apne1-az4)",
-                                azr_cfg_quote(q, value));
+        if (!azr__az_id_valid(value))
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                                 "bad AZ ID '%s' (expected e.g. apne1-az4)",
+                                 azr__cfg_quote(q, value));
         return set_string(p, &node->az_id, value);
     case KN_ROLE:
-        if (azr_cfg_parse_role(value, &node->role) != 0)
-            return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                                "bad role '%s' (expected primary or replica)",
-                                azr_cfg_quote(q, value));
+        if (azr__cfg_parse_role(value, &node->role) != 0)
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                                 "bad role '%s' (expected primary or replica)",
+                                 azr__cfg_quote(q, value));
         return 1;
     case KN_WEIGHT:
-        if (azr_cfg_parse_uint(value, 1, AZR_CFG_WEIGHT_MAX,
-                               &node->weight) != 0)
+        if (azr__cfg_parse_uint(value, 1, AZR_CFG_WEIGHT_MAX,
+                                &node->weight) != 0)
             return bad_number(p, name, value, 1, AZR_CFG_WEIGHT_MAX);
         return 1;
     case KN_PRIORITY:
-        if (azr_cfg_parse_uint(value, 0, AZR_CFG_PRIORITY_MAX,
-                               &node->priority) != 0)
+        if (azr__cfg_parse_uint(value, 0, AZR_CFG_PRIORITY_MAX,
+                                &node->priority) != 0)
             return bad_number(p, name, value, 0, AZR_CFG_PRIORITY_MAX);
         return 1;
     }
@@ -359,18 +360,18 @@ static int key_plugin(azr_cfg_parser *p, const char *name, const char *value)
 
     for (size_t i = 0; i < s->n_options; i++)
         if (strcmp(s->options[i].key, name) == 0)
-            return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                                "duplicate key '%s' in %s (first at line %u)",
-                                azr_cfg_quote(q, name),
-                                azr_cfg_sec_label(p, label, sizeof label),
-                                s->options[i].line);
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                                 "duplicate key '%s' in %s (first at line %u)",
+                                 azr__cfg_quote(q, name),
+                                 azr__cfg_sec_label(p, label, sizeof label),
+                                 s->options[i].line);
     if (s->n_options >= CFG_OPTIONS_MAX)
-        return azr_cfg_perr(
+        return azr__cfg_perr(
             p, p->lineno, AZR_E_CONFIG, "too many keys in %s (max %d)",
-            azr_cfg_sec_label(p, label, sizeof label), CFG_OPTIONS_MAX);
-    opts = azr_cfg_grow(s->options, s->n_options, sizeof *opts);
+            azr__cfg_sec_label(p, label, sizeof label), CFG_OPTIONS_MAX);
+    opts = azr__cfg_grow(s->options, s->n_options, sizeof *opts);
     if (opts == NULL)
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     s->options = opts;
     o = &opts[s->n_options];
     memset(o, 0, sizeof *o);
@@ -380,24 +381,24 @@ static int key_plugin(azr_cfg_parser *p, const char *name, const char *value)
     if (o->key == NULL || o->value == NULL) {
         free(o->key);
         free(o->value);
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     }
     s->n_options++;
     return 1;
 }
 
-int azr_cfg_on_key(azr_cfg_parser *p, const char *name, const char *value)
+int azr__cfg_on_key(azr_cfg_parser *p, const char *name, const char *value)
 {
     char q[AZR_CFG_QUOTE_BUF];
 
     if (*name == '\0')
-        return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                            "missing key before '='");
+        return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                             "missing key before '='");
     switch (p->sec) {
     case SEC_NONE:
-        return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                            "key '%s' outside any section",
-                            azr_cfg_quote(q, name));
+        return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                             "key '%s' outside any section",
+                             azr__cfg_quote(q, name));
     case SEC_AZROUTE: return key_azroute(p, name, value);
     case SEC_METADATA: return key_metadata(p, name, value);
     case SEC_AZ_MAP: return key_az_map(p, name, value);
@@ -409,14 +410,14 @@ int azr_cfg_on_key(azr_cfg_parser *p, const char *name, const char *value)
     return 0;
 }
 
-int azr_cfg_dup_section(azr_cfg_parser *p, const char *label, unsigned first)
+int azr__cfg_dup_section(azr_cfg_parser *p, const char *label, unsigned first)
 {
-    return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                        "duplicate section %s (first at line %u)", label,
-                        first);
+    return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                         "duplicate section %s (first at line %u)", label,
+                         first);
 }
 
-int azr_cfg_open_node(azr_cfg_parser *p, const char *id)
+int azr__cfg_open_node(azr_cfg_parser *p, const char *id)
 {
     azr_config *cfg = p->cfg;
     char q[AZR_CFG_QUOTE_BUF], label[128];
@@ -424,39 +425,39 @@ int azr_cfg_open_node(azr_cfg_parser *p, const char *id)
     azr_cfg_node_extra *nx;
     long dup;
 
-    if (!azr_cfg_chars_valid(id, strlen(id), &azr_cfg_node_id_chars))
-        return azr_cfg_perr(
+    if (!azr__cfg_chars_valid(id, strlen(id), &azr__cfg_node_id_chars))
+        return azr__cfg_perr(
             p, p->lineno, AZR_E_CONFIG,
             "bad node id '%s' (1 to 64 of A-Z a-z 0-9 . _ : -)",
-            azr_cfg_quote(q, id));
-    dup = azr_cfg_node_find(cfg, id);
+            azr__cfg_quote(q, id));
+    dup = azr__cfg_node_find(cfg, id);
     if (dup >= 0) {
         snprintf(label, sizeof label, "[node %.64s]", id);
-        return azr_cfg_dup_section(p, label, cfg->nodes[dup].line);
+        return azr__cfg_dup_section(p, label, cfg->nodes[dup].line);
     }
     if (cfg->n_nodes >= AZR_MAX_NODES)
-        return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                            "too many nodes (max %d)", AZR_MAX_NODES);
-    nx = azr_cfg_grow(p->nx, p->n_nx, sizeof *nx);
+        return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                             "too many nodes (max %d)", AZR_MAX_NODES);
+    nx = azr__cfg_grow(p->nx, p->n_nx, sizeof *nx);
     if (nx == NULL)
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     p->nx = nx;
     memset(&nx[p->n_nx], 0, sizeof *nx);
     p->n_nx++;
-    node = azr_cfg_node_append(cfg);
+    node = azr__cfg_node_append(cfg);
     if (node == NULL)
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     node->line = p->lineno;
     node->id = strdup(id);
     if (node->id == NULL)
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     p->sec = SEC_NODE;
     p->sec_index = cfg->n_nodes - 1;
     return 1;
 }
 
-int azr_cfg_open_plugin_section(azr_cfg_parser *p, azr_cfg_sec_kind sec,
-                                const char *name)
+int azr__cfg_open_plugin_section(azr_cfg_parser *p, azr_cfg_sec_kind sec,
+                                 const char *name)
 {
     azr_config *cfg = p->cfg;
     azr_cfg_section_kind kind =
@@ -465,26 +466,26 @@ int azr_cfg_open_plugin_section(azr_cfg_parser *p, azr_cfg_sec_kind sec,
     char q[AZR_CFG_QUOTE_BUF], label[128];
     azr_cfg_plugin_section *secs, *s;
 
-    if (!azr_cfg_plugin_name_valid(name))
-        return azr_cfg_perr(
+    if (!azr__cfg_plugin_name_valid(name))
+        return azr__cfg_perr(
             p, p->lineno, AZR_E_CONFIG,
             "bad plugin name '%s' in [%s ...] (" AZR_CFG_PLUGIN_NAME_RULE ")",
-            azr_cfg_quote(q, name), word);
+            azr__cfg_quote(q, name), word);
     for (size_t i = 0; i < cfg->n_sections; i++) {
         if (cfg->sections[i].kind == kind &&
             strcmp(cfg->sections[i].name, name) == 0) {
             snprintf(label, sizeof label, "[%s %s]", word,
-                     azr_cfg_quote(q, name));
-            return azr_cfg_dup_section(p, label, cfg->sections[i].line);
+                     azr__cfg_quote(q, name));
+            return azr__cfg_dup_section(p, label, cfg->sections[i].line);
         }
     }
     if (cfg->n_sections >= CFG_SECTIONS_MAX)
-        return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                            "too many [policy]/[transport] sections (max %d)",
-                            CFG_SECTIONS_MAX);
-    secs = azr_cfg_grow(cfg->sections, cfg->n_sections, sizeof *secs);
+        return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                             "too many [policy]/[transport] sections (max %d)",
+                             CFG_SECTIONS_MAX);
+    secs = azr__cfg_grow(cfg->sections, cfg->n_sections, sizeof *secs);
     if (secs == NULL)
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     cfg->sections = secs;
     s = &secs[cfg->n_sections];
     memset(s, 0, sizeof *s);
@@ -492,7 +493,7 @@ int azr_cfg_open_plugin_section(azr_cfg_parser *p, azr_cfg_sec_kind sec,
     s->line = p->lineno;
     s->name = strdup(name);
     if (s->name == NULL)
-        return azr_cfg_nomem(p);
+        return azr__cfg_nomem(p);
     cfg->n_sections++;
     p->sec = sec;
     p->sec_index = cfg->n_sections - 1;

@@ -36,16 +36,16 @@ static int open_section(azr_cfg_parser *p, char *inner)
     azr_cfg_sec_kind fixed = SEC_NONE;
 
     b = inner;
-    while (azr_cfg_is_blank(*b))
+    while (azr__cfg_is_blank(*b))
         b++;
     e = b + strlen(b);
-    while (e > b && azr_cfg_is_blank(e[-1]))
+    while (e > b && azr__cfg_is_blank(e[-1]))
         *--e = '\0';
     word_end = b;
-    while (*word_end != '\0' && !azr_cfg_is_blank(*word_end))
+    while (*word_end != '\0' && !azr__cfg_is_blank(*word_end))
         word_end++;
     arg = word_end;
-    while (azr_cfg_is_blank(*arg))
+    while (azr__cfg_is_blank(*arg))
         arg++;
     *word_end = '\0';
 
@@ -65,12 +65,12 @@ static int open_section(azr_cfg_parser *p, char *inner)
     }
     if (fixed != SEC_NONE && *arg == '\0') {
         if (*first != 0)
-            return azr_cfg_dup_section(p,
-                                       fixed == SEC_AZROUTE    ? "[azroute]"
-                                       : fixed == SEC_METADATA ? "[metadata]"
-                                       : fixed == SEC_STATS    ? "[stats]"
-                                                               : "[az_map]",
-                                       *first);
+            return azr__cfg_dup_section(p,
+                                        fixed == SEC_AZROUTE    ? "[azroute]"
+                                        : fixed == SEC_METADATA ? "[metadata]"
+                                        : fixed == SEC_STATS    ? "[stats]"
+                                                                : "[az_map]",
+                                        *first);
         *first = p->lineno;
         p->sec = fixed;
         return 1;
@@ -81,19 +81,19 @@ static int open_section(azr_cfg_parser *p, char *inner)
                                  : strcmp(b, "transport") == 0 ? SEC_TRANSPORT
                                  : SEC_NONE;
         if (named != SEC_NONE && *arg == '\0')
-            return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                                "section [%s] needs a name: [%s %s]", b, b,
-                                named == SEC_NODE ? "ID" : "NAME");
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                                 "section [%s] needs a name: [%s %s]", b, b,
+                                 named == SEC_NODE ? "ID" : "NAME");
         if (named == SEC_NODE)
-            return azr_cfg_open_node(p, arg);
+            return azr__cfg_open_node(p, arg);
         if (named != SEC_NONE)
-            return azr_cfg_open_plugin_section(p, named, arg);
+            return azr__cfg_open_plugin_section(p, named, arg);
     }
     /* Show the header as written (trimmed), words rejoined. */
     if (*arg != '\0')
         word_end[0] = ' ';
-    return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG, "unknown section [%s]",
-                        azr_cfg_quote(q, b));
+    return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG, "unknown section [%s]",
+                         azr__cfg_quote(q, b));
 }
 
 /* Where a key, value or header ends: at one of `chars` (NULL: none), or at
@@ -104,7 +104,7 @@ static char *find_chars_or_comment(char *s, const char *chars)
     int was_space = 0;
     while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
            !(was_space && *s == ';')) {
-        was_space = azr_cfg_is_blank(*s);
+        was_space = azr__cfg_is_blank(*s);
         s++;
     }
     return s;
@@ -113,7 +113,7 @@ static char *find_chars_or_comment(char *s, const char *chars)
 /* `s` without leading blanks. */
 static char *lskip(char *s)
 {
-    while (azr_cfg_is_blank(*s))
+    while (azr__cfg_is_blank(*s))
         s++;
     return s;
 }
@@ -121,7 +121,7 @@ static char *lskip(char *s)
 /* Cuts the blanks off the end of `s`, whose terminating NUL is at `end`. */
 static char *rstrip(char *s, char *end)
 {
-    while (end > s && azr_cfg_is_blank(end[-1]))
+    while (end > s && azr__cfg_is_blank(end[-1]))
         *--end = '\0';
     return s;
 }
@@ -133,20 +133,20 @@ static int section_line(azr_cfg_parser *p, char *line)
 
     end = find_chars_or_comment(line + 1, "]");
     if (*end != ']')
-        return azr_cfg_perr(
+        return azr__cfg_perr(
             p, p->lineno, AZR_E_CONFIG,
             "syntax error (section header without closing ']')");
     after = lskip(end + 1);
     if (*after != '\0' && *after != ';')
-        return azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                            "syntax error (text after section header)");
+        return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                             "syntax error (text after section header)");
     *end = '\0';
     return open_section(p, line + 1);
 }
 
 /* One line of the file (its own copy, without the line break; NUL-free).
  * Blank lines and comments are skipped, headers open their section, and
- * "key = value" (or "key: value") goes to azr_cfg_on_key. Returns 0 once
+ * "key = value" (or "key: value") goes to azr__cfg_on_key. Returns 0 once
  * an error is recorded. */
 static int lex_line(azr_cfg_parser *p, char *line, size_t len)
 {
@@ -158,7 +158,7 @@ static int lex_line(azr_cfg_parser *p, char *line, size_t len)
         return section_line(p, start);
     end = find_chars_or_comment(start, "=:");
     if (*end != '=' && *end != ':')
-        return azr_cfg_perr(
+        return azr__cfg_perr(
             p, p->lineno, AZR_E_CONFIG,
             "syntax error (expected [section] or key = value)");
     *end = '\0';
@@ -168,10 +168,10 @@ static int lex_line(azr_cfg_parser *p, char *line, size_t len)
     *end = '\0';
     value = lskip(value);
     rstrip(value, end);
-    return azr_cfg_on_key(p, start, value);
+    return azr__cfg_on_key(p, start, value);
 }
 
-void azr_cfg_lex(azr_cfg_parser *p, char *buf)
+void azr__cfg_lex(azr_cfg_parser *p, char *buf)
 {
     while (!p->has_err && p->pos < p->len) {
         const char *s = p->text + p->pos;
@@ -183,13 +183,13 @@ void azr_cfg_lex(azr_cfg_parser *p, char *buf)
         if (linelen > 0 && s[linelen - 1] == '\r')
             linelen--;
         if (memchr(s, '\0', linelen) != NULL) {
-            azr_cfg_perr(p, p->lineno, AZR_E_CONFIG, "NUL character in line");
+            azr__cfg_perr(p, p->lineno, AZR_E_CONFIG, "NUL character in line");
             return;
         }
         if (linelen > AZR_CFG_LINE_MAX) {
-            azr_cfg_perr(p, p->lineno, AZR_E_CONFIG,
-                         "line too long (max %d characters)",
-                         AZR_CFG_LINE_MAX);
+            azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                          "line too long (max %d characters)",
+                          AZR_CFG_LINE_MAX);
             return;
         }
         if (p->lineno == 1 && linelen >= 3 &&

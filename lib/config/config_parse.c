@@ -7,8 +7,8 @@
 
 #include "config_parse.h"
 
-int azr_cfg_perr(azr_cfg_parser *p, unsigned line, azr_code code,
-                 const char *fmt, ...)
+int azr__cfg_perr(azr_cfg_parser *p, unsigned line, azr_code code,
+                  const char *fmt, ...)
 {
     char msg[AZR_ERRBUF_SIZE];
     va_list ap;
@@ -22,19 +22,19 @@ int azr_cfg_perr(azr_cfg_parser *p, unsigned line, azr_code code,
     p->err_line = line;
     p->code = code;
     if (line != 0)
-        azr_cfg_err(p->err, p->errlen, code, "%s:%u: %s", p->name, line, msg);
+        azr__cfg_err(p->err, p->errlen, code, "%s:%u: %s", p->name, line, msg);
     else
-        azr_cfg_err(p->err, p->errlen, code, "%s: %s", p->name, msg);
+        azr__cfg_err(p->err, p->errlen, code, "%s: %s", p->name, msg);
     return 0;
 }
 
-int azr_cfg_nomem(azr_cfg_parser *p)
+int azr__cfg_nomem(azr_cfg_parser *p)
 {
-    return azr_cfg_perr(p, p->lineno, AZR_E_NOMEM, "out of memory");
+    return azr__cfg_perr(p, p->lineno, AZR_E_NOMEM, "out of memory");
 }
 
-const char *azr_cfg_sec_label(const azr_cfg_parser *p, char *buf,
-                              size_t buflen)
+const char *azr__cfg_sec_label(const azr_cfg_parser *p, char *buf,
+                               size_t buflen)
 {
     char q[AZR_CFG_QUOTE_BUF];
     switch (p->sec) {
@@ -44,13 +44,13 @@ const char *azr_cfg_sec_label(const azr_cfg_parser *p, char *buf,
     case SEC_STATS: return "[stats]";
     case SEC_NODE:
         snprintf(buf, buflen, "[node %s]",
-                 azr_cfg_quote(q, p->cfg->nodes[p->sec_index].id));
+                 azr__cfg_quote(q, p->cfg->nodes[p->sec_index].id));
         return buf;
     case SEC_POLICY:
     case SEC_TRANSPORT:
         snprintf(buf, buflen, "[%s %s]",
                  p->sec == SEC_POLICY ? "policy" : "transport",
-                 azr_cfg_quote(q, p->cfg->sections[p->sec_index].name));
+                 azr__cfg_quote(q, p->cfg->sections[p->sec_index].name));
         return buf;
     case SEC_NONE:
         break;

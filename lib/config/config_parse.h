@@ -86,48 +86,48 @@ typedef struct azr_cfg_parser {
 
 /* Records an error at `line` (0: no line applies) unless an earlier one is
  * already recorded: "FILE:LINE: message" (or "FILE: message") into the
- * parser's err. Returns 0, so a handler can `return azr_cfg_perr(...)`. */
-int azr_cfg_perr(azr_cfg_parser *p, unsigned line, azr_code code,
-                 const char *fmt, ...) AZR_PRINTF(4, 5);
+ * parser's err. Returns 0, so a handler can `return azr__cfg_perr(...)`. */
+int azr__cfg_perr(azr_cfg_parser *p, unsigned line, azr_code code,
+                  const char *fmt, ...) AZR_PRINTF(4, 5);
 
 /* Records "out of memory" at the line being read. Returns 0. */
-int azr_cfg_nomem(azr_cfg_parser *p);
+int azr__cfg_nomem(azr_cfg_parser *p);
 
 /* "[node a]" for the section being read, into buf; returns buf or a
  * constant label. */
-const char *azr_cfg_sec_label(const azr_cfg_parser *p, char *buf,
-                              size_t buflen);
+const char *azr__cfg_sec_label(const azr_cfg_parser *p, char *buf,
+                               size_t buflen);
 
 /* ---- config_lex.c ------------------------------------------------------ */
 
 /* Reads every line of the input, in order, until the end or the first
- * error: headers open their section, keys go to azr_cfg_on_key. `buf`
+ * error: headers open their section, keys go to azr__cfg_on_key. `buf`
  * holds AZR_CFG_LINE_MAX + 1 bytes. */
-void azr_cfg_lex(azr_cfg_parser *p, char *buf);
+void azr__cfg_lex(azr_cfg_parser *p, char *buf);
 
 /* ---- config_keys.c ----------------------------------------------------- */
 
 /* One "key = value" of line p->lineno, in the section being read.
  * Returns 0 once an error is recorded, else 1. */
-int azr_cfg_on_key(azr_cfg_parser *p, const char *name, const char *value);
+int azr__cfg_on_key(azr_cfg_parser *p, const char *name, const char *value);
 
 /* Opens the section [node ID]. Returns 0 once an error is recorded. */
-int azr_cfg_open_node(azr_cfg_parser *p, const char *id);
+int azr__cfg_open_node(azr_cfg_parser *p, const char *id);
 
 /* Opens [policy NAME] (sec = SEC_POLICY) or [transport NAME]
  * (SEC_TRANSPORT). Returns 0 once an error is recorded. */
-int azr_cfg_open_plugin_section(azr_cfg_parser *p, azr_cfg_sec_kind sec,
-                                const char *name);
+int azr__cfg_open_plugin_section(azr_cfg_parser *p, azr_cfg_sec_kind sec,
+                                 const char *name);
 
 /* Records "duplicate section LABEL (first at line FIRST)". Returns 0. */
-int azr_cfg_dup_section(azr_cfg_parser *p, const char *label,
-                        unsigned first);
+int azr__cfg_dup_section(azr_cfg_parser *p, const char *label,
+                         unsigned first);
 
 /* ---- config_check.c ---------------------------------------------------- */
 
 /* The checks that need the whole file, then nodes_env and the node count,
  * each recording its first problem (the earliest line wins). Runs on a
  * parse without error; returns 0 once an error is recorded. */
-int azr_cfg_check(azr_cfg_parser *p);
+int azr__cfg_check(azr_cfg_parser *p);
 
 #endif /* AZR_LIB_CONFIG_PARSE_H */

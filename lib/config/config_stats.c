@@ -46,16 +46,16 @@ static const azr_cfg_chars dim_value_chars = {
     AZR_CHARS_TEXT, "", 1, STATS_VALUE_MAX
 };
 
-azr_code azr_cfg_stats_namespace(azr_cfg_stats *st, const char *value,
-                                 char *why, size_t whylen)
+azr_code azr__cfg_stats_namespace(azr_cfg_stats *st, const char *value,
+                                  char *why, size_t whylen)
 {
     char q[AZR_CFG_QUOTE_BUF];
     size_t n = strlen(value);
-    if (!azr_cfg_chars_valid(value, n, &namespace_chars) ||
+    if (!azr__cfg_chars_valid(value, n, &namespace_chars) ||
         strncmp(value, "AWS/", 4) == 0)
         return why_err(why, whylen, "bad namespace '%s' (expected 1 to 255 "
                        "of A-Z a-z 0-9 . _ / # : - and space, not starting "
-                       "with AWS/)", azr_cfg_quote(q, value));
+                       "with AWS/)", azr__cfg_quote(q, value));
     char *copy = strdup(value);
     if (copy == NULL) {
         snprintf(why, whylen, "out of memory");
@@ -88,12 +88,12 @@ static azr_code parse_dimension(const char *s, size_t n, azr_cfg_dimension *d,
                        "Name=Value)", (int)(n < 48 ? n : 48), s);
     size_t kn = (size_t)(eq - s), vn = n - kn - 1;
     const char *k = trim(s, &kn), *v = trim(eq + 1, &vn);
-    if (!azr_cfg_chars_valid(k, kn, &dim_name_chars) ||
+    if (!azr__cfg_chars_valid(k, kn, &dim_name_chars) ||
         (kn == 4 && strncmp(k, "AzId", 4) == 0))
         return why_err(why, whylen, "bad dimension name '%.*s' (expected 1 "
                        "to %d of A-Z a-z 0-9 _ . -, not AzId, which azroute "
                        "adds)", (int)(kn < 48 ? kn : 48), k, STATS_NAME_MAX);
-    if (!azr_cfg_chars_valid(v, vn, &dim_value_chars))
+    if (!azr__cfg_chars_valid(v, vn, &dim_value_chars))
         return why_err(why, whylen, "bad value for dimension '%.*s' "
                        "(expected 1 to %d printable characters)", (int)kn,
                        k, STATS_VALUE_MAX);
@@ -107,8 +107,8 @@ static azr_code parse_dimension(const char *s, size_t n, azr_cfg_dimension *d,
     return AZR_OK;
 }
 
-azr_code azr_cfg_stats_dimensions(azr_cfg_stats *st, const char *value,
-                                  char *why, size_t whylen)
+azr_code azr__cfg_stats_dimensions(azr_cfg_stats *st, const char *value,
+                                   char *why, size_t whylen)
 {
     azr_cfg_dimension dims[STATS_DIMENSIONS_MAX];
     size_t n = 0;
@@ -156,20 +156,20 @@ azr_code azr_cfg_stats_dimensions(azr_cfg_stats *st, const char *value,
     return rc;
 }
 
-azr_code azr_cfg_stats_price(azr_cfg_stats *st, const char *value, char *why,
-                             size_t whylen)
+azr_code azr__cfg_stats_price(azr_cfg_stats *st, const char *value, char *why,
+                              size_t whylen)
 {
     char q[AZR_CFG_QUOTE_BUF];
     double v;
     if (azr_decimal_parse(value, &v) != 0 || v > 1000.0)
         return why_err(why, whylen, "bad cross_az_price_per_gb '%s' "
                        "(expected a decimal from 0 to 1000, e.g. 0.01)",
-                       azr_cfg_quote(q, value));
+                       azr__cfg_quote(q, value));
     st->price_per_gb = v;
     return AZR_OK;
 }
 
-void azr_cfg_stats_clear(azr_cfg_stats *st)
+void azr__cfg_stats_clear(azr_cfg_stats *st)
 {
     free(st->emf_namespace);
     for (size_t i = 0; i < st->n_dimensions; i++) {

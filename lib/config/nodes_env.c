@@ -46,19 +46,19 @@ static azr_code fail(env_ctx *c, azr_code code, const char *fmt, ...)
     va_end(ap);
     /* Leave the table as it was before the call. */
     while (c->cfg->n_nodes > c->n_before)
-        azr_cfg_node_clear(&c->cfg->nodes[--c->cfg->n_nodes]);
-    return azr_cfg_err(c->err, c->errlen, code, "%s entry %zu: %s", c->where,
-                       c->entry, msg);
+        azr__cfg_node_clear(&c->cfg->nodes[--c->cfg->n_nodes]);
+    return azr__cfg_err(c->err, c->errlen, code, "%s entry %zu: %s", c->where,
+                        c->entry, msg);
 }
 
 /* Trims blanks in place; returns the start. */
 static char *trim(char *s)
 {
     char *e;
-    while (azr_cfg_is_blank(*s))
+    while (azr__cfg_is_blank(*s))
         s++;
     e = s + strlen(s);
-    while (e > s && azr_cfg_is_blank(e[-1]))
+    while (e > s && azr__cfg_is_blank(e[-1]))
         *--e = '\0';
     return s;
 }
@@ -74,11 +74,12 @@ static azr_code add_entry(env_ctx *c, char **f)
     long dup;
     azr_code rc;
 
-    if (!azr_cfg_chars_valid(f[F_ID], strlen(f[F_ID]), &azr_cfg_node_id_chars))
+    if (!azr__cfg_chars_valid(f[F_ID], strlen(f[F_ID]),
+                              &azr__cfg_node_id_chars))
         return fail(c, AZR_E_CONFIG,
                     "bad node id '%s' (1 to 64 of A-Z a-z 0-9 . _ : -)",
-                    azr_cfg_quote(q, f[F_ID]));
-    dup = azr_cfg_node_find(cfg, f[F_ID]);
+                    azr__cfg_quote(q, f[F_ID]));
+    dup = azr__cfg_node_find(cfg, f[F_ID]);
     if (dup >= 0 && (size_t)dup >= c->n_before)
         return fail(c, AZR_E_CONFIG, "duplicate node id '%s' (also entry %zu)",
                     f[F_ID], (size_t)dup - c->n_before + 1);
@@ -88,28 +89,28 @@ static azr_code add_entry(env_ctx *c, char **f)
                     f[F_ID], cfg->nodes[dup].line);
     if (dup >= 0)
         return fail(c, AZR_E_CONFIG, "duplicate node id '%s'", f[F_ID]);
-    if (!azr_cfg_chars_valid(f[F_ADDRESS], strlen(f[F_ADDRESS]),
-                             &azr_cfg_host_chars))
+    if (!azr__cfg_chars_valid(f[F_ADDRESS], strlen(f[F_ADDRESS]),
+                              &azr__cfg_host_chars))
         return fail(c, AZR_E_CONFIG, "bad address '%s'",
-                    azr_cfg_quote(q, f[F_ADDRESS]));
-    if (azr_cfg_parse_uint(f[F_PORT], 1, AZR_CFG_PORT_MAX, &port) != 0)
+                    azr__cfg_quote(q, f[F_ADDRESS]));
+    if (azr__cfg_parse_uint(f[F_PORT], 1, AZR_CFG_PORT_MAX, &port) != 0)
         return fail(c, AZR_E_CONFIG, "bad port '%s' (expected 1..%u)",
-                    azr_cfg_quote(q, f[F_PORT]), AZR_CFG_PORT_MAX);
-    if (f[F_AZ_ID][0] != '\0' && !azr_az_id_valid(f[F_AZ_ID]))
+                    azr__cfg_quote(q, f[F_PORT]), AZR_CFG_PORT_MAX);
+    if (f[F_AZ_ID][0] != '\0' && !azr__az_id_valid(f[F_AZ_ID]))
         return fail(c, AZR_E_CONFIG,
                     "bad AZ ID '%s' (expected e.g. apne1-az4)",
-                    azr_cfg_quote(q, f[F_AZ_ID]));
+                    azr__cfg_quote(q, f[F_AZ_ID]));
     if (f[F_AZ_ID][0] == '\0' && f[F_AZ_NAME][0] == '\0')
         return fail(c, AZR_E_CONFIG, "no AZ (az_id and az_name are empty)");
-    if (azr_cfg_parse_role(f[F_ROLE], &role) != 0)
+    if (azr__cfg_parse_role(f[F_ROLE], &role) != 0)
         return fail(c, AZR_E_CONFIG,
                     "bad role '%s' (expected primary or replica)",
-                    azr_cfg_quote(q, f[F_ROLE]));
+                    azr__cfg_quote(q, f[F_ROLE]));
     if (cfg->n_nodes >= AZR_MAX_NODES)
         return fail(c, AZR_E_CONFIG, "too many nodes (max %d)",
                     AZR_MAX_NODES);
 
-    node = azr_cfg_node_append(cfg);
+    node = azr__cfg_node_append(cfg);
     if (node == NULL)
         return fail(c, AZR_E_NOMEM, "out of memory");
     node->port = port;
@@ -121,22 +122,22 @@ static azr_code add_entry(env_ctx *c, char **f)
         return fail(c, AZR_E_NOMEM, "out of memory");
     if (f[F_AZ_ID][0] != '\0' && (node->az_id = strdup(f[F_AZ_ID])) == NULL)
         return fail(c, AZR_E_NOMEM, "out of memory");
-    rc = azr_cfg_resolve_az(cfg, node, f[F_AZ_NAME], msg, sizeof msg);
+    rc = azr__cfg_resolve_az(cfg, node, f[F_AZ_NAME], msg, sizeof msg);
     if (rc != AZR_OK)
         return fail(c, rc, "%s", msg);
     return AZR_OK;
 }
 
-azr_code azr_config_add_nodes_env(azr_config *cfg, const char *value,
-                                  const char *where, char *err,
-                                  size_t errlen)
+azr_code azr__config_add_nodes_env(azr_config *cfg, const char *value,
+                                   const char *where, char *err,
+                                   size_t errlen)
 {
     env_ctx c;
     const char *s = value;
 
     if (cfg == NULL || value == NULL)
-        return azr_cfg_err(err, errlen, AZR_E_INVALID_ARGUMENT,
-                           "azr_config_add_nodes_env: NULL argument");
+        return azr__cfg_err(err, errlen, AZR_E_INVALID_ARGUMENT,
+                            "azr__config_add_nodes_env: NULL argument");
     memset(&c, 0, sizeof c);
     c.cfg = cfg;
     c.where = where != NULL ? where : "nodes_env";

@@ -10,22 +10,22 @@
 
 #include "values.h"
 
-const azr_cfg_chars azr_cfg_node_id_chars = {
+const azr_cfg_chars azr__cfg_node_id_chars = {
     AZR_CHARS_ALNUM, "._:-", 1, AZR_CFG_NODE_ID_MAX
 };
-const azr_cfg_chars azr_cfg_host_chars = {
+const azr_cfg_chars azr__cfg_host_chars = {
     AZR_CHARS_ALNUM, "._:%-", 1, AZR_CFG_HOST_MAX
 };
-const azr_cfg_chars azr_cfg_az_name_chars = {
+const azr_cfg_chars azr__cfg_az_name_chars = {
     AZR_CHARS_LOWER | AZR_CHARS_DIGIT, "-", 1, AZR_AZ_ID_MAX - 1
 };
-const azr_cfg_chars azr_cfg_plugin_name_chars = {
+const azr_cfg_chars azr__cfg_plugin_name_chars = {
     AZR_CHARS_LOWER | AZR_CHARS_DIGIT, "_", 1, AZR_CFG_PLUGIN_NAME_MAX
 };
-const azr_cfg_chars azr_cfg_env_name_chars = {
+const azr_cfg_chars azr__cfg_env_name_chars = {
     AZR_CHARS_ALNUM, "_", 1, 64
 };
-const azr_cfg_chars azr_cfg_address_chars = {
+const azr_cfg_chars azr__cfg_address_chars = {
     AZR_CHARS_ALNUM, ".-:[]_", 1, 255
 };
 
@@ -44,7 +44,7 @@ static int in_class(unsigned char c, const azr_cfg_chars *cc)
     return strchr(cc->extra, c) != NULL;
 }
 
-int azr_cfg_chars_valid(const char *s, size_t len, const azr_cfg_chars *cc)
+int azr__cfg_chars_valid(const char *s, size_t len, const azr_cfg_chars *cc)
 {
     if (len < cc->min_len || len > cc->max_len)
         return 0;
@@ -54,7 +54,7 @@ int azr_cfg_chars_valid(const char *s, size_t len, const azr_cfg_chars *cc)
     return 1;
 }
 
-const char *azr_cfg_quote(char buf[AZR_CFG_QUOTE_BUF], const char *s)
+const char *azr__cfg_quote(char buf[AZR_CFG_QUOTE_BUF], const char *s)
 {
     size_t i = 0;
     if (s == NULL)
@@ -71,8 +71,8 @@ const char *azr_cfg_quote(char buf[AZR_CFG_QUOTE_BUF], const char *s)
     return buf;
 }
 
-azr_code azr_cfg_err(char *err, size_t errlen, azr_code code,
-                     const char *fmt, ...)
+azr_code azr__cfg_err(char *err, size_t errlen, azr_code code,
+                      const char *fmt, ...)
 {
     if (err != NULL && errlen > 0) {
         va_list ap;
@@ -83,14 +83,14 @@ azr_code azr_cfg_err(char *err, size_t errlen, azr_code code,
     return code;
 }
 
-int azr_cfg_is_blank(char c)
+int azr__cfg_is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
            c == '\f';
 }
 
-int azr_cfg_parse_uint(const char *s, unsigned min, unsigned max,
-                       unsigned *out)
+int azr__cfg_parse_uint(const char *s, unsigned min, unsigned max,
+                        unsigned *out)
 {
     size_t n = 0;
     unsigned long v;
@@ -112,7 +112,7 @@ int azr_cfg_parse_uint(const char *s, unsigned min, unsigned max,
     return 0;
 }
 
-int azr_cfg_parse_role(const char *s, azr_role *role)
+int azr__cfg_parse_role(const char *s, azr_role *role)
 {
     if (strcmp(s, "primary") == 0)
         *role = AZR_ROLE_PRIMARY;
@@ -123,7 +123,7 @@ int azr_cfg_parse_role(const char *s, azr_role *role)
     return 0;
 }
 
-int azr_az_id_valid(const char *s)
+int azr__az_id_valid(const char *s)
 {
     /* Dash-separated groups of [a-z0-9]+, at least two, the last being
      * "az" followed by digits: apne1-az4, use1-az6, usw2-lax1-az1. The
@@ -133,7 +133,7 @@ int azr_az_id_valid(const char *s)
     if (s == NULL)
         return 0;
     n = strlen(s);
-    if (!azr_cfg_chars_valid(s, n, &azr_cfg_az_name_chars))
+    if (!azr__cfg_chars_valid(s, n, &azr__cfg_az_name_chars))
         return 0;
     for (size_t i = 0; i <= n; i++) {
         if (s[i] != '-' && s[i] != '\0')
@@ -154,24 +154,24 @@ int azr_az_id_valid(const char *s)
     return groups >= 2;
 }
 
-int azr_cfg_plugin_name_valid(const char *s)
+int azr__cfg_plugin_name_valid(const char *s)
 {
     /* A path: '/' and at least one more character, no control ones. */
     static const azr_cfg_chars path_chars = {
         AZR_CHARS_TEXT, "", 2, SIZE_MAX
     };
-    size_t n = strlen(s);
-    return azr_cfg_chars_valid(s, n, s[0] == '/' ? &path_chars
-                                                 : &azr_cfg_plugin_name_chars);
+    const azr_cfg_chars *cc = s[0] == '/' ? &path_chars
+                                          : &azr__cfg_plugin_name_chars;
+    return azr__cfg_chars_valid(s, strlen(s), cc);
 }
 
-int azr_cfg_env_name_valid(const char *s)
+int azr__cfg_env_name_valid(const char *s)
 {
-    return azr_cfg_chars_valid(s, strlen(s), &azr_cfg_env_name_chars) &&
+    return azr__cfg_chars_valid(s, strlen(s), &azr__cfg_env_name_chars) &&
            !(s[0] >= '0' && s[0] <= '9');
 }
 
-const char *azr_cfg_plugin_stem(const char *entry, char *buf, size_t buflen)
+const char *azr__cfg_plugin_stem(const char *entry, char *buf, size_t buflen)
 {
     const char *base = strrchr(entry, '/');
     size_t n;

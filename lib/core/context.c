@@ -54,9 +54,9 @@ static azr_code build_node_table(azr_ctx *ctx, char *errbuf)
     size_t n = cfg->n_nodes;
     ctx->views = aligned_alloc(AZR_CACHE_LINE, n * sizeof *ctx->views);
     ctx->view_ptrs = calloc(n, sizeof *ctx->view_ptrs);
-    ctx->counters = azr_counters_new(n);
+    ctx->counters = azr__counters_new(n);
     if (ctx->views == NULL || ctx->view_ptrs == NULL || ctx->counters == NULL)
-        return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
     memset(ctx->views, 0, n * sizeof *ctx->views);
     for (size_t i = 0; i < n; i++) {
         const azr_cfg_node *cn = &cfg->nodes[i];
@@ -110,11 +110,11 @@ static azr_code learn_az(azr_ctx *ctx)
         .cfg = ctx->cfg,
         .override_az_id = ctx->override_az_id,
     };
-    azr_md_resolve(&req, &info);
+    azr__md_resolve(&req, &info);
     publish_az(ctx, &info);
     if (!info.known && info.error != AZR_OK)
-        azr_log(ctx, AZR_LOG_WARNING, "AZ ID unknown, routing without AZ "
-                "affinity: %s", info.reason);
+        azr__log(ctx, AZR_LOG_WARNING, "AZ ID unknown, routing without AZ "
+                 "affinity: %s", info.reason);
     return info.known || info.error == AZR_OK ? AZR_OK : info.error;
 }
 
@@ -138,8 +138,8 @@ static const char *choose_plugin_dir(const azr_open_options *o,
         dir = cfg->plugin_dir; /* checked absolute by the loader */
     }
     if (dir[0] != '/') {
-        azr_set_err(errbuf, AZR_E_CONFIG, "%s '%s' is not an absolute path",
-                    what, dir);
+        azr__set_err(errbuf, AZR_E_CONFIG, "%s '%s' is not an absolute path",
+                     what, dir);
         return NULL;
     }
     return dir;
@@ -166,36 +166,36 @@ static azr_code instantiate(azr_ctx *ctx, azr_loaded_plugin *p,
     const azr_plugin *d = p->desc;
     p->env.ctx = ctx;
     p->env.plugin = p;
-    p->env.section = azr_config_section(ctx->cfg, section_kind, config_name);
+    p->env.section = azr__config_section(ctx->cfg, section_kind, config_name);
 
-    azr_plugin_error_reset();
+    azr__plugin_error_reset();
     int rc;
     if (d->kind == AZR_PLUGIN_POLICY)
-        rc = d->policy->create(&p->env, &azr_host_services_table,
+        rc = d->policy->create(&p->env, &azr__host_services_table,
                                ctx->view_ptrs, ctx->n_nodes, &p->state);
     else
-        rc = d->transport->create(&p->env, &azr_host_services_table,
+        rc = d->transport->create(&p->env, &azr__host_services_table,
                                   &p->state);
     if (rc != 0) {
         p->state = NULL;
-        const char *msg = azr_plugin_error_message();
-        azr_code code = azr_code_from_plugin(rc);
-        if (azr_plugin_error_located())
-            return azr_set_err(errbuf, code, "%s", msg);
-        return azr_set_err(errbuf, code, "%s: plugin '%s': %s", where,
-                           d->name, msg[0] != '\0' ? msg
-                                                   : azr_strerror(code));
+        const char *msg = azr__plugin_error_message();
+        azr_code code = azr__code_from_plugin(rc);
+        if (azr__plugin_error_located())
+            return azr__set_err(errbuf, code, "%s", msg);
+        return azr__set_err(errbuf, code, "%s: plugin '%s': %s", where,
+                            d->name, msg[0] != '\0' ? msg
+                                                    : azr_strerror(code));
     }
     if (p->env.section != NULL) {
         const azr_cfg_plugin_section *s = p->env.section;
         for (size_t i = 0; i < s->n_options; i++)
             if (!s->options[i].read)
-                return azr_set_err(errbuf, AZR_E_CONFIG, "%s:%u: unknown "
-                                   "key '%s' in [%s %s]", ctx->cfg->path,
-                                   s->options[i].line, s->options[i].key,
-                                   section_kind == AZR_CFG_POLICY
-                                       ? "policy" : "transport",
-                                   s->name);
+                return azr__set_err(errbuf, AZR_E_CONFIG, "%s:%u: unknown "
+                                    "key '%s' in [%s %s]", ctx->cfg->path,
+                                    s->options[i].line, s->options[i].key,
+                                    section_kind == AZR_CFG_POLICY
+                                        ? "policy" : "transport",
+                                    s->name);
     }
     return AZR_OK;
 }
@@ -209,12 +209,12 @@ static azr_code load_plugins(azr_ctx *ctx, const azr_open_options *o,
     ctx->chain = calloc(cfg->n_policy > 0 ? cfg->n_policy : 1,
                         sizeof *ctx->chain);
     if (ctx->plugins == NULL || ctx->chain == NULL)
-        return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
     const char *dir = choose_plugin_dir(o, cfg, errbuf);
     if (dir == NULL)
         return AZR_E_CONFIG;
     if ((ctx->plugin_dir = strdup(dir)) == NULL)
-        return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
 
     char where[AZR_ERRBUF_SIZE];
     for (size_t i = 0; i < total; i++) {
@@ -223,19 +223,19 @@ static azr_code load_plugins(azr_ctx *ctx, const azr_open_options *o,
         where_of(where, sizeof where, cfg,
                  is_transport ? cfg->transport_line : cfg->policy_line);
         azr_loaded_plugin *p = &ctx->plugins[i];
-        azr_code rc = azr_plugin_load(p, name, ctx->plugin_dir,
-                                      is_transport ? AZR_PLUGIN_TRANSPORT
-                                                   : AZR_PLUGIN_POLICY,
-                                      where, errbuf, AZR_ERRBUF_SIZE);
+        azr_code rc = azr__plugin_load(p, name, ctx->plugin_dir,
+                                       is_transport ? AZR_PLUGIN_TRANSPORT
+                                                    : AZR_PLUGIN_POLICY,
+                                       where, errbuf, AZR_ERRBUF_SIZE);
         if (rc != AZR_OK)
             return rc;
         ctx->n_plugins = i + 1;
         for (size_t j = 0; j < i; j++)
             if (strcmp(ctx->plugins[j].desc->name, p->desc->name) == 0)
-                return azr_set_err(errbuf, AZR_E_PLUGIN, "%s: plugin '%s' "
-                                   "(%s) is already loaded from %s", where,
-                                   p->desc->name, p->path,
-                                   ctx->plugins[j].path);
+                return azr__set_err(errbuf, AZR_E_PLUGIN, "%s: plugin '%s' "
+                                    "(%s) is already loaded from %s", where,
+                                    p->desc->name, p->path,
+                                    ctx->plugins[j].path);
         rc = instantiate(ctx, p, is_transport ? AZR_CFG_TRANSPORT
                                               : AZR_CFG_POLICY,
                          name, where, errbuf);
@@ -266,24 +266,24 @@ AZR_EXTERN azr_code azr_open_ex(azr_ctx **ctxp, const char *config_path,
         errbuf[0] = '\0';
     if (ctxp == NULL || config_path == NULL ||
         (options != NULL && options->struct_size < sizeof(size_t)))
-        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
-                           "azr_open: invalid argument");
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_open: invalid argument");
     *ctxp = NULL;
 
     azr_ctx *ctx = calloc(1, sizeof *ctx);
     if (ctx == NULL)
-        return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
     pthread_mutex_init(&ctx->az_lock, NULL);
     atomic_init(&ctx->caller_az, NULL);
     apply_options(ctx, options);
     if (OPT_HAS(options, az_id) && options->az_id != NULL &&
         (ctx->override_az_id = strdup(options->az_id)) == NULL) {
         azr_close(ctx);
-        return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
     }
 
-    azr_code rc = azr_config_load(config_path, &ctx->cfg, errbuf,
-                                  AZR_ERRBUF_SIZE);
+    azr_code rc = azr__config_load(config_path, &ctx->cfg, errbuf,
+                                   AZR_ERRBUF_SIZE);
     if (rc == AZR_OK)
         rc = build_node_table(ctx, errbuf);
     if (rc == AZR_OK) {
@@ -310,11 +310,11 @@ AZR_EXTERN void azr_close(azr_ctx *ctx)
     if (ctx == NULL)
         return;
     if (ctx->pool != NULL)
-        azr_pool_free(ctx);
+        azr__pool_free(ctx);
     /* Transport first (connections were just closed), then the chain in
      * reverse order of creation. */
     for (size_t i = ctx->n_plugins; i-- > 0;)
-        azr_plugin_unload(&ctx->plugins[i]);
+        azr__plugin_unload(&ctx->plugins[i]);
     free(ctx->plugins);
     free(ctx->chain);
     free(ctx->plugin_dir);
@@ -325,9 +325,9 @@ AZR_EXTERN void azr_close(azr_ctx *ctx)
     }
     free(ctx->views);
     free(ctx->view_ptrs);
-    azr_counters_free(ctx->counters);
+    azr__counters_free(ctx->counters);
     free(ctx->override_az_id);
-    azr_config_free(ctx->cfg);
+    azr__config_free(ctx->cfg);
     pthread_mutex_destroy(&ctx->az_lock);
     free(ctx);
 }
@@ -381,7 +381,7 @@ AZR_EXTERN azr_code azr_node_stats_get(const azr_ctx *ctx, size_t index,
     if (index >= ctx->n_nodes)
         return AZR_E_NOT_FOUND;
     azr_node_totals t;
-    azr_counters_sum(ctx->counters, index, &t);
+    azr__counters_sum(ctx->counters, index, &t);
     stats->requests = t.requests;
     stats->errors = t.errors;
     stats->total_rtt_ns = t.total_rtt_ns;

@@ -49,21 +49,21 @@ typedef struct azr_counters {
 } azr_counters;
 
 /* Allocates zeroed counters for n_nodes. NULL on ENOMEM. */
-azr_counters *azr_counters_new(size_t n_nodes);
-void azr_counters_free(azr_counters *c);
+azr_counters *azr__counters_new(size_t n_nodes);
+void azr__counters_free(azr_counters *c);
 
 /* The calling thread's counters of `node`. */
-azr_node_counters *azr_counters_mine(azr_counters *c, size_t node);
+azr_node_counters *azr__counters_mine(azr_counters *c, size_t node);
 
 /* One outcome (not AZR_STATUS_CANCELLED) for `node`. */
-void azr_counters_outcome(azr_counters *c, size_t node, uint64_t rtt_ns,
-                          azr_status status);
+void azr__counters_outcome(azr_counters *c, size_t node, uint64_t rtt_ns,
+                           azr_status status);
 
 /* RESP bytes moved to and from `node`. */
-void azr_counters_bytes(azr_counters *c, size_t node, uint64_t sent,
-                        uint64_t received);
+void azr__counters_bytes(azr_counters *c, size_t node, uint64_t sent,
+                         uint64_t received);
 
 /* Sums every slot of `node` into *t. */
-void azr_counters_sum(const azr_counters *c, size_t node, azr_node_totals *t);
+void azr__counters_sum(const azr_counters *c, size_t node, azr_node_totals *t);
 
 #endif /* AZR_LIB_COUNTERS_H */

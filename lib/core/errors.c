@@ -12,7 +12,7 @@
  * The description of every azr_code. A switch rather than a table indexed
  * by the code: with the warning for a missing enumerator made an error
  * here, a code added to the enum in <azroute/azroute.h> without its
- * description does not compile, and azr_code_from_plugin() below knows
+ * description does not compile, and azr__code_from_plugin() below knows
  * every code without a bound of its own to keep in step. NULL for a value
  * that is no azr_code.
  */
@@ -50,7 +50,7 @@ AZR_EXTERN const char *azr_strerror(azr_code code)
     return text != NULL ? text : "unknown error code";
 }
 
-azr_code azr_code_from_plugin(int rc)
+azr_code azr__code_from_plugin(int rc)
 {
     if (rc == 0)
         return AZR_OK;
@@ -66,7 +66,7 @@ AZR_EXTERN const char *azr_version(unsigned *num)
     return AZR_VERSION_STRING;
 }
 
-azr_code azr_set_err(char *errbuf, azr_code code, const char *fmt, ...)
+azr_code azr__set_err(char *errbuf, azr_code code, const char *fmt, ...)
 {
     if (errbuf != NULL) {
         va_list ap;

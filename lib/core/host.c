@@ -17,23 +17,23 @@
 static _Thread_local char plugin_error_text[2 * AZR_ERRBUF_SIZE];
 static _Thread_local int plugin_error_located; /* message has FILE:LINE */
 
-void azr_plugin_error_reset(void)
+void azr__plugin_error_reset(void)
 {
     plugin_error_text[0] = '\0';
     plugin_error_located = 0;
 }
 
-int azr_plugin_error_located(void)
+int azr__plugin_error_located(void)
 {
     return plugin_error_located;
 }
 
-const char *azr_plugin_error_message(void)
+const char *azr__plugin_error_message(void)
 {
     return plugin_error_text;
 }
 
-uint64_t azr_ctx_now_ns(const azr_ctx *ctx)
+uint64_t azr__ctx_now_ns(const azr_ctx *ctx)
 {
     if (ctx->clock != NULL)
         return ctx->clock(ctx->source_userdata);
@@ -47,7 +47,7 @@ uint64_t azr_ctx_now_ns(const azr_ctx *ctx)
  * that start together still diverge. */
 static _Thread_local uint64_t random_state;
 
-uint64_t azr_ctx_random(const azr_ctx *ctx)
+uint64_t azr__ctx_random(const azr_ctx *ctx)
 {
     if (ctx->random != NULL)
         return ctx->random(ctx->source_userdata);
@@ -77,17 +77,17 @@ static void host_log(azr_plugin_env *env, azr_log_level level,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    azr_log(env->ctx, level, "%s: %s", env->plugin->desc->name, msg);
+    azr__log(env->ctx, level, "%s: %s", env->plugin->desc->name, msg);
 }
 
 static uint64_t host_now_ns(azr_plugin_env *env)
 {
-    return azr_ctx_now_ns(env->ctx);
+    return azr__ctx_now_ns(env->ctx);
 }
 
 static uint64_t host_random_u64(azr_plugin_env *env)
 {
-    return azr_ctx_random(env->ctx);
+    return azr__ctx_random(env->ctx);
 }
 
 static azr_cfg_option *find_option(azr_plugin_env *env, const char *key)
@@ -152,13 +152,13 @@ static void host_push(azr_plugin_env *env, const azr_node_view *node,
 static size_t host_thread_slot(azr_plugin_env *env)
 {
     (void)env;
-    return azr_shard_self();
+    return azr__shard_self();
 }
 
 static size_t host_thread_slots(azr_plugin_env *env)
 {
     (void)env;
-    return azr_shard_count();
+    return azr__shard_count();
 }
 
 AZR_EXTERN uint64_t azr_pushes_unclaimed(const azr_ctx *ctx)
@@ -168,7 +168,7 @@ AZR_EXTERN uint64_t azr_pushes_unclaimed(const azr_ctx *ctx)
                        : 0;
 }
 
-const azr_host_services azr_host_services_table = {
+const azr_host_services azr__host_services_table = {
     .struct_size = sizeof(azr_host_services),
     .abi_major = AZR_PLUGIN_ABI_MAJOR,
     .abi_minor = AZR_PLUGIN_ABI_MINOR,

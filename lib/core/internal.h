@@ -116,41 +116,41 @@ struct azr_ctx {
 
 /* errors.c: copies a formatted one-line message into errbuf (may be NULL)
  * and returns code. */
-azr_code azr_set_err(char *errbuf, azr_code code, const char *fmt, ...)
+azr_code azr__set_err(char *errbuf, azr_code code, const char *fmt, ...)
     AZR_PRINTF(3, 4);
 /* The azr_code of a plugin operation's int return: 0 is AZR_OK, an
  * azr_code is itself, anything else (negative, unknown) AZR_E_PLUGIN. */
-azr_code azr_code_from_plugin(int rc);
+azr_code azr__code_from_plugin(int rc);
 
 /* log.c: logs through the context's callback if `level` is enabled. */
-void azr_log(const azr_ctx *ctx, azr_log_level level, const char *fmt, ...)
+void azr__log(const azr_ctx *ctx, azr_log_level level, const char *fmt, ...)
     AZR_PRINTF(3, 4);
-void azr_logv(const azr_ctx *ctx, azr_log_level level, const char *fmt,
-              va_list ap) AZR_PRINTF(3, 0);
+void azr__logv(const azr_ctx *ctx, azr_log_level level, const char *fmt,
+               va_list ap) AZR_PRINTF(3, 0);
 
 /* host.c: the services table handed to every plugin. */
-extern const azr_host_services azr_host_services_table;
+extern const azr_host_services azr__host_services_table;
 /* Time and randomness as the context defines them. */
-uint64_t azr_ctx_now_ns(const azr_ctx *ctx);
-uint64_t azr_ctx_random(const azr_ctx *ctx);
+uint64_t azr__ctx_now_ns(const azr_ctx *ctx);
+uint64_t azr__ctx_random(const azr_ctx *ctx);
 /* The thread's last plugin error message, cleared by reset. */
-void azr_plugin_error_reset(void);
-const char *azr_plugin_error_message(void);
+void azr__plugin_error_reset(void);
+const char *azr__plugin_error_message(void);
 /* 1 if that message already starts with the option's FILE:LINE. */
-int azr_plugin_error_located(void);
+int azr__plugin_error_located(void);
 
 /* plugin_loader.c: loads `name` (plain name in plugin_dir, or an absolute
  * path) and checks it is a usable plugin of `kind`. `where` ("FILE:LINE")
  * prefixes the one-line error. */
-azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
-                         const char *plugin_dir, azr_plugin_kind kind,
-                         const char *where, char *err, size_t errlen);
+azr_code azr__plugin_load(azr_loaded_plugin *out, const char *name,
+                          const char *plugin_dir, azr_plugin_kind kind,
+                          const char *where, char *err, size_t errlen);
 /* Destroys the instance (if any), runs fini, dlcloses. */
-void azr_plugin_unload(azr_loaded_plugin *p);
+void azr__plugin_unload(azr_loaded_plugin *p);
 
 /* route/conn.c: closes the idle connections of the pool and frees it.
  * The one call from this folder up into lib/route/: azr_close() must end
  * what the connection layer started (see lib/README). */
-void azr_pool_free(azr_ctx *ctx);
+void azr__pool_free(azr_ctx *ctx);
 
 #endif /* AZR_LIB_INTERNAL_H */

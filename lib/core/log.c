@@ -6,8 +6,8 @@
 
 #include "internal.h"
 
-void azr_logv(const azr_ctx *ctx, azr_log_level level, const char *fmt,
-              va_list ap)
+void azr__logv(const azr_ctx *ctx, azr_log_level level, const char *fmt,
+               va_list ap)
 {
     if (ctx == NULL || ctx->log == NULL || level > ctx->log_level)
         return;
@@ -19,10 +19,10 @@ void azr_logv(const azr_ctx *ctx, azr_log_level level, const char *fmt,
     ctx->log(ctx->log_userdata, level, line);
 }
 
-void azr_log(const azr_ctx *ctx, azr_log_level level, const char *fmt, ...)
+void azr__log(const azr_ctx *ctx, azr_log_level level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    azr_logv(ctx, level, fmt, ap);
+    azr__logv(ctx, level, fmt, ap);
     va_end(ap);
 }

@@ -38,7 +38,7 @@
 /* A plain plugin name: [a-z0-9_]{1,32}, the rule of azroute.ini. */
 static int plain_name_valid(const char *s)
 {
-    return azr_cfg_chars_valid(s, strlen(s), &azr_cfg_plugin_name_chars);
+    return azr__cfg_chars_valid(s, strlen(s), &azr__cfg_plugin_name_chars);
 }
 
 static const char *kind_name(azr_plugin_kind kind)
@@ -72,8 +72,8 @@ static azr_code no_such_plugin(char *err, const char *where,
     DIR *d = opendir(dir);
     if (d == NULL) {
         int e = errno;
-        return azr_set_err(err, AZR_E_CONFIG, "%s%s: %s)", msg, dir,
-                           strerror(e));
+        return azr__set_err(err, AZR_E_CONFIG, "%s%s: %s)", msg, dir,
+                            strerror(e));
     }
     char names[AVAILABLE_MAX][AZR_CFG_PLUGIN_NAME_MAX + 1];
     size_t n = 0;
@@ -101,7 +101,7 @@ static azr_code no_such_plugin(char *err, const char *where,
     /* Whole names only, and always the closing parenthesis. */
     const char *const tail = ", ...)";
     if (used >= sizeof msg - strlen(tail) - sizeof "available: none")
-        return azr_set_err(err, AZR_E_CONFIG, "%s...)", msg);
+        return azr__set_err(err, AZR_E_CONFIG, "%s...)", msg);
     used += (size_t)snprintf(msg + used, sizeof msg - used, "available: %s",
                              n == 0 ? "none" : "");
     for (size_t i = 0; i < n; i++) {
@@ -113,7 +113,7 @@ static azr_code no_such_plugin(char *err, const char *where,
         used += (size_t)snprintf(msg + used, sizeof msg - used, "%s%s",
                                  i > 0 ? ", " : "", names[i]);
     }
-    return azr_set_err(err, AZR_E_CONFIG, "%s%s", msg, more ? tail : ")");
+    return azr__set_err(err, AZR_E_CONFIG, "%s%s", msg, more ? tail : ")");
 }
 
 /* Checks the descriptor against what this host can use; `stem` is the
@@ -185,9 +185,9 @@ static const char *vet_descriptor(const azr_plugin *d, azr_plugin_kind kind,
     return NULL;
 }
 
-azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
-                         const char *plugin_dir, azr_plugin_kind kind,
-                         const char *where, char *err, size_t errlen)
+azr_code azr__plugin_load(azr_loaded_plugin *out, const char *name,
+                          const char *plugin_dir, azr_plugin_kind kind,
+                          const char *where, char *err, size_t errlen)
 {
     (void)errlen; /* messages are bounded by AZR_ERRBUF_SIZE */
     memset(out, 0, sizeof *out);
@@ -197,37 +197,37 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
     if (name[0] == '/') {
         path = strdup(name);
     } else if (strchr(name, '/') != NULL) {
-        return azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': relative "
-                           "paths are refused (use a plain name or an "
-                           "absolute path)", where, name);
+        return azr__set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': relative "
+                            "paths are refused (use a plain name or an "
+                            "absolute path)", where, name);
     } else if (!plain_name_valid(name)) {
-        return azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': not a valid "
-                           "plugin name ([a-z0-9_]{1,32})", where, name);
+        return azr__set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': not a valid "
+                            "plugin name ([a-z0-9_]{1,32})", where, name);
     } else {
         if (asprintf(&path, "%s/%s.so", plugin_dir, name) < 0)
             path = NULL;
     }
     if (path == NULL)
-        return azr_set_err(err, AZR_E_NOMEM, "%s: out of memory", where);
+        return azr__set_err(err, AZR_E_NOMEM, "%s: out of memory", where);
 
     struct stat st;
     if (stat(path, &st) != 0) {
         int e = errno;
         azr_code rc;
         if (e != ENOENT && e != ENOTDIR) /* there, but not for us */
-            rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: %s",
-                             where, name, path, strerror(e));
+            rc = azr__set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: %s",
+                              where, name, path, strerror(e));
         else if (name[0] == '/')
-            rc = azr_set_err(err, AZR_E_CONFIG, "%s: no plugin file '%s': "
-                             "%s", where, path, strerror(e));
+            rc = azr__set_err(err, AZR_E_CONFIG, "%s: no plugin file '%s': "
+                              "%s", where, path, strerror(e));
         else
             rc = no_such_plugin(err, where, name, plugin_dir);
         free(path);
         return rc;
     }
     if (!S_ISREG(st.st_mode)) {
-        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
-                                  "not a regular file", where, name, path);
+        azr_code rc = azr__set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
+                                   "not a regular file", where, name, path);
         free(path);
         return rc;
     }
@@ -236,39 +236,39 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (dl == NULL) {
         const char *e = dlerror();
-        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': "
-                                  "cannot load: %s", where, name,
-                                  e != NULL ? e : path);
+        azr_code rc = azr__set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': "
+                                   "cannot load: %s", where, name,
+                                   e != NULL ? e : path);
         free(path);
         return rc;
     }
     const azr_plugin *desc = dlsym(dl, AZR_PLUGIN_SYMBOL);
     if (desc == NULL) {
-        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
-                                  "does not export %s (not an azroute "
-                                  "plugin?)", where, name, path,
-                                  AZR_PLUGIN_SYMBOL);
+        azr_code rc = azr__set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
+                                   "does not export %s (not an azroute "
+                                   "plugin?)", where, name, path,
+                                   AZR_PLUGIN_SYMBOL);
         dlclose(dl);
         free(path);
         return rc;
     }
     char why[400], stem[256];
     if (vet_descriptor(desc, kind,
-                       azr_cfg_plugin_stem(path, stem, sizeof stem), why,
+                       azr__cfg_plugin_stem(path, stem, sizeof stem), why,
                        sizeof why) != NULL) {
-        azr_code rc = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
-                                  "%s", where, name, path, why);
+        azr_code rc = azr__set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': %s: "
+                                   "%s", where, name, path, why);
         dlclose(dl);
         free(path);
         return rc;
     }
     if (desc->init != NULL) {
-        azr_plugin_error_reset();
+        azr__plugin_error_reset();
         int rc = desc->init();
         if (rc != 0) {
-            azr_code c = azr_set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': "
-                                     "%s: init failed (%d)", where, name,
-                                     path, rc);
+            azr_code c = azr__set_err(err, AZR_E_PLUGIN, "%s: plugin '%s': "
+                                      "%s: init failed (%d)", where, name,
+                                      path, rc);
             dlclose(dl);
             free(path);
             return c;
@@ -281,7 +281,7 @@ azr_code azr_plugin_load(azr_loaded_plugin *out, const char *name,
     return AZR_OK;
 }
 
-void azr_plugin_unload(azr_loaded_plugin *p)
+void azr__plugin_unload(azr_loaded_plugin *p)
 {
     if (p->desc != NULL && p->state != NULL) {
         if (p->desc->kind == AZR_PLUGIN_POLICY)

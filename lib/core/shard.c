@@ -25,19 +25,19 @@ static void shard_init(void)
     shard_count = n;
 }
 
-size_t azr_shard_count(void)
+size_t azr__shard_count(void)
 {
     pthread_once(&shard_once, shard_init);
     return shard_count;
 }
 
-size_t azr_shard_self(void)
+size_t azr__shard_self(void)
 {
     size_t s = my_slot;
     if (s != 0)
         return s - 1;
     s = atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed) &
-        (azr_shard_count() - 1);
+        (azr__shard_count() - 1);
     my_slot = s + 1;
     return s;
 }

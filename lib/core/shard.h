@@ -17,10 +17,10 @@
 /* Number of slots: a power of two, fixed for the process, at least twice
  * the CPUs configured (so that a few threads rarely share), between 4 and
  * 64. */
-size_t azr_shard_count(void);
+size_t azr__shard_count(void);
 
-/* The calling thread's slot, 0..azr_shard_count()-1. Lock-free, no system
+/* The calling thread's slot, 0..azr__shard_count()-1. Lock-free, no system
  * call after the thread's first call. */
-size_t azr_shard_self(void);
+size_t azr__shard_self(void);
 
 #endif /* AZR_LIB_SHARD_H */

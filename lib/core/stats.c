@@ -49,7 +49,7 @@ static void node_snapshot(const azr_ctx *ctx, size_t i, azr_node_snapshot *n)
 {
     const azr_node_view *v = &ctx->views[i];
     azr_node_totals t;
-    azr_counters_sum(ctx->counters, i, &t);
+    azr__counters_sum(ctx->counters, i, &t);
     *n = (azr_node_snapshot){
         .index = i,
         .id = v->id,

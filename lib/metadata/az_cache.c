@@ -268,7 +268,7 @@ static void copy_out(const entry *e, uint64_t now, int from_cache,
 static int serve_or_claim(entry *e, azr_md_cached *out)
 {
     for (;;) {
-        uint64_t now = azr_md_now_ns();
+        uint64_t now = azr__md_now_ns();
         if (e->state == ENTRY_READY) {
             if (e->expires_ns == 0 || now < e->expires_ns) {
                 copy_out(e, now, 1, out);
@@ -289,14 +289,14 @@ static int serve_or_claim(entry *e, azr_md_cached *out)
         while (e->seq == seq && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&cache_cond, &cache_lock, &ts);
         if (e->seq != seq) {
-            copy_out(e, azr_md_now_ns(), e->last.code == AZR_OK, out);
+            copy_out(e, azr__md_now_ns(), e->last.code == AZR_OK, out);
             pthread_mutex_unlock(&cache_lock);
             return 1;
         }
         pthread_mutex_unlock(&cache_lock);
-        azr_md_fail(&out->answer, AZR_E_TIMEOUT,
-                    "metadata cache: gave up waiting for another thread's "
-                    "fetch");
+        azr__md_fail(&out->answer, AZR_E_TIMEOUT,
+                     "metadata cache: gave up waiting for another thread's "
+                     "fetch");
         return 1;
     }
 }
@@ -308,7 +308,7 @@ typedef struct fetch_job {
     unsigned timeout_ms;
     azr_md_fetch_fn fetch;
     void *arg;
-    uint64_t start;          /* azr_md_now_ns() when the fetch began */
+    uint64_t start;          /* azr__md_now_ns() when the fetch began */
     uint64_t deadline;
     int64_t not_before;      /* file entries written before are stale */
 
@@ -342,7 +342,7 @@ static void obtain(fetch_job *job)
         return;
     }
     job->fetch(job->arg, job->deadline, job->timeout_ms, ans);
-    job->fetch_ms = (double)(azr_md_now_ns() - job->start) / 1e6;
+    job->fetch_ms = (double)(azr__md_now_ns() - job->start) / 1e6;
     if (ans->code == AZR_OK && cache_file && cache_file[0]) {
         int64_t keep = ans->max_age_s >= 0 ? ans->max_age_s
                                            : AZR_MD_FILE_CACHE_MAX_S;
@@ -362,7 +362,7 @@ static void obtain(fetch_job *job)
 static void store(entry *e, const fetch_job *job, azr_md_cached *out)
 {
     const azr_md_answer *ans = &job->ans;
-    uint64_t now = azr_md_now_ns();
+    uint64_t now = azr__md_now_ns();
 
     e->last = *ans;
     e->fetch_ms = job->fetch_ms;
@@ -384,9 +384,9 @@ static void store(entry *e, const fetch_job *job, azr_md_cached *out)
         out->expires_in_s = ans->max_age_s >= 0 ? ans->max_age_s : -1;
 }
 
-void azr_az_cache_get(const char *key, const char *cache_file,
-                      unsigned timeout_ms, azr_md_fetch_fn fetch, void *arg,
-                      azr_md_cached *out)
+void azr__az_cache_get(const char *key, const char *cache_file,
+                       unsigned timeout_ms, azr_md_fetch_fn fetch, void *arg,
+                       azr_md_cached *out)
 {
     memset(out, 0, sizeof *out);
     out->expires_in_s = -1;
@@ -397,7 +397,7 @@ void azr_az_cache_get(const char *key, const char *cache_file,
     entry *e = find_or_add(key);
     if (!e) {
         pthread_mutex_unlock(&cache_lock);
-        azr_md_fail(&out->answer, AZR_E_NOMEM, "metadata cache: out of memory");
+        azr__md_fail(&out->answer, AZR_E_NOMEM, "metadata cache: out of memory");
         return;
     }
     if (serve_or_claim(e, out))
@@ -410,7 +410,7 @@ void azr_az_cache_get(const char *key, const char *cache_file,
         .timeout_ms = timeout_ms,
         .fetch = fetch,
         .arg = arg,
-        .start = azr_md_now_ns(),
+        .start = azr__md_now_ns(),
     };
     job.deadline = job.start + (uint64_t)timeout_ms * 1000000u;
     e->state = ENTRY_FETCHING;
@@ -428,7 +428,7 @@ void azr_az_cache_get(const char *key, const char *cache_file,
     pthread_mutex_unlock(&cache_lock);
 }
 
-void azr_az_cache_clear(void)
+void azr__az_cache_clear(void)
 {
     pthread_mutex_lock(&cache_lock);
     cache_epoch++;

@@ -43,7 +43,7 @@ const char *azr_az_source_name(azr_az_source source)
 
 void azr_invalidate_az(void)
 {
-    azr_az_cache_clear();
+    azr__az_cache_clear();
 }
 
 static void info_reset(azr_az_info *info, azr_az_source source)
@@ -72,9 +72,9 @@ static void info_fail(azr_az_info *info, azr_code code, const char *fmt, ...)
 static void set_static(azr_az_info *info, const char *id, const char *what)
 {
     info_reset(info, AZR_AZ_SOURCE_STATIC);
-    if (!azr_az_id_valid(id)) {
+    if (!azr__az_id_valid(id)) {
         char q[64];
-        azr_md_quote(q, sizeof q, id, strlen(id), NULL);
+        azr__md_quote(q, sizeof q, id, strlen(id), NULL);
         info_fail(info, AZR_E_METADATA,
                   "%s %s is not an AZ ID (expected e.g. 'apne1-az4')", what,
                   q);
@@ -112,7 +112,7 @@ static int imds_disabled(void)
     return v && strcasecmp(v, "true") == 0;
 }
 
-void azr_md_resolve(const azr_md_request *req, azr_az_info *info)
+void azr__md_resolve(const azr_md_request *req, azr_az_info *info)
 {
     const azr_config *cfg = req ? req->cfg : NULL;
     azr_md_cached c;
@@ -144,15 +144,15 @@ void azr_md_resolve(const azr_md_request *req, azr_az_info *info)
                   "metadata source is 'none' (no node counts as same-AZ)");
         return;
     case AZR_MD_LAMBDA:
-        azr_md_lambda_get(cfg, &c);
+        azr__md_lambda_get(cfg, &c);
         from_source(info, AZR_AZ_SOURCE_LAMBDA, &c);
         return;
     case AZR_MD_IMDS:
-        azr_md_imds_get(cfg, &c);
+        azr__md_imds_get(cfg, &c);
         from_source(info, AZR_AZ_SOURCE_IMDS, &c);
         return;
     case AZR_MD_ECS:
-        azr_md_ecs_get(cfg, &c);
+        azr__md_ecs_get(cfg, &c);
         from_source(info, AZR_AZ_SOURCE_ECS, &c);
         return;
     case AZR_MD_AUTO:
@@ -161,13 +161,13 @@ void azr_md_resolve(const azr_md_request *req, azr_az_info *info)
     }
 
     if (env_set("AWS_LAMBDA_METADATA_API")) {
-        azr_md_lambda_get(cfg, &c);
+        azr__md_lambda_get(cfg, &c);
         from_source(info, AZR_AZ_SOURCE_LAMBDA, &c);
     } else if (env_set("ECS_CONTAINER_METADATA_URI_V4")) {
-        azr_md_ecs_get(cfg, &c);
+        azr__md_ecs_get(cfg, &c);
         from_source(info, AZR_AZ_SOURCE_ECS, &c);
     } else if (!imds_disabled()) {
-        azr_md_imds_get(cfg, &c);
+        azr__md_imds_get(cfg, &c);
         from_source(info, AZR_AZ_SOURCE_IMDS, &c);
     } else {
         info_reset(info, AZR_AZ_SOURCE_NONE);

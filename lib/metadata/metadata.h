@@ -1,7 +1,7 @@
 /*
  * metadata.h - learning the caller's AZ ID.
  *
- * azr_md_resolve() applies the source rules of azroute.ini(5): the static
+ * azr__md_resolve() applies the source rules of azroute.ini(5): the static
  * override (options->az_id, then $AZROUTE_AZ_ID), then the configured
  * [metadata] source (auto: Lambda env -> ECS env -> IMDSv2 unless
  * AWS_EC2_METADATA_DISABLED=true -> none). Network answers are kept in a
@@ -23,6 +23,6 @@ typedef struct azr_md_request {
     const char *override_az_id;  /* from azr_open_options, or NULL */
 } azr_md_request;
 
-void azr_md_resolve(const azr_md_request *req, azr_az_info *info);
+void azr__md_resolve(const azr_md_request *req, azr_az_info *info);
 
 #endif /* AZR_LIB_METADATA_H */

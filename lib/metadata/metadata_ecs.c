@@ -24,7 +24,7 @@ typedef struct ecs_arg {
 static int az_name_ok(const char *s)
 {
     size_t n = strlen(s);
-    return azr_cfg_chars_valid(s, n, &azr_cfg_az_name_chars) &&
+    return azr__cfg_chars_valid(s, n, &azr__cfg_az_name_chars) &&
            s[0] != '-' && s[n - 1] != '-';
 }
 
@@ -63,24 +63,24 @@ static void ecs_fetch(void *argp, uint64_t deadline_ns, unsigned timeout_ms,
         .deadline_ns = deadline_ns,
         .timeout_ms = timeout_ms,
     };
-    azr_md_get_json_field(&req, where, "AvailabilityZone", az_name_ok,
-                          "an AZ name", NULL, out);
+    azr__md_get_json_field(&req, where, "AvailabilityZone", az_name_ok,
+                           "an AZ name", NULL, out);
 }
 
-void azr_md_ecs_get(const azr_config *cfg, azr_md_cached *out)
+void azr__md_ecs_get(const azr_config *cfg, azr_md_cached *out)
 {
     memset(out, 0, sizeof *out);
     out->expires_in_s = -1;
     const char *uri = secure_getenv("ECS_CONTAINER_METADATA_URI_V4");
     if (!uri || !uri[0]) {
-        azr_md_fail(&out->answer, AZR_E_METADATA,
-                    "ecs metadata: ECS_CONTAINER_METADATA_URI_V4 is not set");
+        azr__md_fail(&out->answer, AZR_E_METADATA,
+                     "ecs metadata: ECS_CONTAINER_METADATA_URI_V4 is not set");
         return;
     }
     if (!uri_ok(uri)) {
-        azr_md_fail(&out->answer, AZR_E_METADATA,
-                    "ecs metadata: ECS_CONTAINER_METADATA_URI_V4 is not a "
-                    "plain http:// URL");
+        azr__md_fail(&out->answer, AZR_E_METADATA,
+                     "ecs metadata: ECS_CONTAINER_METADATA_URI_V4 is not a "
+                     "plain http:// URL");
         return;
     }
     ecs_arg arg;
@@ -92,26 +92,26 @@ void azr_md_ecs_get(const azr_config *cfg, azr_md_cached *out)
     snprintf(key, sizeof key, "ecs %.*s", (int)n, uri);
     unsigned timeout = cfg && cfg->md_timeout_ms ? cfg->md_timeout_ms
                                                  : AZR_MD_DEFAULT_TIMEOUT_MS;
-    azr_az_cache_get(key, cfg ? cfg->md_cache_file : NULL, timeout, ecs_fetch,
-                     &arg, out);
+    azr__az_cache_get(key, cfg ? cfg->md_cache_file : NULL, timeout, ecs_fetch,
+                      &arg, out);
     if (out->answer.code != AZR_OK)
         return;
 
     /* The cache holds the AZ name: map it for this configuration. */
     char name[AZR_AZ_ID_MAX];
     memcpy(name, out->answer.value, sizeof name);
-    const char *id = cfg ? azr_config_map_az(cfg, name) : NULL;
-    if (id && azr_az_id_valid(id)) {
+    const char *id = cfg ? azr__config_map_az(cfg, name) : NULL;
+    if (id && azr__az_id_valid(id)) {
         snprintf(out->answer.value, sizeof out->answer.value, "%s", id);
     } else if (id) {
-        azr_md_fail(&out->answer, AZR_E_METADATA,
-                    "ECS reports AZ '%s' but [az_map] maps it to an invalid "
-                    "AZ ID", name);
-    } else if (azr_az_id_valid(name)) {
+        azr__md_fail(&out->answer, AZR_E_METADATA,
+                     "ECS reports AZ '%s' but [az_map] maps it to an invalid "
+                     "AZ ID", name);
+    } else if (azr__az_id_valid(name)) {
         /* Already an ID: nothing to map. */
     } else {
-        azr_md_fail(&out->answer, AZR_E_METADATA,
-                    "ECS reports AZ '%s' but [az_map] has no entry for it",
-                    name);
+        azr__md_fail(&out->answer, AZR_E_METADATA,
+                     "ECS reports AZ '%s' but [az_map] has no entry for it",
+                     name);
     }
 }

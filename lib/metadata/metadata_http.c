@@ -37,15 +37,15 @@ static void curl_init_once(void)
     curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-uint64_t azr_md_now_ns(void)
+uint64_t azr__md_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-azr_code azr_md_fail(azr_md_answer *answer, azr_code code, const char *fmt,
-                     ...)
+azr_code azr__md_fail(azr_md_answer *answer, azr_code code, const char *fmt,
+                      ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -56,8 +56,8 @@ azr_code azr_md_fail(azr_md_answer *answer, azr_code code, const char *fmt,
     return code;
 }
 
-void azr_md_quote(char *out, size_t outlen, const char *s, size_t len,
-                  const char *secret)
+void azr__md_quote(char *out, size_t outlen, const char *s, size_t len,
+                   const char *secret)
 {
     int ok = len > 0 && len <= 48;
     for (size_t i = 0; ok && i < len; i++) {
@@ -216,7 +216,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
 
 static int64_t remaining_ms(uint64_t deadline_ns)
 {
-    uint64_t now = azr_md_now_ns();
+    uint64_t now = azr__md_now_ns();
     if (now >= deadline_ns)
         return 0;
     return (int64_t)((deadline_ns - now) / 1000000u);
@@ -448,8 +448,8 @@ static azr_code finish(azr_code rc, xfer *x, const char *last,
     return AZR_OK;
 }
 
-azr_code azr_md_http(const azr_md_http_request *req,
-                     azr_md_http_response *resp, char *err, size_t errlen)
+azr_code azr__md_http(const azr_md_http_request *req,
+                      azr_md_http_response *resp, char *err, size_t errlen)
 {
     memset(resp, 0, sizeof *resp);
     resp->max_age_s = -1;
@@ -496,7 +496,7 @@ azr_code azr_md_http(const azr_md_http_request *req,
     return rc;
 }
 
-void azr_md_http_response_free(azr_md_http_response *resp)
+void azr__md_http_response_free(azr_md_http_response *resp)
 {
     if (!resp)
         return;
@@ -505,8 +505,8 @@ void azr_md_http_response_free(azr_md_http_response *resp)
     resp->len = 0;
 }
 
-azr_code azr_md_http_status_reason(const azr_md_http_response *resp,
-                                   char *out, size_t outlen)
+azr_code azr__md_http_status_reason(const azr_md_http_response *resp,
+                                    char *out, size_t outlen)
 {
     long s = resp->status;
     const char *retry = resp->attempts > 1 ? ", after 1 retry" : "";
@@ -537,16 +537,16 @@ azr_code azr_md_http_status_reason(const azr_md_http_response *resp,
     return AZR_E_METADATA;
 }
 
-azr_code azr_md_json_string_field(const char *body, size_t len,
-                                  const char *field, const char *where,
-                                  const char *secret, azr_md_answer *answer)
+azr_code azr__md_json_string_field(const char *body, size_t len,
+                                   const char *field, const char *where,
+                                   const char *secret, azr_md_answer *answer)
 {
     if (len > INT32_MAX)
-        return azr_md_fail(answer, AZR_E_METADATA,
-                           "%s: response is too large", where);
+        return azr__md_fail(answer, AZR_E_METADATA,
+                            "%s: response is too large", where);
     json_tokener *tok = json_tokener_new();
     if (!tok)
-        return azr_md_fail(answer, AZR_E_NOMEM, "%s: out of memory", where);
+        return azr__md_fail(answer, AZR_E_NOMEM, "%s: out of memory", where);
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     json_object *root = json_tokener_parse_ex(tok, body, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
@@ -556,47 +556,47 @@ azr_code azr_md_json_string_field(const char *body, size_t len,
     if (!root || jerr != json_tokener_success) {
         json_object_put(root);
         if (jerr == json_tokener_continue)
-            return azr_md_fail(answer, AZR_E_METADATA,
-                               "%s: response is not valid JSON (it ends "
-                               "early)", where);
-        return azr_md_fail(answer, AZR_E_METADATA,
-                           "%s: response is not valid JSON (%s)", where,
-                           json_tokener_error_desc(jerr));
+            return azr__md_fail(answer, AZR_E_METADATA,
+                                "%s: response is not valid JSON (it ends "
+                                "early)", where);
+        return azr__md_fail(answer, AZR_E_METADATA,
+                            "%s: response is not valid JSON (%s)", where,
+                            json_tokener_error_desc(jerr));
     }
     while (end < len && isspace((unsigned char)body[end]))
         end++;
     if (end < len) {
         json_object_put(root);
-        return azr_md_fail(answer, AZR_E_METADATA,
-                           "%s: response is not valid JSON (data after the "
-                           "object)", where);
+        return azr__md_fail(answer, AZR_E_METADATA,
+                            "%s: response is not valid JSON (data after the "
+                            "object)", where);
     }
     if (!json_object_is_type(root, json_type_object)) {
         json_object_put(root);
-        return azr_md_fail(answer, AZR_E_METADATA,
-                           "%s: response is not a JSON object", where);
+        return azr__md_fail(answer, AZR_E_METADATA,
+                            "%s: response is not a JSON object", where);
     }
     json_object *v = NULL;
     if (!json_object_object_get_ex(root, field, &v) || !v) {
         json_object_put(root);
-        return azr_md_fail(answer, AZR_E_METADATA,
-                           "%s: response has no \"%s\" field", where, field);
+        return azr__md_fail(answer, AZR_E_METADATA,
+                            "%s: response has no \"%s\" field", where, field);
     }
     if (!json_object_is_type(v, json_type_string)) {
         json_object_put(root);
-        return azr_md_fail(answer, AZR_E_METADATA,
-                           "%s: \"%s\" in the response is not a string",
-                           where, field);
+        return azr__md_fail(answer, AZR_E_METADATA,
+                            "%s: \"%s\" in the response is not a string",
+                            where, field);
     }
     const char *s = json_object_get_string(v);
     size_t sl = (size_t)json_object_get_string_len(v);
     if (sl == 0 || sl >= sizeof answer->value || strlen(s) != sl) {
         char q[64];
-        azr_md_quote(q, sizeof q, s, sl, secret);
+        azr__md_quote(q, sizeof q, s, sl, secret);
         json_object_put(root);
-        return azr_md_fail(answer, AZR_E_METADATA,
-                           "%s: \"%s\" value %s has a bad length", where,
-                           field, q);
+        return azr__md_fail(answer, AZR_E_METADATA,
+                            "%s: \"%s\" value %s has a bad length", where,
+                            field, q);
     }
     memcpy(answer->value, s, sl + 1);
     answer->code = AZR_OK;

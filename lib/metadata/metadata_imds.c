@@ -66,7 +66,7 @@ static void token_clear_locked(void)
     token_expires_ns = 0;
 }
 
-void azr_md_imds_forget_token(void)
+void azr__md_imds_forget_token(void)
 {
     pthread_mutex_lock(&token_lock);
     token_clear_locked();
@@ -80,7 +80,7 @@ static char *token_get(const char *endpoint)
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&token_lock);
     if (token_value && token_endpoint && strcmp(token_endpoint, endpoint) == 0 &&
-        azr_md_now_ns() < token_expires_ns)
+        azr__md_now_ns() < token_expires_ns)
         t = strdup(token_value);
     pthread_mutex_unlock(&token_lock);
     return t;
@@ -99,7 +99,7 @@ static void token_put(const char *endpoint, const char *token, int64_t ttl_s)
     if (e && t) {
         token_endpoint = e;
         token_value = t;
-        token_expires_ns = azr_md_now_ns() + (uint64_t)keep * 1000000000u;
+        token_expires_ns = azr__md_now_ns() + (uint64_t)keep * 1000000000u;
         e = t = NULL;
     }
     pthread_mutex_unlock(&token_lock);
@@ -139,7 +139,7 @@ typedef struct imds_arg {
 } imds_arg;
 
 /* One request to the IMDS with a single extra header (which may hold the
- * session token: azr_md_http never puts headers into err). */
+ * session token: azr__md_http never puts headers into err). */
 static azr_code imds_http(const char *method, const char *url,
                           const char *header, uint64_t deadline_ns,
                           unsigned timeout_ms, azr_md_http_response *resp,
@@ -153,7 +153,7 @@ static azr_code imds_http(const char *method, const char *url,
         .deadline_ns = deadline_ns,
         .timeout_ms = timeout_ms,
     };
-    return azr_md_http(&req, resp, err, errlen);
+    return azr__md_http(&req, resp, err, errlen);
 }
 
 /* PUT for a new session token; *token receives it (free_secret). */
@@ -171,15 +171,15 @@ static azr_code fetch_token(const imds_arg *arg, uint64_t deadline_ns,
     azr_code rc = imds_http("PUT", url, ttl_hdr, deadline_ns, timeout_ms,
                             &resp, err, sizeof err);
     if (rc != AZR_OK)
-        return azr_md_fail(out, rc, "imds PUT %s: %s", url, err);
+        return azr__md_fail(out, rc, "imds PUT %s: %s", url, err);
     if (resp.status != 200) {
         char why[160];
-        azr_md_http_status_reason(&resp, why, sizeof why);
-        azr_md_http_response_free(&resp);
+        azr__md_http_status_reason(&resp, why, sizeof why);
+        azr__md_http_response_free(&resp);
         /* A refused token request is not a rejected token. */
-        return azr_md_fail(out, AZR_E_METADATA,
-                           "imds PUT %s: token request refused: %s", url,
-                           why);
+        return azr__md_fail(out, AZR_E_METADATA,
+                            "imds PUT %s: token request refused: %s", url,
+                            why);
     }
     size_t len = rtrim(resp.body, resp.len);
     int ok = len > 0 && len <= IMDS_TOKEN_MAX && strlen(resp.body) == len;
@@ -189,10 +189,10 @@ static azr_code fetch_token(const imds_arg *arg, uint64_t deadline_ns,
             ok = 0;
     if (!ok) {
         explicit_bzero(resp.body, resp.len);
-        azr_md_http_response_free(&resp);
-        return azr_md_fail(out, AZR_E_METADATA,
-                           "imds PUT %s: the token in the response is not "
-                           "usable (%zu bytes)", url, len);
+        azr__md_http_response_free(&resp);
+        return azr__md_fail(out, AZR_E_METADATA,
+                            "imds PUT %s: the token in the response is not "
+                            "usable (%zu bytes)", url, len);
     }
     int64_t ttl = resp.token_ttl_s > 0 && resp.token_ttl_s < IMDS_TOKEN_TTL_S
                       ? resp.token_ttl_s
@@ -214,8 +214,8 @@ static azr_code get_az_id(const imds_arg *arg, uint64_t deadline_ns,
     size_t hlen = strlen("X-aws-ec2-metadata-token: ") + strlen(token) + 1;
     char *hdr = malloc(hlen);
     if (!hdr)
-        return azr_md_fail(out, AZR_E_NOMEM, "imds GET %s: out of memory",
-                           url);
+        return azr__md_fail(out, AZR_E_NOMEM, "imds GET %s: out of memory",
+                            url);
     snprintf(hdr, hlen, "X-aws-ec2-metadata-token: %s", token);
     azr_md_http_response resp;
     char err[200];
@@ -224,31 +224,32 @@ static azr_code get_az_id(const imds_arg *arg, uint64_t deadline_ns,
     explicit_bzero(hdr, hlen);
     free(hdr);
     if (rc != AZR_OK)
-        return azr_md_fail(out, rc, "imds GET %s: %s", url, err);
+        return azr__md_fail(out, rc, "imds GET %s: %s", url, err);
     if (resp.status != 200) {
         char why[160];
-        azr_code sc = azr_md_http_status_reason(&resp, why, sizeof why);
+        azr_code sc = azr__md_http_status_reason(&resp, why, sizeof why);
         if (resp.status == 401) {
             *rejected = 1;
             snprintf(why, sizeof why, "IMDS session token rejected (HTTP 401)");
         }
-        azr_md_http_response_free(&resp);
-        return azr_md_fail(out, sc, "imds GET %s: %s", url, why);
+        azr__md_http_response_free(&resp);
+        return azr__md_fail(out, sc, "imds GET %s: %s", url, why);
     }
     size_t len = rtrim(resp.body, resp.len);
     if (len == 0 || len >= sizeof out->value || strlen(resp.body) != len ||
-        !azr_az_id_valid(resp.body)) {
+        !azr__az_id_valid(resp.body)) {
         char q[64];
-        azr_md_quote(q, sizeof q, resp.body, len, token);
-        azr_md_http_response_free(&resp);
-        return azr_md_fail(out, AZR_E_METADATA,
-                           "imds GET %s: response %s is not an AZ ID", url, q);
+        azr__md_quote(q, sizeof q, resp.body, len, token);
+        azr__md_http_response_free(&resp);
+        return azr__md_fail(out, AZR_E_METADATA,
+                            "imds GET %s: response %s is not an AZ ID", url,
+                            q);
     }
     memcpy(out->value, resp.body, len + 1);
     out->code = AZR_OK;
     out->reason[0] = '\0';
     out->max_age_s = resp.max_age_s;
-    azr_md_http_response_free(&resp);
+    azr__md_http_response_free(&resp);
     return AZR_OK;
 }
 
@@ -286,7 +287,7 @@ static int endpoint_ok(const char *s, char *out, size_t outlen)
     while (n > 0 && s[n - 1] == '/')
         n--;
     if (n <= 7 || n >= outlen || strncasecmp(s, "http://", 7) != 0 ||
-        !azr_cfg_chars_valid(s + 7, n - 7, &azr_cfg_address_chars))
+        !azr__cfg_chars_valid(s + 7, n - 7, &azr__cfg_address_chars))
         return 0;
     memcpy(out, "http://", 7);
     memcpy(out + 7, s + 7, n - 7);
@@ -294,23 +295,23 @@ static int endpoint_ok(const char *s, char *out, size_t outlen)
     return 1;
 }
 
-void azr_md_imds_get(const azr_config *cfg, azr_md_cached *out)
+void azr__md_imds_get(const azr_config *cfg, azr_md_cached *out)
 {
     memset(out, 0, sizeof *out);
     out->expires_in_s = -1;
     const char *dis = secure_getenv("AWS_EC2_METADATA_DISABLED");
     if (dis && strcasecmp(dis, "true") == 0) {
-        azr_md_fail(&out->answer, AZR_E_METADATA,
-                    "imds: disabled by AWS_EC2_METADATA_DISABLED=true");
+        azr__md_fail(&out->answer, AZR_E_METADATA,
+                     "imds: disabled by AWS_EC2_METADATA_DISABLED=true");
         return;
     }
     imds_arg arg;
     const char *ep = secure_getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     if (ep && ep[0]) {
         if (!endpoint_ok(ep, arg.endpoint, sizeof arg.endpoint)) {
-            azr_md_fail(&out->answer, AZR_E_METADATA,
-                        "imds: AWS_EC2_METADATA_SERVICE_ENDPOINT is not an "
-                        "http://host[:port] URL");
+            azr__md_fail(&out->answer, AZR_E_METADATA,
+                         "imds: AWS_EC2_METADATA_SERVICE_ENDPOINT is not an "
+                         "http://host[:port] URL");
             return;
         }
     } else {
@@ -324,6 +325,6 @@ void azr_md_imds_get(const azr_config *cfg, azr_md_cached *out)
     snprintf(key, sizeof key, "imds %s", arg.endpoint);
     unsigned timeout = cfg && cfg->md_timeout_ms ? cfg->md_timeout_ms
                                                  : AZR_MD_DEFAULT_TIMEOUT_MS;
-    azr_az_cache_get(key, cfg ? cfg->md_cache_file : NULL, timeout,
-                     imds_fetch, &arg, out);
+    azr__az_cache_get(key, cfg ? cfg->md_cache_file : NULL, timeout,
+                      imds_fetch, &arg, out);
 }

@@ -38,17 +38,17 @@ typedef struct azr_md_answer {
 } azr_md_answer;
 
 /* Monotonic clock in ns. */
-uint64_t azr_md_now_ns(void);
+uint64_t azr__md_now_ns(void);
 
 /* Sets answer->code and a formatted reason; returns code. */
-azr_code azr_md_fail(azr_md_answer *answer, azr_code code, const char *fmt,
-                     ...) AZR_PRINTF(3, 4);
+azr_code azr__md_fail(azr_md_answer *answer, azr_code code, const char *fmt,
+                      ...) AZR_PRINTF(3, 4);
 
 /* Copies `s` into `out` (size outlen) for use in a message: only when it is
  * short printable text without quotes and does not contain `secret`;
  * otherwise a placeholder "(N bytes, not shown)". */
-void azr_md_quote(char *out, size_t outlen, const char *s, size_t len,
-                  const char *secret);
+void azr__md_quote(char *out, size_t outlen, const char *s, size_t len,
+                   const char *secret);
 
 /* ---- metadata_http.c ---------------------------------------------------- */
 
@@ -57,7 +57,7 @@ typedef struct azr_md_http_request {
     const char *url;             /* http:// only */
     const char *const *headers;  /* NULL-terminated "Name: value" lines, or
                                     NULL; may carry a secret */
-    uint64_t deadline_ns;        /* azr_md_now_ns() bound for all attempts */
+    uint64_t deadline_ns;        /* azr__md_now_ns() bound for all attempts */
     unsigned timeout_ms;         /* the configured budget (for messages and
                                     as the connect timeout cap) */
 } azr_md_http_request;
@@ -79,28 +79,28 @@ typedef struct azr_md_http_response {
  * req->deadline_ns. At most one retry, only after a transport error
  * (connect failure, reset, empty reply) or a 5xx status, and only while time
  * is left. Returns AZR_OK when a response arrived, whatever its status
- * (resp->status; free with azr_md_http_response_free), else AZR_E_TIMEOUT
+ * (resp->status; free with azr__md_http_response_free), else AZR_E_TIMEOUT
  * (the deadline passed), AZR_E_NOMEM or AZR_E_METADATA, with a one-line
  * message in err that never contains a header value.
  */
-azr_code azr_md_http(const azr_md_http_request *req,
-                     azr_md_http_response *resp, char *err, size_t errlen);
+azr_code azr__md_http(const azr_md_http_request *req,
+                      azr_md_http_response *resp, char *err, size_t errlen);
 
-void azr_md_http_response_free(azr_md_http_response *resp);
+void azr__md_http_response_free(azr_md_http_response *resp);
 
 /* Describes a non-200 status for messages: "metadata token rejected (HTTP
  * 401)", "HTTP 500 (after 1 retry)", ... and returns the code to report
  * (AZR_E_METADATA_AUTH for 401/403, AZR_E_METADATA otherwise). */
-azr_code azr_md_http_status_reason(const azr_md_http_response *resp,
-                                   char *out, size_t outlen);
+azr_code azr__md_http_status_reason(const azr_md_http_response *resp,
+                                    char *out, size_t outlen);
 
 /* Parses `body` (len bytes) as a JSON object and copies its string member
  * `field` into answer->value (at most AZR_AZ_ID_MAX-1 bytes). On failure sets
  * answer (code AZR_E_METADATA) with `where` as the message prefix; `secret`
  * (may be NULL) is never quoted back. */
-azr_code azr_md_json_string_field(const char *body, size_t len,
-                                  const char *field, const char *where,
-                                  const char *secret, azr_md_answer *answer);
+azr_code azr__md_json_string_field(const char *body, size_t len,
+                                   const char *field, const char *where,
+                                   const char *secret, azr_md_answer *answer);
 
 /* ---- metadata_get.c ------------------------------------------------------ */
 
@@ -110,10 +110,10 @@ azr_code azr_md_json_string_field(const char *body, size_t len,
  * with `where` as the message prefix; `secret` (may be NULL) is never
  * quoted back. On success out->max_age_s is the response's max-age (-1 if
  * none). */
-void azr_md_get_json_field(const azr_md_http_request *req, const char *where,
-                           const char *field, int (*valid)(const char *),
-                           const char *what, const char *secret,
-                           azr_md_answer *out);
+void azr__md_get_json_field(const azr_md_http_request *req, const char *where,
+                            const char *field, int (*valid)(const char *),
+                            const char *what, const char *secret,
+                            azr_md_answer *out);
 
 /* ---- az_cache.c --------------------------------------------------------- */
 
@@ -137,23 +137,23 @@ typedef struct azr_md_cached {
  * failure. Only successes are kept; a failure is never served to a later
  * caller. Thread-safe.
  */
-void azr_az_cache_get(const char *key, const char *cache_file,
-                      unsigned timeout_ms, azr_md_fetch_fn fetch, void *arg,
-                      azr_md_cached *out);
+void azr__az_cache_get(const char *key, const char *cache_file,
+                       unsigned timeout_ms, azr_md_fetch_fn fetch, void *arg,
+                       azr_md_cached *out);
 
 /* Drops every cached answer (fetches in flight are not kept either) and
  * makes file-cache entries written before now stale. Thread-safe. */
-void azr_az_cache_clear(void);
+void azr__az_cache_clear(void);
 
 /* ---- the sources -------------------------------------------------------- */
 
 /* Each fills *out for its source (reading its environment variables),
  * through the cache. Failures carry a reason naming the source and URL. */
-void azr_md_lambda_get(const azr_config *cfg, azr_md_cached *out);
-void azr_md_imds_get(const azr_config *cfg, azr_md_cached *out);
-void azr_md_ecs_get(const azr_config *cfg, azr_md_cached *out);
+void azr__md_lambda_get(const azr_config *cfg, azr_md_cached *out);
+void azr__md_imds_get(const azr_config *cfg, azr_md_cached *out);
+void azr__md_ecs_get(const azr_config *cfg, azr_md_cached *out);
 
 /* Drops the cached IMDSv2 session token (a 401 does it; also for tests). */
-void azr_md_imds_forget_token(void);
+void azr__md_imds_forget_token(void);
 
 #endif /* AZR_LIB_METADATA_INTERNAL_H */

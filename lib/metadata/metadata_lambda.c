@@ -24,7 +24,7 @@
  * change the URL's meaning (no '/', '@', '?', '#', spaces). */
 static int api_address_ok(const char *s)
 {
-    return azr_cfg_chars_valid(s, strlen(s), &azr_cfg_address_chars);
+    return azr__cfg_chars_valid(s, strlen(s), &azr__cfg_address_chars);
 }
 
 /* A token goes into a header line: printable, no CR/LF. */
@@ -56,20 +56,20 @@ static void lambda_fetch(void *argp, uint64_t deadline_ns, unsigned timeout_ms,
 
     const char *token = secure_getenv("AWS_LAMBDA_METADATA_TOKEN");
     if (!token || !token[0]) {
-        azr_md_fail(out, AZR_E_METADATA_AUTH,
-                    "lambda metadata: AWS_LAMBDA_METADATA_TOKEN is not set");
+        azr__md_fail(out, AZR_E_METADATA_AUTH,
+                     "lambda metadata: AWS_LAMBDA_METADATA_TOKEN is not set");
         return;
     }
     if (!token_ok(token)) {
-        azr_md_fail(out, AZR_E_METADATA_AUTH,
-                    "lambda metadata: AWS_LAMBDA_METADATA_TOKEN contains "
-                    "characters not allowed in a header");
+        azr__md_fail(out, AZR_E_METADATA_AUTH,
+                     "lambda metadata: AWS_LAMBDA_METADATA_TOKEN contains "
+                     "characters not allowed in a header");
         return;
     }
     size_t hlen = strlen("Authorization: Bearer ") + strlen(token) + 1;
     char *auth = malloc(hlen);
     if (!auth) {
-        azr_md_fail(out, AZR_E_NOMEM, "%s: out of memory", where);
+        azr__md_fail(out, AZR_E_NOMEM, "%s: out of memory", where);
         return;
     }
     snprintf(auth, hlen, "Authorization: Bearer %s", token);
@@ -81,26 +81,26 @@ static void lambda_fetch(void *argp, uint64_t deadline_ns, unsigned timeout_ms,
         .deadline_ns = deadline_ns,
         .timeout_ms = timeout_ms,
     };
-    azr_md_get_json_field(&req, where, "AvailabilityZoneID", azr_az_id_valid,
-                          "an AZ ID", token, out);
+    azr__md_get_json_field(&req, where, "AvailabilityZoneID", azr__az_id_valid,
+                           "an AZ ID", token, out);
     explicit_bzero(auth, hlen);
     free(auth);
 }
 
-void azr_md_lambda_get(const azr_config *cfg, azr_md_cached *out)
+void azr__md_lambda_get(const azr_config *cfg, azr_md_cached *out)
 {
     memset(out, 0, sizeof *out);
     out->expires_in_s = -1;
     const char *api = secure_getenv("AWS_LAMBDA_METADATA_API");
     if (!api || !api[0]) {
-        azr_md_fail(&out->answer, AZR_E_METADATA,
-                    "lambda metadata: AWS_LAMBDA_METADATA_API is not set");
+        azr__md_fail(&out->answer, AZR_E_METADATA,
+                     "lambda metadata: AWS_LAMBDA_METADATA_API is not set");
         return;
     }
     if (!api_address_ok(api)) {
-        azr_md_fail(&out->answer, AZR_E_METADATA,
-                    "lambda metadata: AWS_LAMBDA_METADATA_API is not a "
-                    "host:port address");
+        azr__md_fail(&out->answer, AZR_E_METADATA,
+                     "lambda metadata: AWS_LAMBDA_METADATA_API is not a "
+                     "host:port address");
         return;
     }
     lambda_arg arg = {.api = api};
@@ -108,6 +108,6 @@ void azr_md_lambda_get(const azr_config *cfg, azr_md_cached *out)
     snprintf(key, sizeof key, "lambda %s", api);
     unsigned timeout = cfg && cfg->md_timeout_ms ? cfg->md_timeout_ms
                                                  : AZR_MD_DEFAULT_TIMEOUT_MS;
-    azr_az_cache_get(key, cfg ? cfg->md_cache_file : NULL, timeout,
-                     lambda_fetch, &arg, out);
+    azr__az_cache_get(key, cfg ? cfg->md_cache_file : NULL, timeout,
+                      lambda_fetch, &arg, out);
 }

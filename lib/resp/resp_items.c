@@ -44,9 +44,9 @@ static void charge(azr_reader *r, size_t bytes)
 
 static azr_resp_step over_budget(azr_reader *r, size_t tok, size_t what)
 {
-    return azr_resp_fail(r, tok, "reply larger than the limit of %zu bytes "
-                         "(%zu charged, %zu more needed)", r->max_reply,
-                         r->charged, what);
+    return azr__resp_fail(r, tok, "reply larger than the limit of %zu bytes "
+                          "(%zu charged, %zu more needed)", r->max_reply,
+                          r->charged, what);
 }
 
 /* Parses a whole line as a decimal long long: optional '-', then at least
@@ -268,19 +268,19 @@ static azr_resp_step read_length(azr_reader *r, size_t tok, char type,
     char shown[128];
 
     if (!parse_ll(line, line_len, n))
-        return azr_resp_fail(r, tok, "bad length \"%s\" for '%c'",
-                             show(line, line_len, shown, sizeof shown), type);
+        return azr__resp_fail(r, tok, "bad length \"%s\" for '%c'",
+                              show(line, line_len, shown, sizeof shown), type);
     if (*n == -1 && (type == '$' || type == '*'))
         return STEP_DONE;
     if (*n < 0)
-        return azr_resp_fail(r, tok, "bad length %lld for '%c'", *n, type);
+        return azr__resp_fail(r, tok, "bad length %lld for '%c'", *n, type);
     if ((unsigned long long)*n > r->max_len)
-        return azr_resp_fail(r, tok, "length %lld for '%c' exceeds the "
-                             "limit of %zu", *n, type, r->max_len);
+        return azr__resp_fail(r, tok, "length %lld for '%c' exceeds the "
+                              "limit of %zu", *n, type, r->max_len);
     return STEP_DONE;
 }
 
-void azr_resp_release_partial(azr_reader *r)
+void azr__resp_release_partial(azr_reader *r)
 {
     for (size_t i = 0; i < r->depth; i++)
         if (r->stack[i].owned)
@@ -363,46 +363,46 @@ static azr_resp_step line_value(azr_reader *r, const token *t,
             size_t i = (line_len > 0 && line[0] == '-') ? 1 : 0;
 
             if (i == line_len)
-                return azr_resp_fail(r, tok, "bad big number \"%s\"",
-                                     show(line, line_len, shown,
-                                          sizeof shown));
+                return azr__resp_fail(r, tok, "bad big number \"%s\"",
+                                      show(line, line_len, shown,
+                                           sizeof shown));
             for (; i < line_len; i++)
                 if (line[i] < '0' || line[i] > '9')
-                    return azr_resp_fail(r, tok, "bad big number \"%s\"",
-                                         show(line, line_len, shown,
-                                              sizeof shown));
+                    return azr__resp_fail(r, tok, "bad big number \"%s\"",
+                                          show(line, line_len, shown,
+                                               sizeof shown));
         }
         break;
     case ',':
         *type = AZR_REPLY_DOUBLE;
         if (!parse_double(r, line, line_len, dval))
-            return azr_resp_fail(r, tok, "bad double \"%s\"",
-                                 show(line, line_len, shown, sizeof shown));
+            return azr__resp_fail(r, tok, "bad double \"%s\"",
+                                  show(line, line_len, shown, sizeof shown));
         break;
     case ':':
         *type = AZR_REPLY_INTEGER;
         *copy = NULL;
         if (!parse_ll(line, line_len, ival))
-            return azr_resp_fail(r, tok, "bad integer \"%s\" (not a 64-bit "
-                                 "decimal)", show(line, line_len, shown,
-                                                  sizeof shown));
+            return azr__resp_fail(r, tok, "bad integer \"%s\" (not a 64-bit "
+                                  "decimal)", show(line, line_len, shown,
+                                                   sizeof shown));
         break;
     case '#':
         *type = AZR_REPLY_BOOL;
         *copy = NULL;
         if (line_len != 1 || (line[0] != 't' && line[0] != 'f'))
-            return azr_resp_fail(r, tok, "bad boolean \"%s\" (expected t or "
-                                 "f)", show(line, line_len, shown,
-                                            sizeof shown));
+            return azr__resp_fail(r, tok, "bad boolean \"%s\" (expected t or "
+                                  "f)", show(line, line_len, shown,
+                                             sizeof shown));
         *ival = line[0] == 't';
         break;
     default: /* '_' */
         *type = AZR_REPLY_NIL;
         *copy = NULL;
         if (line_len != 0)
-            return azr_resp_fail(r, tok, "bad null \"%s\" (expected "
-                                 "\"_\\r\\n\")", show(line, line_len, shown,
-                                                      sizeof shown));
+            return azr__resp_fail(r, tok, "bad null \"%s\" (expected "
+                                  "\"_\\r\\n\")", show(line, line_len, shown,
+                                                       sizeof shown));
         break;
     }
     return STEP_DONE;
@@ -446,13 +446,13 @@ static azr_resp_step verbatim_prefix(azr_reader *r, const char *data,
     char shown[128];
 
     if (data[3] != ':')
-        return azr_resp_fail(r, at, "verbatim string without a \"xxx:\" "
-                             "format prefix");
+        return azr__resp_fail(r, at, "verbatim string without a \"xxx:\" "
+                              "format prefix");
     for (int i = 0; i < 3; i++)
         if (data[i] < 0x21 || data[i] > 0x7e)
-            return azr_resp_fail(r, at, "verbatim string format \"%s\" is "
-                                 "not 3 visible ASCII characters",
-                                 show(data, 3, shown, sizeof shown));
+            return azr__resp_fail(r, at, "verbatim string format \"%s\" is "
+                                  "not 3 visible ASCII characters",
+                                  show(data, 3, shown, sizeof shown));
     return STEP_DONE;
 }
 
@@ -479,8 +479,8 @@ static azr_resp_step bulk_item(azr_reader *r, const token *t,
         r->max_reply - r->charged)
         return over_budget(r, t->tok, blen + 1);
     if (t->type == '=' && blen < 4)
-        return azr_resp_fail(r, t->tok, "verbatim string of length %zu is "
-                             "shorter than its 4-byte \"xxx:\" prefix", blen);
+        return azr__resp_fail(r, t->tok, "verbatim string of length %zu is "
+                              "shorter than its 4-byte \"xxx:\" prefix", blen);
     if (r->len - next < blen || r->len - next - blen < 2) {
         /* Keep the bytes seen so far out of the line scan: this is a
          * payload, not a line. */
@@ -489,8 +489,8 @@ static azr_resp_step bulk_item(azr_reader *r, const token *t,
     }
     data = r->buf + next;
     if (data[blen] != '\r' || data[blen + 1] != '\n')
-        return azr_resp_fail(r, next + blen, "%zu-byte '%c' payload not "
-                             "followed by \\r\\n", blen, t->type);
+        return azr__resp_fail(r, next + blen, "%zu-byte '%c' payload not "
+                              "followed by \\r\\n", blen, t->type);
     if (t->type == '=' && (st = verbatim_prefix(r, data, next)) != STEP_DONE)
         return st;
     if (!reserve_slot(r))
@@ -569,7 +569,7 @@ static azr_resp_step aggregate_item(azr_reader *r, const token *t,
     if (n == -1) /* "*-1": RESP2 null array */
         return null_item(r, t, done);
     if (r->depth >= r->max_depth)
-        return azr_resp_fail(r, tok, "nesting deeper than %u", r->max_depth);
+        return azr__resp_fail(r, tok, "nesting deeper than %u", r->max_depth);
     count = (size_t)n;
     switch (t->type) {
     case '*': type = AZR_REPLY_ARRAY; break;
@@ -578,8 +578,8 @@ static azr_resp_step aggregate_item(azr_reader *r, const token *t,
     default: type = AZR_REPLY_MAP; break; /* % and | */
     }
     if (type == AZR_REPLY_MAP && count > SIZE_MAX / 2 / sizeof(azr_reply *))
-        return azr_resp_fail(r, tok, "length %zu for '%c' is too large",
-                             count, t->type);
+        return azr__resp_fail(r, tok, "length %zu for '%c' is too large",
+                              count, t->type);
     want = type == AZR_REPLY_MAP ? 2 * count : count;
     size_t room = r->max_reply - r->charged;
     size_t cost = r->depth == 0 || is_attr ? sizeof(azr_reply) : 0;
@@ -590,8 +590,8 @@ static azr_resp_step aggregate_item(azr_reader *r, const token *t,
     cost += want * AZR_ELEMENT_COST;
     if (is_attr && r->pending_attr != NULL &&
         r->pending_attr[r->depth] != NULL)
-        return azr_resp_fail(r, tok, "attribute followed by another "
-                             "attribute");
+        return azr__resp_fail(r, tok, "attribute followed by another "
+                              "attribute");
     if (!is_attr && !reserve_slot(r))
         return STEP_NOMEM;
     if (want > 0 && !reserve_frame(r))
@@ -612,7 +612,7 @@ static azr_resp_step aggregate_item(azr_reader *r, const token *t,
     return open_aggregate(r, t, rep, want, cap, cost, done);
 }
 
-azr_resp_step azr_resp_parse_token(azr_reader *r, azr_reply **done)
+azr_resp_step azr__resp_parse_token(azr_reader *r, azr_reply **done)
 {
     token t = { .tok = r->pos };
     azr_resp_step (*handler)(azr_reader *, const token *, azr_reply **);
@@ -632,10 +632,10 @@ azr_resp_step azr_resp_parse_token(azr_reader *r, azr_reply **done)
         handler = aggregate_item;
         break;
     default:
-        return azr_resp_fail(r, t.tok, "unknown type byte 0x%02x",
-                             (unsigned char)t.type);
+        return azr__resp_fail(r, t.tok, "unknown type byte 0x%02x",
+                              (unsigned char)t.type);
     }
-    st = azr_resp_find_line(r, &t.line, &t.line_len, &t.next);
+    st = azr__resp_find_line(r, &t.line, &t.line_len, &t.next);
     if (st != STEP_DONE)
         return st;
     return handler(r, &t, done);

@@ -7,8 +7,8 @@
  *                  (as hiredis's read.c has), building the reply tree with
  *                  its memory accounting
  *
- * resp_reader.c calls azr_resp_parse_token and azr_resp_release_partial;
- * resp_items.c calls azr_resp_fail and azr_resp_find_line. Like the rest of
+ * resp_reader.c calls azr__resp_parse_token and azr__resp_release_partial;
+ * resp_items.c calls azr__resp_fail and azr__resp_find_line. Like the rest of
  * lib/resp/, only <azroute/azroute.h> is included: the resp_tls transport
  * compiles these files into its module, with hidden visibility.
  */
@@ -66,7 +66,7 @@ typedef enum azr_resp_step {
 
 /* Fails the reader for good with a message naming the stream offset `at`
  * (an offset into buf). Returns STEP_ERROR. */
-azr_resp_step azr_resp_fail(azr_reader *r, size_t at, const char *fmt, ...)
+azr_resp_step azr__resp_fail(azr_reader *r, size_t at, const char *fmt, ...)
     AZR_PRINTF(3, 4);
 
 /*
@@ -75,18 +75,18 @@ azr_resp_step azr_resp_fail(azr_reader *r, size_t at, const char *fmt, ...)
  * *next is the buffer offset after the "\r\n". STEP_MORE: not all there
  * yet; STEP_ERROR: the reader failed (bad terminator, line too long).
  */
-azr_resp_step azr_resp_find_line(azr_reader *r, const char **line,
-                                 size_t *line_len, size_t *next);
+azr_resp_step azr__resp_find_line(azr_reader *r, const char **line,
+                                  size_t *line_len, size_t *next);
 
 /* ---- resp_items.c ----------------------------------------------------- */
 
 /* Parses one token at r->pos. A token is consumed only when it is complete
  * (STEP_DONE); a completed top-level reply is stored in *done. STEP_NOMEM
  * leaves the reader exactly as it was. */
-azr_resp_step azr_resp_parse_token(azr_reader *r, azr_reply **done);
+azr_resp_step azr__resp_parse_token(azr_reader *r, azr_reply **done);
 
 /* Releases the partial reply: every frame the reader owns and every
  * attribute waiting for its reply; resets the memory charged. */
-void azr_resp_release_partial(azr_reader *r);
+void azr__resp_release_partial(azr_reader *r);
 
 #endif /* AZR_LIB_RESP_PRIV_H */

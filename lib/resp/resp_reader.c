@@ -40,7 +40,7 @@
  * one large reply does not pin its memory for the life of the reader. */
 #define AZR_READER_KEEP_BUF (64u * 1024u)
 
-azr_resp_step azr_resp_fail(azr_reader *r, size_t at, const char *fmt, ...)
+azr_resp_step azr__resp_fail(azr_reader *r, size_t at, const char *fmt, ...)
 {
     char what[AZR_ERRBUF_SIZE - 48];
     va_list ap;
@@ -75,7 +75,7 @@ void azr_reader_free(azr_reader *r)
 {
     if (r == NULL)
         return;
-    azr_resp_release_partial(r);
+    azr__resp_release_partial(r);
     free(r->stack);
     free(r->pending_attr);
     free(r->buf);
@@ -151,8 +151,8 @@ azr_code azr_reader_feed(azr_reader *r, const void *data, size_t n)
  * whichever comes first, and reports "need more" only when none of them
  * is among the bytes present.
  */
-azr_resp_step azr_resp_find_line(azr_reader *r, const char **line,
-                                 size_t *line_len, size_t *next)
+azr_resp_step azr__resp_find_line(azr_reader *r, const char **line,
+                                  size_t *line_len, size_t *next)
 {
     const char *start = r->buf + r->pos + 1;
     size_t avail = r->len - r->pos - 1;
@@ -165,8 +165,8 @@ azr_resp_step azr_resp_find_line(azr_reader *r, const char **line,
         char c = start[i];
 
         if (c == '\n')
-            return azr_resp_fail(r, r->pos + 1 + i,
-                                 "line ends in a bare \\n (expected \\r\\n)");
+            return azr__resp_fail(r, r->pos + 1 + i,
+                                  "line ends in a bare \\n (expected \\r\\n)");
         if (c != '\r')
             continue;
         if (i + 1 == avail) {
@@ -174,16 +174,16 @@ azr_resp_step azr_resp_find_line(azr_reader *r, const char **line,
             return STEP_MORE;
         }
         if (start[i + 1] != '\n')
-            return azr_resp_fail(r, r->pos + 2 + i,
-                                 "\\r not followed by \\n (got byte 0x%02x)",
-                                 (unsigned char)start[i + 1]);
+            return azr__resp_fail(r, r->pos + 2 + i,
+                                  "\\r not followed by \\n (got byte 0x%02x)",
+                                  (unsigned char)start[i + 1]);
         *line = start;
         *line_len = i;
         *next = r->pos + 1 + i + 2;
         return STEP_DONE;
     }
     if (avail > limit)
-        return azr_resp_fail(r, r->pos, "line longer than %zu bytes", limit);
+        return azr__resp_fail(r, r->pos, "line longer than %zu bytes", limit);
     r->scan = end;
     return STEP_MORE;
 }
@@ -199,12 +199,12 @@ azr_code azr_reader_get_reply(azr_reader *r, azr_reply **reply)
     if (r->failed)
         return AZR_E_PROTOCOL;
     for (;;) {
-        azr_resp_step st = azr_resp_parse_token(r, &done);
+        azr_resp_step st = azr__resp_parse_token(r, &done);
 
         if (st == STEP_DONE && done == NULL)
             continue;
         if (st == STEP_ERROR) {
-            azr_resp_release_partial(r);
+            azr__resp_release_partial(r);
             free(r->buf);
             r->buf = NULL;
             r->cap = r->len = r->pos = 0;

@@ -44,13 +44,13 @@ static azr_code chain_failed(azr_ctx *ctx, const azr_chain_link *link,
     if (rc == 0)
         return AZR_E_NO_NODE;
     if (rc < 0)
-        azr_log(ctx, AZR_LOG_ERROR, "policy '%s' failed: %s", link->name,
-                azr_plugin_error_message()[0] != '\0'
-                    ? azr_plugin_error_message()
-                    : azr_strerror((azr_code)-rc));
+        azr__log(ctx, AZR_LOG_ERROR, "policy '%s' failed: %s", link->name,
+                 azr__plugin_error_message()[0] != '\0'
+                     ? azr__plugin_error_message()
+                     : azr_strerror((azr_code)-rc));
     else
-        azr_log(ctx, AZR_LOG_ERROR, "policy '%s' returned %ld candidates "
-                "out of %zu", link->name, rc, n);
+        azr__log(ctx, AZR_LOG_ERROR, "policy '%s' returned %ld candidates "
+                 "out of %zu", link->name, rc, n);
     return AZR_E_PLUGIN;
 }
 
@@ -98,14 +98,14 @@ AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
             return chain_failed(ctx, link, rc, n);
         n = (size_t)rc;
         if (!candidates_valid(ctx, cand, n)) {
-            azr_log(ctx, AZR_LOG_ERROR, "policy '%s' returned a candidate "
-                    "it was not given", link->name);
+            azr__log(ctx, AZR_LOG_ERROR, "policy '%s' returned a candidate "
+                     "it was not given", link->name);
             return AZR_E_PLUGIN;
         }
     }
     *node_index = cand[0]->index;
     atomic_fetch_add_explicit(
-        &azr_counters_mine(ctx->counters, cand[0]->index)->picks, 1,
+        &azr__counters_mine(ctx->counters, cand[0]->index)->picks, 1,
         memory_order_relaxed);
     return AZR_OK;
 }
@@ -117,8 +117,8 @@ AZR_EXTERN azr_code azr_pick(azr_ctx *ctx, azr_intent intent,
     return azr_pick_ex(ctx, &req, node_index);
 }
 
-void azr_chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
-                       azr_status status, unsigned attempt)
+void azr__chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
+                        azr_status status, unsigned attempt)
 {
     if (status == AZR_STATUS_CANCELLED) {
         /* Not a request: only policies that know the status release
@@ -136,7 +136,7 @@ void azr_chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
     }
     int answered = status == AZR_STATUS_OK ||
                    status == AZR_STATUS_ERROR_REPLY;
-    azr_counters_outcome(ctx->counters, node, rtt_ns, status);
+    azr__counters_outcome(ctx->counters, node, rtt_ns, status);
 
     const azr_outcome outcome = {
         .struct_size = sizeof outcome,
@@ -157,6 +157,6 @@ AZR_EXTERN azr_code azr_report(azr_ctx *ctx, size_t node_index,
     if (ctx == NULL || node_index >= ctx->n_nodes ||
         (unsigned)status > AZR_STATUS_CANCELLED)
         return AZR_E_INVALID_ARGUMENT;
-    azr_chain_observe(ctx, node_index, rtt_ns, status, attempt);
+    azr__chain_observe(ctx, node_index, rtt_ns, status, attempt);
     return AZR_OK;
 }

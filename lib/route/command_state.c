@@ -39,7 +39,7 @@ static const char *const client_stateful[] = {
     "TRACKING", "REPLY", "NO-EVICT", "NO-TOUCH", "CACHING",
 };
 
-azr_conn_effect azr_command_effect(const azr_command *cmd)
+azr_conn_effect azr__command_effect(const azr_command *cmd)
 {
     for (size_t i = 0; i < sizeof stateful / sizeof stateful[0]; i++)
         if (arg_is(cmd, 0, stateful[i]))
@@ -74,7 +74,7 @@ static size_t copy_name(char *out, size_t room, const char *s, size_t n)
     return k;
 }
 
-const char *azr_command_name(const azr_command *cmd, char *buf, size_t len)
+const char *azr__command_name(const azr_command *cmd, char *buf, size_t len)
 {
     if (len == 0)
         return buf;
@@ -86,7 +86,7 @@ const char *azr_command_name(const azr_command *cmd, char *buf, size_t len)
     return buf;
 }
 
-void azr_conn_state_apply(azr_conn_state *st, azr_conn_effect effect)
+void azr__conn_state_apply(azr_conn_state *st, azr_conn_effect effect)
 {
     switch (effect) {
     case AZR_EFFECT_STATEFUL:
@@ -110,7 +110,7 @@ void azr_conn_state_apply(azr_conn_state *st, azr_conn_effect effect)
     }
 }
 
-int azr_conn_state_clean(const azr_conn_state *st)
+int azr__conn_state_clean(const azr_conn_state *st)
 {
     return !st->dirty && !st->in_multi && !st->watching;
 }

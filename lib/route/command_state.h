@@ -19,11 +19,11 @@ typedef enum azr_conn_effect {
 
 /* Classifies `cmd` by its name (and CLIENT's subcommand), case-insensitive
  * and binary-safe. `cmd` was validated (argc >= 1, no NULL argument). */
-azr_conn_effect azr_command_effect(const azr_command *cmd);
+azr_conn_effect azr__command_effect(const azr_command *cmd);
 
 /* Name of the command for messages ("SELECT", "CLIENT TRACKING"), written
  * into buf (upper case, printable, truncated). Returns buf. */
-const char *azr_command_name(const azr_command *cmd, char *buf, size_t len);
+const char *azr__command_name(const azr_command *cmd, char *buf, size_t len);
 
 /* A connection's open transaction state, tracked across commands. */
 typedef struct azr_conn_state {
@@ -33,9 +33,9 @@ typedef struct azr_conn_state {
 } azr_conn_state;
 
 /* Applies the effect of one command that the server answered. */
-void azr_conn_state_apply(azr_conn_state *st, azr_conn_effect effect);
+void azr__conn_state_apply(azr_conn_state *st, azr_conn_effect effect);
 
 /* 1 if a connection in this state may serve another user. */
-int azr_conn_state_clean(const azr_conn_state *st);
+int azr__conn_state_clean(const azr_conn_state *st);
 
 #endif /* AZR_LIB_COMMAND_STATE_H */

@@ -4,7 +4,7 @@
  *
  * Contracts:
  *  - Every transport outcome is reported to the policies (and the node
- *    counters) through azr_chain_observe: a failed connect with its status,
+ *    counters) through azr__chain_observe: a failed connect with its status,
  *    each command or pipeline with its round-trip time measured by the
  *    context clock around the transport call. An error reply counts as
  *    answered (AZR_STATUS_ERROR_REPLY).
@@ -105,7 +105,7 @@ static struct azr_pool *pool_get(azr_ctx *ctx)
     return pool;
 }
 
-void azr_pool_free(azr_ctx *ctx)
+void azr__pool_free(azr_ctx *ctx)
 {
     struct azr_pool *pool = ctx->pool;
     ctx->pool = NULL;
@@ -170,7 +170,7 @@ static azr_status status_from_code(azr_code code)
  * reported for a failure is a failure the plugin actually set. */
 static azr_code transport_code(int rc, azr_transport_result *res)
 {
-    azr_code code = azr_code_from_plugin(rc);
+    azr_code code = azr__code_from_plugin(rc);
     if (code == AZR_OK)
         return AZR_OK;
     if (res->status == AZR_STATUS_OK ||
@@ -183,16 +183,16 @@ static azr_code transport_code(int rc, azr_transport_result *res)
 static azr_code node_error(const azr_ctx *ctx, size_t node, azr_code code,
                            char *errbuf)
 {
-    const char *msg = azr_plugin_error_message();
-    return azr_set_err(errbuf, code, "node %s: %s", ctx->views[node].id,
-                       msg[0] != '\0' ? msg : azr_strerror(code));
+    const char *msg = azr__plugin_error_message();
+    return azr__set_err(errbuf, code, "node %s: %s", ctx->views[node].id,
+                        msg[0] != '\0' ? msg : azr_strerror(code));
 }
 
 /* The error of a request on a context without a transport plugin. */
 static azr_code no_transport(char *errbuf)
 {
-    return azr_set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
-                       "configured ([azroute] transport = resp_tls)");
+    return azr__set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
+                        "configured ([azroute] transport = resp_tls)");
 }
 
 /* ---- connections ---- */
@@ -211,18 +211,18 @@ static azr_code conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
     }
     c = calloc(1, sizeof *c);
     if (c == NULL)
-        return azr_set_err(errbuf, AZR_E_NOMEM, "out of memory");
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
 
     azr_transport_result res = { .struct_size = sizeof res };
-    azr_plugin_error_reset();
+    azr__plugin_error_reset();
     int rc = transport_ops(ctx)->connect(ctx->transport->state,
                                          &ctx->views[node], &c->tconn, &res);
-    azr_counters_bytes(ctx->counters, node, res.bytes_sent,
-                       res.bytes_received);
+    azr__counters_bytes(ctx->counters, node, res.bytes_sent,
+                        res.bytes_received);
     azr_code code = transport_code(rc, &res);
     if (code != AZR_OK) {
         free(c);
-        azr_chain_observe(ctx, node, 0, res.status, attempt);
+        azr__chain_observe(ctx, node, 0, res.status, attempt);
         return node_error(ctx, node, code, errbuf);
     }
     c->ctx = ctx;
@@ -254,17 +254,17 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
     if (errbuf != NULL)
         errbuf[0] = '\0';
     if (ctx == NULL || connp == NULL || !intent_valid(intent))
-        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
-                           "azr_connect: invalid argument");
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_connect: invalid argument");
     *connp = NULL;
     if (ctx->transport == NULL)
         return no_transport(errbuf);
 
     azr_route r;
-    azr_route_init(ctx, &r);
+    azr__route_init(ctx, &r);
     size_t node;
     azr_code rc;
-    while ((rc = azr_route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
+    while ((rc = azr__route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
         rc = conn_get(ctx, node, (unsigned)r.n_tried, connp, errbuf);
         if (rc == AZR_OK) {
             (*connp)->pick_pending = 1;
@@ -274,7 +274,7 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
         }
         if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN)
             return rc;
-        azr_route_failed(ctx, &r, node, rc, errbuf);
+        azr__route_failed(ctx, &r, node, rc, errbuf);
     }
     return rc;
 }
@@ -286,13 +286,13 @@ AZR_EXTERN azr_code azr_connect_node(azr_ctx *ctx, size_t node_index,
     if (errbuf != NULL)
         errbuf[0] = '\0';
     if (ctx == NULL || connp == NULL)
-        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
-                           "azr_connect_node: invalid argument");
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_connect_node: invalid argument");
     *connp = NULL;
     if (node_index >= ctx->n_nodes)
-        return azr_set_err(errbuf, AZR_E_NOT_FOUND, "no node with index "
-                           "%zu (the table has %zu)", node_index,
-                           ctx->n_nodes);
+        return azr__set_err(errbuf, AZR_E_NOT_FOUND, "no node with index "
+                            "%zu (the table has %zu)", node_index,
+                            ctx->n_nodes);
     if (ctx->transport == NULL)
         return no_transport(errbuf);
     return conn_get(ctx, node_index, 0, connp, errbuf);
@@ -336,18 +336,18 @@ static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
     azr_ctx *ctx = c->ctx;
     const azr_transport_ops *ops = transport_ops(ctx);
     if (c->broken)
-        return azr_set_err(errbuf, AZR_E_IO, "node %s: the connection "
-                           "failed earlier; close it",
-                           ctx->views[c->node].id);
+        return azr__set_err(errbuf, AZR_E_IO, "node %s: the connection "
+                            "failed earlier; close it",
+                            ctx->views[c->node].id);
     if (opts->timeout_ms > 0 && timed_op(ops) == NULL)
-        return azr_set_err(errbuf, AZR_E_UNSUPPORTED, "transport '%s' "
-                           "cannot apply a per-call timeout (it predates "
-                           "plugin ABI 1.1)", ctx->transport->desc->name);
+        return azr__set_err(errbuf, AZR_E_UNSUPPORTED, "transport '%s' "
+                            "cannot apply a per-call timeout (it predates "
+                            "plugin ABI 1.1)", ctx->transport->desc->name);
 
     azr_transport_result res = { .struct_size = sizeof res };
-    azr_plugin_error_reset();
+    azr__plugin_error_reset();
     c->pick_pending = 0; /* this run reports the outcome */
-    uint64_t t0 = azr_ctx_now_ns(ctx);
+    uint64_t t0 = azr__ctx_now_ns(ctx);
     int rc;
     if (opts->timeout_ms > 0)
         rc = timed_op(ops)(c->tconn, n, cmds, replies, opts->timeout_ms,
@@ -374,9 +374,9 @@ static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
         res.bytes_sent = sent;
         res.bytes_received = received;
     }
-    uint64_t t1 = azr_ctx_now_ns(ctx);
-    azr_counters_bytes(ctx->counters, c->node, res.bytes_sent,
-                       res.bytes_received);
+    uint64_t t1 = azr__ctx_now_ns(ctx);
+    azr__counters_bytes(ctx->counters, c->node, res.bytes_sent,
+                        res.bytes_received);
     azr_code code = transport_code(rc, &res);
     int blocking = (opts->flags & AZR_EXEC_BLOCKING) != 0;
     if (code != AZR_OK) {
@@ -385,24 +385,24 @@ static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
             replies[i] = NULL;
         /* A blocking command that ran out of its caller's time says
          * nothing about the node. */
-        azr_chain_observe(ctx, c->node, 0,
-                          blocking && res.status == AZR_STATUS_TIMEOUT
-                              ? AZR_STATUS_CANCELLED : res.status,
-                          c->attempt);
+        azr__chain_observe(ctx, c->node, 0,
+                           blocking && res.status == AZR_STATUS_TIMEOUT
+                               ? AZR_STATUS_CANCELLED : res.status,
+                           c->attempt);
         return node_error(ctx, c->node, code, errbuf);
     }
     azr_status status = AZR_STATUS_OK;
     for (size_t i = 0; i < n; i++) {
         if (is_error(replies[i]))
             status = AZR_STATUS_ERROR_REPLY;
-        azr_conn_state_apply(&c->state, azr_command_effect(&cmds[i]));
+        azr__conn_state_apply(&c->state, azr__command_effect(&cmds[i]));
     }
     /* A held reply's round-trip is the caller's wait, not latency. */
     if (blocking)
-        azr_chain_observe(ctx, c->node, 0, AZR_STATUS_CANCELLED, c->attempt);
+        azr__chain_observe(ctx, c->node, 0, AZR_STATUS_CANCELLED, c->attempt);
     else
-        azr_chain_observe(ctx, c->node, t1 > t0 ? t1 - t0 : 0, status,
-                          c->attempt);
+        azr__chain_observe(ctx, c->node, t1 > t0 ? t1 - t0 : 0, status,
+                           c->attempt);
     if (errbuf != NULL)
         errbuf[0] = '\0';
     return AZR_OK;
@@ -415,9 +415,9 @@ AZR_EXTERN azr_code azr_conn_command(azr_conn *conn, const azr_command *cmd,
     if (reply != NULL)
         *reply = NULL;
     if (conn == NULL || reply == NULL || !command_valid(cmd))
-        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
-                           "azr_conn_command: invalid argument (a NULL "
-                           "handle or an empty command)");
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_conn_command: invalid argument (a NULL "
+                            "handle or an empty command)");
     const run_opts defaults = { 0 };
     return conn_run(conn, 1, cmd, reply, &defaults, errbuf);
 }
@@ -428,14 +428,14 @@ AZR_EXTERN azr_code azr_conn_pipeline(azr_conn *conn, size_t n,
                                       char errbuf[AZR_ERRBUF_SIZE])
 {
     if (conn == NULL || (n > 0 && (cmds == NULL || replies == NULL)))
-        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
-                           "azr_conn_pipeline: invalid argument");
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_conn_pipeline: invalid argument");
     for (size_t i = 0; i < n; i++) {
         replies[i] = NULL;
         if (!command_valid(&cmds[i]))
-            return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
-                               "azr_conn_pipeline: command %zu is empty",
-                               i);
+            return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                                "azr_conn_pipeline: command %zu is empty",
+                                i);
     }
     if (n == 0) {
         if (errbuf != NULL)
@@ -452,10 +452,10 @@ AZR_EXTERN void azr_conn_close(azr_conn *conn)
         return;
     if (conn->pick_pending) {
         conn->pick_pending = 0;
-        azr_chain_observe(conn->ctx, conn->node, 0, AZR_STATUS_CANCELLED,
-                          conn->attempt);
+        azr__chain_observe(conn->ctx, conn->node, 0, AZR_STATUS_CANCELLED,
+                           conn->attempt);
     }
-    if (!conn->broken && azr_conn_state_clean(&conn->state) &&
+    if (!conn->broken && azr__conn_state_clean(&conn->state) &&
         pool_put(conn))
         return;
     transport_ops(conn->ctx)->close(conn->tconn);
@@ -466,11 +466,11 @@ AZR_EXTERN void azr_conn_close(azr_conn *conn)
 static azr_code refuse_stateful(const azr_command *cmd, char *errbuf)
 {
     char name[72];
-    azr_command_name(cmd, name, sizeof name);
-    return azr_set_err(errbuf, AZR_E_UNSUPPORTED, "%s changes the state "
-                       "of its connection, which azr_exec shares through "
-                       "the pool: run it on a connection of your own "
-                       "(azr_connect + azr_conn_command)", name);
+    azr__command_name(cmd, name, sizeof name);
+    return azr__set_err(errbuf, AZR_E_UNSUPPORTED, "%s changes the state "
+                        "of its connection, which azr_exec shares through "
+                        "the pool: run it on a connection of your own "
+                        "(azr_connect + azr_conn_command)", name);
 }
 
 AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
@@ -487,8 +487,8 @@ AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
     if (options != NULL) {
         if (options->struct_size < offsetof(azr_exec_options, intent) +
                                        sizeof options->intent)
-            return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT, "azr_exec: "
-                               "options.struct_size is not set");
+            return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT, "azr_exec: "
+                                "options.struct_size is not set");
         intent = options->intent;
         if (options->struct_size >= offsetof(azr_exec_options, timeout_ms) +
                                         sizeof options->timeout_ms)
@@ -499,19 +499,19 @@ AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
     }
     if (ctx == NULL || reply == NULL || !intent_valid(intent) ||
         !command_valid(cmd) || (opts.flags & ~AZR_EXEC_BLOCKING) != 0)
-        return azr_set_err(errbuf, AZR_E_INVALID_ARGUMENT,
-                           "azr_exec: invalid argument (a NULL handle, a "
-                           "bad intent or flag, or an empty command)");
-    if (azr_command_effect(cmd) != AZR_EFFECT_NONE)
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_exec: invalid argument (a NULL handle, a "
+                            "bad intent or flag, or an empty command)");
+    if (azr__command_effect(cmd) != AZR_EFFECT_NONE)
         return refuse_stateful(cmd, errbuf);
     if (ctx->transport == NULL)
         return no_transport(errbuf);
 
     azr_route r;
-    azr_route_init(ctx, &r);
+    azr__route_init(ctx, &r);
     size_t node;
     azr_code rc;
-    while ((rc = azr_route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
+    while ((rc = azr__route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
         azr_conn *conn = NULL;
         rc = conn_get(ctx, node, (unsigned)r.n_tried, &conn, errbuf);
         if (rc == AZR_OK) {
@@ -530,7 +530,7 @@ AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
         if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
             rc == AZR_E_INVALID_ARGUMENT || rc == AZR_E_UNSUPPORTED)
             return rc;
-        azr_route_failed(ctx, &r, node, rc, errbuf);
+        azr__route_failed(ctx, &r, node, rc, errbuf);
     }
     return rc;
 }

@@ -15,7 +15,7 @@ static unsigned attempts_of(const azr_ctx *ctx)
     return n == 0 ? 1 : n > AZR_ATTEMPTS_CAP ? AZR_ATTEMPTS_CAP : n;
 }
 
-void azr_route_init(const azr_ctx *ctx, azr_route *r)
+void azr__route_init(const azr_ctx *ctx, azr_route *r)
 {
     memset(r, 0, sizeof *r);
     r->max = attempts_of(ctx);
@@ -25,14 +25,14 @@ void azr_route_init(const azr_ctx *ctx, azr_route *r)
 static azr_code pick_error(azr_code rc, azr_intent intent, char *errbuf)
 {
     if (rc == AZR_E_NO_NODE)
-        return azr_set_err(errbuf, rc, "no node available for a %s (the "
-                           "policy chain left no candidate)",
-                           intent == AZR_INTENT_WRITE ? "write" : "read");
+        return azr__set_err(errbuf, rc, "no node available for a %s (the "
+                            "policy chain left no candidate)",
+                            intent == AZR_INTENT_WRITE ? "write" : "read");
     if (rc == AZR_E_PLUGIN)
-        return azr_set_err(errbuf, rc, "a policy failed while picking a "
-                           "node (see the log)");
-    return azr_set_err(errbuf, rc, "cannot pick a node: %s",
-                       azr_strerror(rc));
+        return azr__set_err(errbuf, rc, "a policy failed while picking a "
+                            "node (see the log)");
+    return azr__set_err(errbuf, rc, "cannot pick a node: %s",
+                        azr_strerror(rc));
 }
 
 /* Adds "(N nodes tried)" to a final error when more than one was. */
@@ -47,8 +47,8 @@ static azr_code tried_suffix(azr_code code, size_t n_tried, char *errbuf)
     return code;
 }
 
-azr_code azr_route_next(azr_ctx *ctx, azr_intent intent, azr_route *r,
-                        size_t *node, char *errbuf)
+azr_code azr__route_next(azr_ctx *ctx, azr_intent intent, azr_route *r,
+                         size_t *node, char *errbuf)
 {
     if (r->n_tried < r->max) {
         const azr_pick_request req = {
@@ -67,12 +67,12 @@ azr_code azr_route_next(azr_ctx *ctx, azr_intent intent, azr_route *r,
     return tried_suffix(r->last, r->n_tried, errbuf);
 }
 
-void azr_route_failed(azr_ctx *ctx, azr_route *r, size_t node, azr_code rc,
-                      const char *errbuf)
+void azr__route_failed(azr_ctx *ctx, azr_route *r, size_t node, azr_code rc,
+                       const char *errbuf)
 {
-    azr_log(ctx, AZR_LOG_INFO, "attempt %zu failed on node %s: %s",
-            r->n_tried + 1, ctx->views[node].id,
-            errbuf != NULL && errbuf[0] != '\0' ? errbuf : azr_strerror(rc));
+    azr__log(ctx, AZR_LOG_INFO, "attempt %zu failed on node %s: %s",
+             r->n_tried + 1, ctx->views[node].id,
+             errbuf != NULL && errbuf[0] != '\0' ? errbuf : azr_strerror(rc));
     r->last = rc;
     r->tried[r->n_tried++] = node;
 }

@@ -17,21 +17,21 @@
 /* chain.c: reports one outcome of `node` to the node counters and to every
  * policy of the chain (AZR_STATUS_CANCELLED only to the policies built for
  * ABI >= 1.1, and not counted). */
-void azr_chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
-                       azr_status status, unsigned attempt);
+void azr__chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
+                        azr_status status, unsigned attempt);
 
 /*
  * route.c: the retries of one request (azr_connect, azr_exec): up to
  * max_attempts picks, each excluding the nodes already tried. Used as
  *     azr_route r;
- *     azr_route_init(ctx, &r);
- *     while ((rc = azr_route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
+ *     azr__route_init(ctx, &r);
+ *     while ((rc = azr__route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
  *         try `node` as attempt number r.n_tried; return on success or on
  *         a failure another node would not fix; else
- *         azr_route_failed(ctx, &r, node, rc, errbuf);
+ *         azr__route_failed(ctx, &r, node, rc, errbuf);
  *     }
  *     return rc;
- * Every attempt ends the request or is recorded by azr_route_failed, so the
+ * Every attempt ends the request or is recorded by azr__route_failed, so the
  * count of nodes tried is also the attempt number.
  */
 typedef struct azr_route {
@@ -43,19 +43,19 @@ typedef struct azr_route {
 
 /* Starts a request: nothing tried, at most the context's max_attempts
  * (clamped to 1..AZR_ATTEMPTS_CAP) attempts. */
-void azr_route_init(const azr_ctx *ctx, azr_route *r);
+void azr__route_init(const azr_ctx *ctx, azr_route *r);
 
 /* Picks the node for the next attempt into *node and returns AZR_OK, or
  * returns the request's final error (with its message in errbuf, which may
  * be NULL): the pick's own when no node has been tried yet, else the last
  * node's failure with " (N nodes tried)" appended when N > 1. */
-azr_code azr_route_next(azr_ctx *ctx, azr_intent intent, azr_route *r,
-                        size_t *node, char *errbuf);
+azr_code azr__route_next(azr_ctx *ctx, azr_intent intent, azr_route *r,
+                         size_t *node, char *errbuf);
 
 /* Records that the attempt on `node` failed with `rc` (worth a retry), and
  * logs it at INFO with errbuf's message, because the request's final error
  * names only the last node tried. */
-void azr_route_failed(azr_ctx *ctx, azr_route *r, size_t node, azr_code rc,
-                      const char *errbuf);
+void azr__route_failed(azr_ctx *ctx, azr_route *r, size_t node, azr_code rc,
+                       const char *errbuf);
 
 #endif /* AZR_LIB_ROUTE_H */
