@@ -1,5 +1,5 @@
 /*
- * check_config.c - azroute.ini and nodes_env (lib/config.c, lib/nodes_env.c).
+ * check_config.c - azroute.ini and nodes_env (lib/config/).
  *
  *  - tests/config/bad/NAME.ini: every file starts with
  *        ; expect: FILE:LINE: message
@@ -26,11 +26,10 @@
 
 #include <check.h>
 
-/* Not "config.h": from tests/ that name finds autoconf's header in the
- * build directory first. config_priv.h includes lib/config.h by its own
- * directory. */
-#include "config_priv.h"
-#include "decimal.h"
+/* By folder: a plain "config.h" would find autoconf's header in the build
+ * directory first. */
+#include "config/config_priv.h"
+#include "config/decimal.h"
 
 /* ------------------------------------------------------------------ */
 /* allocation wrappers (ld --wrap)                                     */
@@ -165,7 +164,7 @@ static azr_config *load_good(const char *name)
 
     snprintf(rel, sizeof rel, "tests/config/good/%s", name);
     path = path_of(rel);
-    rc = azr_config_load(path, &cfg, err, sizeof err);
+    rc = azr__config_load(path, &cfg, err, sizeof err);
     ck_assert_msg(rc == AZR_OK, "%s: rc %d: %s", name, rc, err);
     ck_assert_ptr_nonnull(cfg);
     ck_assert_str_eq(cfg->path, path);
@@ -179,8 +178,8 @@ static void expect_string_error(const char *text, azr_code code,
 {
     char err[AZR_ERRBUF_SIZE] = "", full[AZR_ERRBUF_SIZE];
     azr_config *cfg = (azr_config *)&cfg; /* must be reset to NULL */
-    azr_code rc = azr_config_load_string(text, "T.ini", &cfg, err,
-                                         sizeof err);
+    azr_code rc = azr__config_load_string(text, "T.ini", &cfg, err,
+                                          sizeof err);
     snprintf(full, sizeof full, "T.ini%s", expect);
     ck_assert_msg(rc == code, "rc %d, want %d (%s)", rc, code, err);
     ck_assert_ptr_null(cfg);
@@ -191,8 +190,8 @@ static azr_config *load_string_ok(const char *text)
 {
     char err[AZR_ERRBUF_SIZE] = "";
     azr_config *cfg = NULL;
-    azr_code rc = azr_config_load_string(text, "T.ini", &cfg, err,
-                                         sizeof err);
+    azr_code rc = azr__config_load_string(text, "T.ini", &cfg, err,
+                                          sizeof err);
     ck_assert_msg(rc == AZR_OK, "rc %d: %s", rc, err);
     return cfg;
 }
@@ -316,7 +315,7 @@ START_TEST(test_bad_fixture)
                   "%s: no '; expect: FILE...' line", name);
     snprintf(want, sizeof want, "%s%s", path, expect + 4);
 
-    rc = azr_config_load(path, &cfg, err, sizeof err);
+    rc = azr__config_load(path, &cfg, err, sizeof err);
     ck_assert_msg(rc == AZR_E_CONFIG, "%s: rc %d (%s)", name, rc, err);
     ck_assert_ptr_null(cfg);
     ck_assert_str_eq(err, want);
@@ -364,7 +363,7 @@ START_TEST(test_good_defaults)
     ck_assert_uint_eq(n->weight, 1);
     ck_assert_uint_eq(n->priority, 0);
     ck_assert_uint_eq(n->line, 2);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 }
 END_TEST
 
@@ -377,9 +376,9 @@ START_TEST(test_good_az_map)
     ck_assert_str_eq(cfg->az_map[0].name, "ap-northeast-1a");
     ck_assert_str_eq(cfg->az_map[0].id, "apne1-az4");
     ck_assert_uint_eq(cfg->az_map[0].line, 39);
-    ck_assert_str_eq(azr_config_map_az(cfg, "ap-northeast-1c"), "apne1-az1");
-    ck_assert_ptr_null(azr_config_map_az(cfg, "ap-northeast-1z"));
-    ck_assert_ptr_null(azr_config_map_az(cfg, "apne1-az4"));
+    ck_assert_str_eq(azr__config_map_az(cfg, "ap-northeast-1c"), "apne1-az1");
+    ck_assert_ptr_null(azr__config_map_az(cfg, "ap-northeast-1z"));
+    ck_assert_ptr_null(azr__config_map_az(cfg, "apne1-az4"));
 
     ck_assert_uint_eq(cfg->n_nodes, 5);
     /* file order */
@@ -419,7 +418,7 @@ START_TEST(test_good_az_map)
     ck_assert_str_eq(n->az_id, "apne1-az9");
     ck_assert_str_eq(n->az_name, "ap-northeast-1z");
     ck_assert_uint_eq(n->line, 31);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 }
 END_TEST
 
@@ -446,7 +445,7 @@ START_TEST(test_good_plugins)
     ck_assert_uint_eq(cfg->md_line, 8);
 
     ck_assert_uint_eq(cfg->n_sections, 4);
-    s = azr_config_section(cfg, AZR_CFG_POLICY, "same_az");
+    s = azr__config_section(cfg, AZR_CFG_POLICY, "same_az");
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(s->kind, AZR_CFG_POLICY);
     ck_assert_uint_eq(s->line, 13);
@@ -458,22 +457,23 @@ START_TEST(test_good_plugins)
     ck_assert_int_eq(s->options[0].read, 0);
 
     /* A chain entry given by path finds the section by its base name. */
-    s = azr_config_section(cfg, AZR_CFG_POLICY, "/opt/azroute/mine.so");
+    s = azr__config_section(cfg, AZR_CFG_POLICY, "/opt/azroute/mine.so");
     ck_assert_ptr_nonnull(s);
     ck_assert_str_eq(s->name, "mine");
-    ck_assert_ptr_eq(s, azr_config_section(cfg, AZR_CFG_POLICY, "mine"));
-    ck_assert_ptr_null(azr_config_section(cfg, AZR_CFG_POLICY, "/x/other.so"));
+    ck_assert_ptr_eq(s, azr__config_section(cfg, AZR_CFG_POLICY, "mine"));
+    ck_assert_ptr_null(
+        azr__config_section(cfg, AZR_CFG_POLICY, "/x/other.so"));
     ck_assert_str_eq(option(s, "threshold", NULL), "0.5;kept");
     ck_assert_str_eq(option(s, "empty", &line), "");
     ck_assert_uint_eq(line, 18);
 
-    s = azr_config_section(cfg, AZR_CFG_POLICY, "weighted_latency");
+    s = azr__config_section(cfg, AZR_CFG_POLICY, "weighted_latency");
     ck_assert_ptr_nonnull(s); /* an empty section is still a section */
     ck_assert_uint_eq(s->n_options, 0);
-    ck_assert_ptr_null(azr_config_section(cfg, AZR_CFG_POLICY, "failover"));
-    ck_assert_ptr_null(azr_config_section(cfg, AZR_CFG_POLICY, "resp_tls"));
+    ck_assert_ptr_null(azr__config_section(cfg, AZR_CFG_POLICY, "failover"));
+    ck_assert_ptr_null(azr__config_section(cfg, AZR_CFG_POLICY, "resp_tls"));
 
-    s = azr_config_section(cfg, AZR_CFG_TRANSPORT, "resp_tls");
+    s = azr__config_section(cfg, AZR_CFG_TRANSPORT, "resp_tls");
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(s->kind, AZR_CFG_TRANSPORT);
     ck_assert_uint_eq(s->n_options, 3);
@@ -482,8 +482,8 @@ START_TEST(test_good_plugins)
                      "/etc/ssl/certs/ca-certificates.crt");
     ck_assert_str_eq(option(s, "password_env", &line), "AZROUTE_PASSWORD");
     ck_assert_uint_eq(line, 23);
-    ck_assert_ptr_null(azr_config_section(cfg, AZR_CFG_TRANSPORT, "same_az"));
-    azr_config_free(cfg);
+    ck_assert_ptr_null(azr__config_section(cfg, AZR_CFG_TRANSPORT, "same_az"));
+    azr__config_free(cfg);
 }
 END_TEST
 
@@ -494,14 +494,14 @@ START_TEST(test_section_by_path)
         "[azroute]\npolicy = failover, /opt/p/mine.so\n"
         "[policy /opt/p/mine.so]\nk = v\n" ONE_NODE);
     azr_cfg_plugin_section *s =
-        azr_config_section(cfg, AZR_CFG_POLICY, "/opt/p/mine.so");
+        azr__config_section(cfg, AZR_CFG_POLICY, "/opt/p/mine.so");
 
     ck_assert_ptr_nonnull(s);
-    ck_assert_ptr_eq(s, azr_config_section(cfg, AZR_CFG_POLICY, "mine"));
-    ck_assert_ptr_null(azr_config_section(cfg, AZR_CFG_TRANSPORT, "mine"));
-    ck_assert_ptr_null(azr_config_section(cfg, AZR_CFG_POLICY, "failover"));
-    ck_assert_ptr_null(azr_config_section(NULL, AZR_CFG_POLICY, "mine"));
-    azr_config_free(cfg);
+    ck_assert_ptr_eq(s, azr__config_section(cfg, AZR_CFG_POLICY, "mine"));
+    ck_assert_ptr_null(azr__config_section(cfg, AZR_CFG_TRANSPORT, "mine"));
+    ck_assert_ptr_null(azr__config_section(cfg, AZR_CFG_POLICY, "failover"));
+    ck_assert_ptr_null(azr__config_section(NULL, AZR_CFG_POLICY, "mine"));
+    azr__config_free(cfg);
 }
 END_TEST
 
@@ -511,7 +511,7 @@ START_TEST(test_good_metadata)
     ck_assert_int_eq(cfg->md_source, AZR_MD_STATIC);
     ck_assert_str_eq(cfg->md_az_id, "use1-az6");
     ck_assert_uint_eq(cfg->md_line, 2);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 
     cfg = load_good("metadata_none.ini");
     ck_assert_int_eq(cfg->md_source, AZR_MD_NONE);
@@ -521,7 +521,7 @@ START_TEST(test_good_metadata)
     ck_assert_uint_eq(cfg->n_policy, 1);
     ck_assert_str_eq(cfg->policy[0], "failover");
     ck_assert_int_eq(cfg->nodes[0].role, AZR_ROLE_REPLICA);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 
     /* Every source name. */
     {
@@ -537,13 +537,13 @@ START_TEST(test_good_metadata)
                      names[i]);
             cfg = load_string_ok(text);
             ck_assert_int_eq(cfg->md_source, kinds[i]);
-            azr_config_free(cfg);
+            azr__config_free(cfg);
         }
         cfg = load_string_ok("[metadata]\nsource = static\n"
                              "az_id = apne1-az4\n" ONE_NODE);
         ck_assert_int_eq(cfg->md_source, AZR_MD_STATIC);
         ck_assert_str_eq(cfg->md_az_id, "apne1-az4");
-        azr_config_free(cfg);
+        azr__config_free(cfg);
     }
 }
 END_TEST
@@ -586,7 +586,7 @@ START_TEST(test_good_nodes_env)
     ck_assert_str_eq(n->host, "host-3.example");
     ck_assert_str_eq(n->az_id, "apne1-az2");
     ck_assert_ptr_null(n->az_name);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
     unsetenv("AZR_TEST_NODES");
 }
 END_TEST
@@ -610,7 +610,7 @@ START_TEST(test_good_mixed)
     ck_assert_uint_eq(cfg->nodes[1].line, 4);
     ck_assert_str_eq(cfg->nodes[2].id, "env-2");
     ck_assert_str_eq(cfg->nodes[2].az_id, "apne1-az4");
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 
     /* Duplicate across both (also in the bad corpus, here via the API). */
     ck_assert_int_eq(setenv("AZR_TEST_NODES",
@@ -619,7 +619,7 @@ START_TEST(test_good_mixed)
         char *path = path_of("tests/config/good/mixed.ini");
         char err[AZR_ERRBUF_SIZE], want[AZR_ERRBUF_SIZE];
         azr_config *c2 = NULL;
-        ck_assert_int_eq(azr_config_load(path, &c2, err, sizeof err),
+        ck_assert_int_eq(azr__config_load(path, &c2, err, sizeof err),
                          AZR_E_CONFIG);
         snprintf(want, sizeof want,
                  "%s:4: nodes_env AZR_TEST_NODES entry 1: duplicate node "
@@ -636,7 +636,7 @@ START_TEST(test_sample_conf)
     char *path = path_of("conf/azroute.ini");
     char err[AZR_ERRBUF_SIZE] = "";
     azr_config *cfg = NULL;
-    azr_code rc = azr_config_load(path, &cfg, err, sizeof err);
+    azr_code rc = azr__config_load(path, &cfg, err, sizeof err);
 
     ck_assert_msg(rc == AZR_OK, "%s", err);
     ck_assert_uint_eq(cfg->n_policy, 3);
@@ -659,7 +659,7 @@ START_TEST(test_sample_conf)
     ck_assert_uint_eq(cfg->nodes[2].port, 6381);
     for (size_t i = 0; i < 3; i++)
         ck_assert_str_eq(cfg->nodes[i].host, "127.0.0.1");
-    azr_config_free(cfg);
+    azr__config_free(cfg);
     free(path);
 }
 END_TEST
@@ -679,7 +679,7 @@ START_TEST(test_line_endings_and_bom)
     ck_assert_str_eq(cfg->nodes[1].host, "h2");
     ck_assert_uint_eq(cfg->nodes[1].port, 2);
     ck_assert_uint_eq(cfg->nodes[1].line, 6);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 }
 END_TEST
 
@@ -713,7 +713,7 @@ START_TEST(test_line_length_limit)
     cfg = load_string_ok(text);
     ck_assert_uint_eq(strlen(host), 253);
     ck_assert_str_eq(cfg->nodes[0].host, host);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 
     /* MAX characters (plus CRLF): accepted, and the value is whole. */
     int n = snprintf(text, sizeof text, "[node a]\nhost = 127.0.0.1\n"
@@ -725,7 +725,7 @@ START_TEST(test_line_length_limit)
     cfg = load_string_ok(text);
     ck_assert_uint_eq(cfg->n_sections, 1);
     ck_assert_uint_eq(strlen(cfg->sections[0].options[0].value), MAX - 4);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 
     /* MAX + 1: refused, wherever the line is, never split. */
     text[n + MAX - 4] = 'v';
@@ -748,7 +748,7 @@ START_TEST(test_line_length_limit)
     cfg = load_string_ok(text);
     ck_assert_uint_eq(cfg->n_sections, 1);
     ck_assert_str_eq(cfg->sections[0].name, path);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 }
 END_TEST
 
@@ -769,7 +769,7 @@ START_TEST(test_long_section_name)
     ck_assert_uint_eq(cfg->n_nodes, 2);
     ck_assert_str_eq(cfg->nodes[0].id, id);
     ck_assert_uint_eq(cfg->nodes[1].port, 2);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 }
 END_TEST
 
@@ -781,7 +781,7 @@ START_TEST(test_no_continuation_lines)
         "    role = primary\n");
     ck_assert_str_eq(cfg->nodes[0].host, "h");
     ck_assert_uint_eq(cfg->nodes[0].port, 5);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 
     /* An indented line without '=' is a syntax error, not a value. */
     expect_string_error("[node a]\nhost = h\n   more\n", AZR_E_CONFIG,
@@ -798,13 +798,13 @@ START_TEST(test_file_errors)
     int fd;
     static const char nul_text[] = "[node a]\nhost = a\0b\n";
 
-    ck_assert_int_eq(azr_config_load("/nonexistent/azroute.ini", &cfg, err,
-                                     sizeof err), AZR_E_CONFIG);
+    ck_assert_int_eq(azr__config_load("/nonexistent/azroute.ini", &cfg, err,
+                                      sizeof err), AZR_E_CONFIG);
     ck_assert_str_eq(err, "/nonexistent/azroute.ini: cannot open: "
                           "No such file or directory");
     ck_assert_ptr_null(cfg);
 
-    ck_assert_int_eq(azr_config_load("/", &cfg, err, sizeof err),
+    ck_assert_int_eq(azr__config_load("/", &cfg, err, sizeof err),
                      AZR_E_CONFIG);
     ck_assert_str_eq(err, "/: cannot read: Is a directory");
 
@@ -814,15 +814,15 @@ START_TEST(test_file_errors)
     ck_assert_int_eq(write(fd, nul_text, sizeof nul_text - 1),
                      (ssize_t)(sizeof nul_text - 1));
     close(fd);
-    ck_assert_int_eq(azr_config_load(tmpl, &cfg, err, sizeof err),
+    ck_assert_int_eq(azr__config_load(tmpl, &cfg, err, sizeof err),
                      AZR_E_CONFIG);
     snprintf(want, sizeof want, "%s:2: NUL character in line", tmpl);
     ck_assert_str_eq(err, want);
     unlink(tmpl);
 
-    ck_assert_int_eq(azr_config_load(NULL, &cfg, err, sizeof err),
+    ck_assert_int_eq(azr__config_load(NULL, &cfg, err, sizeof err),
                      AZR_E_INVALID_ARGUMENT);
-    ck_assert_int_eq(azr_config_load_string(NULL, "x", &cfg, err, sizeof err),
+    ck_assert_int_eq(azr__config_load_string(NULL, "x", &cfg, err, sizeof err),
                      AZR_E_INVALID_ARGUMENT);
 }
 END_TEST
@@ -834,17 +834,17 @@ START_TEST(test_error_buffer)
 
     /* NULL or tiny buffers are fine; messages are truncated, not
      * overflowed. */
-    ck_assert_int_eq(azr_config_load_string("[x]\n", "T.ini", &cfg, NULL, 0),
+    ck_assert_int_eq(azr__config_load_string("[x]\n", "T.ini", &cfg, NULL, 0),
                      AZR_E_CONFIG);
     memset(small, 'z', sizeof small);
-    ck_assert_int_eq(azr_config_load_string("[x]\n", "T.ini", &cfg, small,
-                                            sizeof small), AZR_E_CONFIG);
+    ck_assert_int_eq(azr__config_load_string("[x]\n", "T.ini", &cfg, small,
+                                             sizeof small), AZR_E_CONFIG);
     ck_assert_str_eq(small, "T.ini:1: unknow");
     /* Default name. */
     {
         char err[AZR_ERRBUF_SIZE];
-        ck_assert_int_eq(azr_config_load_string("", NULL, &cfg, err,
-                                                sizeof err), AZR_E_CONFIG);
+        ck_assert_int_eq(azr__config_load_string("", NULL, &cfg, err,
+                                                 sizeof err), AZR_E_CONFIG);
         ck_assert_str_eq(err, "<string>: no nodes configured ([node NAME] "
                               "sections or nodes_env)");
     }
@@ -873,7 +873,7 @@ START_TEST(test_too_many_nodes)
                         "role=replica\n", i);
     cfg = load_string_ok(text);
     ck_assert_uint_eq(cfg->n_nodes, AZR_MAX_NODES);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
     sprintf(p, "[node last]\n");
     expect_string_error(text, AZR_E_CONFIG, ":5121: too many nodes (max "
                                             "1024)");
@@ -889,8 +889,8 @@ START_TEST(test_too_many_nodes)
                             "role=replica\n", i);
         sprintf(p, "[azroute]\nnodes_env = AZR_TEST_NODES\n");
         cfg = NULL;
-        ck_assert_int_eq(azr_config_load_string(text, "T.ini", &cfg, err,
-                                                sizeof err), AZR_E_CONFIG);
+        ck_assert_int_eq(azr__config_load_string(text, "T.ini", &cfg, err,
+                                                 sizeof err), AZR_E_CONFIG);
         ck_assert_str_eq(err, "T.ini:5122: nodes_env AZR_TEST_NODES entry 1: "
                               "too many nodes (max 1024)");
         unsetenv("AZR_TEST_NODES");
@@ -911,7 +911,7 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* API pieces                                                          */
 
-/* azroute.ini's decimals (lib/decimal.h): digits, optionally '.' and
+/* azroute.ini's decimals (lib/config/decimal.h): digits, optionally '.' and
  * digits; the value is strtod's in the C locale. */
 START_TEST(test_decimal_parse)
 {
@@ -972,20 +972,20 @@ START_TEST(test_az_id_valid)
     char longid[AZR_AZ_ID_MAX + 8];
 
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-        ck_assert_msg(azr_az_id_valid(good[i]), "%s", good[i]);
+        ck_assert_msg(azr__az_id_valid(good[i]), "%s", good[i]);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        ck_assert_msg(!azr_az_id_valid(bad[i]), "%s", bad[i]);
-    ck_assert(!azr_az_id_valid(NULL));
+        ck_assert_msg(!azr__az_id_valid(bad[i]), "%s", bad[i]);
+    ck_assert(!azr__az_id_valid(NULL));
 
     /* AZR_AZ_ID_MAX - 1 characters is the longest accepted. */
     memset(longid, 'a', sizeof longid);
     memcpy(longid + AZR_AZ_ID_MAX - 1 - 4, "-az1", 4);
     longid[AZR_AZ_ID_MAX - 1] = '\0';
-    ck_assert(azr_az_id_valid(longid));
+    ck_assert(azr__az_id_valid(longid));
     memset(longid, 'a', sizeof longid);
     memcpy(longid + AZR_AZ_ID_MAX - 4, "-az1", 4);
     longid[AZR_AZ_ID_MAX] = '\0';
-    ck_assert(!azr_az_id_valid(longid));
+    ck_assert(!azr__az_id_valid(longid));
 }
 END_TEST
 
@@ -995,38 +995,38 @@ START_TEST(test_add_nodes_env_api)
                                      ONE_NODE);
     char err[AZR_ERRBUF_SIZE];
 
-    ck_assert_int_eq(azr_config_add_nodes_env(cfg,
+    ck_assert_int_eq(azr__config_add_nodes_env(cfg,
         "b|h|2|apne1-az1||replica", "W", err, sizeof err), AZR_OK);
     ck_assert_uint_eq(cfg->n_nodes, 2);
 
     /* A failing call adds nothing, even after good entries. */
-    ck_assert_int_eq(azr_config_add_nodes_env(cfg,
+    ck_assert_int_eq(azr__config_add_nodes_env(cfg,
         "c|h|3||ap-northeast-1a|replica,d|h|4|apne1-az1||boss", "W", err,
         sizeof err), AZR_E_CONFIG);
     ck_assert_str_eq(err, "W entry 2: bad role 'boss' (expected primary or "
                           "replica)");
     ck_assert_uint_eq(cfg->n_nodes, 2);
-    ck_assert_int_eq(azr_config_add_nodes_env(cfg, "b|h|2|apne1-az1||replica",
-                                              NULL, err, sizeof err),
+    ck_assert_int_eq(azr__config_add_nodes_env(cfg, "b|h|2|apne1-az1||replica",
+                                               NULL, err, sizeof err),
                      AZR_E_CONFIG);
     ck_assert_str_eq(err, "nodes_env entry 1: duplicate node id 'b'");
 
     /* Field validation. */
-    ck_assert_int_eq(azr_config_add_nodes_env(cfg, "c|h h|3|apne1-az1||replica",
-                                              "W", err, sizeof err),
+    ck_assert_int_eq(azr__config_add_nodes_env(cfg, "c|h h|3|apne1-az1||replica",
+                                               "W", err, sizeof err),
                      AZR_E_CONFIG);
     ck_assert_str_eq(err, "W entry 1: bad address 'h h'");
-    ck_assert_int_eq(azr_config_add_nodes_env(cfg, "c|h|3|az1||replica",
-                                              "W", err, sizeof err),
+    ck_assert_int_eq(azr__config_add_nodes_env(cfg, "c|h|3|az1||replica",
+                                               "W", err, sizeof err),
                      AZR_E_CONFIG);
     ck_assert_str_eq(err, "W entry 1: bad AZ ID 'az1' (expected e.g. "
                           "apne1-az4)");
-    ck_assert_int_eq(azr_config_add_nodes_env(cfg,
+    ck_assert_int_eq(azr__config_add_nodes_env(cfg,
         "c|h|3|apne1-az1|apne1-az2|replica", "W", err, sizeof err),
         AZR_E_CONFIG);
     ck_assert_str_eq(err, "W entry 1: AZ 'apne1-az2' disagrees with az_id "
                           "'apne1-az1'");
-    ck_assert_int_eq(azr_config_add_nodes_env(cfg,
+    ck_assert_int_eq(azr__config_add_nodes_env(cfg,
         "c|h|3|apne1-az1|x|y|replica", "W", err, sizeof err), AZR_E_CONFIG);
     ck_assert_str_eq(err, "W entry 1: expected 6 fields id|address|port|"
                           "az_id|az_name|role, got 7");
@@ -1035,15 +1035,15 @@ START_TEST(test_add_nodes_env_api)
         char big[1200];
         memset(big, 'x', sizeof big - 1);
         big[sizeof big - 1] = '\0';
-        ck_assert_int_eq(azr_config_add_nodes_env(cfg, big, "W", err,
-                                                  sizeof err), AZR_E_CONFIG);
+        ck_assert_int_eq(azr__config_add_nodes_env(cfg, big, "W", err,
+                                                   sizeof err), AZR_E_CONFIG);
         ck_assert_str_eq(err, "W entry 1: too long (max 512 characters)");
     }
     ck_assert_uint_eq(cfg->n_nodes, 2);
-    ck_assert_int_eq(azr_config_add_nodes_env(NULL, "", "W", err, sizeof err),
+    ck_assert_int_eq(azr__config_add_nodes_env(NULL, "", "W", err, sizeof err),
                      AZR_E_INVALID_ARGUMENT);
-    azr_config_free(cfg);
-    azr_config_free(NULL);
+    azr__config_free(cfg);
+    azr__config_free(NULL);
 }
 END_TEST
 
@@ -1066,11 +1066,11 @@ static void inject_all(const char *path, const char *text)
         fail_at = k;
         n_allocs = 0;
         live = 0;
-        rc = path != NULL ? azr_config_load(path, &cfg, err, sizeof err)
-                          : azr_config_load_string(text, "T.ini", &cfg, err,
-                                                   sizeof err);
+        rc = path != NULL ? azr__config_load(path, &cfg, err, sizeof err)
+                          : azr__config_load_string(text, "T.ini", &cfg, err,
+                                                    sizeof err);
         if (rc == AZR_OK)
-            azr_config_free(cfg);
+            azr__config_free(cfg);
         made = n_allocs;
         left = live;
         counting = 0;
@@ -1172,11 +1172,11 @@ START_TEST(test_mutations)
             }
             counting = 1;
             live = 0;
-            rc = azr_config_load_string(buf, "M.ini", &cfg, err, sizeof err);
+            rc = azr__config_load_string(buf, "M.ini", &cfg, err, sizeof err);
             if (rc == AZR_OK) {
                 ok++;
                 ck_assert_uint_ge(cfg->n_nodes, 1);
-                azr_config_free(cfg);
+                azr__config_free(cfg);
             } else {
                 failed++;
                 ck_assert_int_eq(rc, AZR_E_CONFIG);

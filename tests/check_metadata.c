@@ -1,5 +1,5 @@
 /*
- * check_metadata.c - AZ discovery (lib/metadata*.c, lib/az_cache.c).
+ * check_metadata.c - AZ discovery (lib/metadata/).
  *
  * Every network test starts its own tests/mdserver on 127.0.0.1 (ephemeral
  * port, killed by PID, and by PR_SET_PDEATHSIG / its --lifetime cap should a
@@ -32,9 +32,9 @@
 
 #include <azroute/azroute.h>
 
-#include "config.h"
-#include "metadata.h"
-#include "metadata_internal.h"
+#include "config/config.h"
+#include "metadata/metadata.h"
+#include "metadata/metadata_internal.h"
 
 #define LAMBDA_TOKEN "tok-SECRET-7f3a9c51e2"
 #define SLACK_MS 100
@@ -288,7 +288,7 @@ static void teardown(void)
 
 static double now_ms(void)
 {
-    return (double)azr_md_now_ns() / 1e6;
+    return (double)azr__md_now_ns() / 1e6;
 }
 
 /* Resolves and returns the elapsed time in ms. */
@@ -298,7 +298,7 @@ static double resolve(const azr_config *cfg, const char *override,
     azr_md_request req = {.cfg = cfg, .override_az_id = override};
     memset(info, 0x5a, sizeof *info); /* no field may be left unset */
     double t0 = now_ms();
-    azr_md_resolve(&req, info);
+    azr__md_resolve(&req, info);
     return now_ms() - t0;
 }
 
@@ -463,7 +463,7 @@ START_TEST(test_auto_nothing)
     ck_assert_msg(ms < 50, "auto with nothing took %.1f ms", ms);
     /* A NULL config is auto with defaults. */
     azr_md_request req = {.cfg = NULL, .override_az_id = NULL};
-    azr_md_resolve(&req, &info);
+    azr__md_resolve(&req, &info);
     assert_unknown(&info, AZR_E_METADATA, "no AZ source found");
 }
 END_TEST
@@ -1009,13 +1009,13 @@ START_TEST(test_ecs_config_text)
         "role = primary\n";
     azr_config *cfg = NULL;
     char err[AZR_ERRBUF_SIZE] = "";
-    ck_assert_msg(azr_config_load_string(text, "ecs.ini", &cfg, err,
-                                         sizeof err) == AZR_OK,
+    ck_assert_msg(azr__config_load_string(text, "ecs.ini", &cfg, err,
+                                          sizeof err) == AZR_OK,
                   "load: %s", err);
     ck_assert_int_eq(cfg->md_source, AZR_MD_ECS);
     resolve(cfg, NULL, &info);
     assert_known(&info, "apne1-az2", AZR_AZ_SOURCE_ECS);
-    azr_config_free(cfg);
+    azr__config_free(cfg);
 }
 END_TEST
 
@@ -1030,7 +1030,7 @@ static void *resolver(void *arg)
     azr_az_info *info = arg;
     azr_md_request req = {.cfg = &test_cfg, .override_az_id = NULL};
     pthread_barrier_wait(&barrier);
-    azr_md_resolve(&req, info);
+    azr__md_resolve(&req, info);
     return NULL;
 }
 
@@ -1094,7 +1094,7 @@ static void *fetch_in_background(void *arg)
 {
     (void)arg;
     azr_md_request req = {.cfg = &test_cfg, .override_az_id = NULL};
-    azr_md_resolve(&req, &thread_info[0]);
+    azr__md_resolve(&req, &thread_info[0]);
     return NULL;
 }
 
@@ -1111,7 +1111,7 @@ START_TEST(test_fork_during_fetch)
     if (pid == 0) {
         azr_az_info info;
         azr_md_request req = {.cfg = &test_cfg, .override_az_id = NULL};
-        azr_md_resolve(&req, &info);
+        azr__md_resolve(&req, &info);
         _exit(info.known && !info.from_cache ? 0 : 1);
     }
     int st = 0;
@@ -1133,7 +1133,7 @@ START_TEST(test_fork_during_fetch)
     if (pid == 0) {
         azr_az_info info;
         azr_md_request req = {.cfg = &test_cfg, .override_az_id = NULL};
-        azr_md_resolve(&req, &info);
+        azr__md_resolve(&req, &info);
         _exit(info.known && info.from_cache ? 0 : 1);
     }
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
@@ -1191,7 +1191,7 @@ static void resolve_in_child(azr_config *cfg)
     if (pid == 0) {
         azr_az_info info;
         azr_md_request req = {.cfg = cfg, .override_az_id = NULL};
-        azr_md_resolve(&req, &info);
+        azr__md_resolve(&req, &info);
         _exit(info.known ? 0 : 1);
     }
     int st = 0;

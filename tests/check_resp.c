@@ -1,6 +1,6 @@
 /*
  * check_resp.c - unit tests of the RESP reader, command formatter and
- * reply free (lib/resp_reader.c, lib/resp_format.c, lib/reply.c).
+ * reply free (lib/resp/).
  *
  * Every input is parsed whole, split in two at every byte boundary and fed
  * one byte at a time; all ways must give the same reply trees (compared as

@@ -1,5 +1,5 @@
 /*
- * check_transport.c - the connection API (lib/conn.c) and the resp_tls
+ * check_transport.c - the connection API (lib/route/conn.c) and the resp_tls
  * transport against real redis-server instances.
  *
  * Run by tests/transport_api.sh, which starts the servers (see

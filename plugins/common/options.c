@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../lib/decimal.h"
+#include "../../lib/config/decimal.h"
 #include "options.h"
 
 int azr_opt_parse_uint(const char *s, unsigned long long min,

@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - libFuzzer target for the azroute.ini loader
- * (azr_config_load_string in lib/config.c, with lib/nodes_env.c).
+ * (azr__config_load_string in lib/config/, with nodes_env).
  *
  * Input: the file's contents (cut at the first NUL, as a file read into a C
  * string would be). Each input is loaded, and then either
@@ -27,7 +27,7 @@
 
 #include <azroute/azroute.h>
 
-#include "config.h"
+#include "config/config.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -74,7 +74,7 @@ static void check_config(const azr_config *cfg)
     CHECK(cfg->md_source >= AZR_MD_AUTO && cfg->md_source <= AZR_MD_NONE);
     CHECK(cfg->md_timeout_ms >= 1 && cfg->md_timeout_ms <= 60000);
     if (cfg->md_az_id)
-        CHECK(azr_az_id_valid(cfg->md_az_id));
+        CHECK(azr__az_id_valid(cfg->md_az_id));
     if (cfg->md_source == AZR_MD_STATIC)
         CHECK(cfg->md_az_id != NULL);
     if (cfg->md_cache_file)
@@ -84,8 +84,8 @@ static void check_config(const azr_config *cfg)
     for (size_t i = 0; i < cfg->n_az_map; i++) {
         const azr_cfg_az_map_entry *m = &cfg->az_map[i];
         CHECK(touch(m->name) > 0);
-        CHECK(azr_az_id_valid(m->id));
-        CHECK(azr_config_map_az(cfg, m->name) != NULL);
+        CHECK(azr__az_id_valid(m->id));
+        CHECK(azr__config_map_az(cfg, m->name) != NULL);
     }
 
     CHECK(cfg->n_nodes >= 1 && cfg->nodes != NULL);
@@ -94,7 +94,7 @@ static void check_config(const azr_config *cfg)
         CHECK(touch(n->id) > 0);
         CHECK(touch(n->host) > 0);
         CHECK(n->port >= 1 && n->port <= 65535);
-        CHECK(n->az_id != NULL && azr_az_id_valid(n->az_id));
+        CHECK(n->az_id != NULL && azr__az_id_valid(n->az_id));
         if (n->az_name)
             touch(n->az_name);
         CHECK(n->role == AZR_ROLE_PRIMARY || n->role == AZR_ROLE_REPLICA);
@@ -114,7 +114,8 @@ static void check_config(const azr_config *cfg)
             CHECK(touch(s->options[k].key) > 0);
             touch(s->options[k].value);
         }
-        CHECK(azr_config_section((azr_config *)cfg, s->kind, s->name) != NULL);
+        CHECK(azr__config_section((azr_config *)cfg, s->kind, s->name) !=
+              NULL);
     }
 }
 
@@ -140,12 +141,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(err, 0, sizeof err);
     memset(err2, 0, sizeof err2);
     azr_config *cfg = (azr_config *)&err; /* must be overwritten */
-    azr_code rc = azr_config_load_string(text, "fuzz.ini", &cfg, err,
-                                         sizeof err);
+    azr_code rc = azr__config_load_string(text, "fuzz.ini", &cfg, err,
+                                          sizeof err);
     if (rc == AZR_OK) {
         CHECK(cfg != NULL);
         check_config(cfg);
-        azr_config_free(cfg);
+        azr__config_free(cfg);
     } else {
         CHECK(rc == AZR_E_CONFIG || rc == AZR_E_NOMEM);
         CHECK(cfg == NULL);
@@ -154,11 +155,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Same text, same verdict, same message. */
     azr_config *cfg2 = NULL;
-    azr_code rc2 = azr_config_load_string(text, "fuzz.ini", &cfg2, err2,
-                                          sizeof err2);
+    azr_code rc2 = azr__config_load_string(text, "fuzz.ini", &cfg2, err2,
+                                           sizeof err2);
     CHECK(rc2 == rc);
     if (rc2 == AZR_OK)
-        azr_config_free(cfg2);
+        azr__config_free(cfg2);
     else if (rc2 == AZR_E_CONFIG)
         CHECK(strcmp(err, err2) == 0);
 

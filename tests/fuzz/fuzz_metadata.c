@@ -5,20 +5,19 @@
  * callbacks up to the azr_az_info a caller gets.
  *
  * How HTTP is taken out: every source makes its requests through
- * azr_md_http() (lib/metadata_http.c), which does the libcurl transfer and
- * feeds what arrives to two static callbacks (on_header: Cache-Control
- * max-age, the IMDS token TTL; on_body: the 64 KiB body cap). This file
- * includes metadata_http.c with azr_md_http renamed, and defines its own
- * azr_md_http that takes each "response" from the fuzz input and feeds it
- * to those same callbacks the way libcurl would (the status line, each
- * header line with CRLF, the blank line; the body in chunks), then fills
- * the response exactly as the real one does, with the same single retry
- * for transport errors and 5xx. Everything above that - status reasons,
- * JSON parsing, AZ ID / AZ name validation, the IMDS token handling and
- * 401 renewal, [az_map] mapping, the cache, azr_md_resolve - is the
- * library's own code, compiled in unchanged (lib/metadata.c,
- * metadata_lambda.c, metadata_ecs.c, metadata_imds.c, az_cache.c, config.c).
- * No socket is ever opened.
+ * azr__md_http() (lib/metadata/metadata_http.c), which does the libcurl
+ * transfer and feeds what arrives to two static callbacks (on_header:
+ * Cache-Control max-age, the IMDS token TTL; on_body: the 64 KiB body cap).
+ * This file includes metadata_http.c with azr__md_http renamed, and defines
+ * its own azr__md_http that takes each "response" from the fuzz input and
+ * feeds it to those same callbacks the way libcurl would (the status line,
+ * each header line with CRLF, the blank line; the body in chunks), then
+ * fills the response exactly as the real one does, with the same single
+ * retry for transport errors and 5xx. Everything above that - status
+ * reasons, JSON parsing, AZ ID / AZ name validation, the IMDS token handling
+ * and 401 renewal, [az_map] mapping, the cache, azr__md_resolve - is the
+ * library's own code, compiled in unchanged (the rest of lib/metadata/,
+ * and lib/config/). No socket is ever opened.
  *
  * Input layout: byte 0 picks the source (% 3: lambda, ecs, imds); the rest
  * is a list of responses separated by the line "=====" (that is, by
@@ -42,16 +41,16 @@
 
 /* The real metadata_http.c, with its libcurl request renamed out of the
  * way; its static callbacks and helpers become reachable here. */
-#define azr_md_http azr_md_http_libcurl
-#include "metadata_http.c"
-#undef azr_md_http
+#define azr__md_http azr_md_http_libcurl
+#include "metadata/metadata_http.c"
+#undef azr__md_http
 
-#include "metadata.h"
+#include "metadata/metadata.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-azr_code azr_md_http(const azr_md_http_request *req,
-                     azr_md_http_response *resp, char *err, size_t errlen);
+azr_code azr__md_http(const azr_md_http_request *req,
+                      azr_md_http_response *resp, char *err, size_t errlen);
 
 #define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 
@@ -170,10 +169,10 @@ static CURLcode deliver(const char *p, size_t n, xfer *x, long *status)
     return CURLE_OK;
 }
 
-/* Stands in for metadata_http.c's azr_md_http: the same request checks,
+/* Stands in for metadata_http.c's azr__md_http: the same request checks,
  * attempt loop, retry rule and result, with deliver() for the transfer. */
-azr_code azr_md_http(const azr_md_http_request *req,
-                     azr_md_http_response *resp, char *err, size_t errlen)
+azr_code azr__md_http(const azr_md_http_request *req,
+                      azr_md_http_response *resp, char *err, size_t errlen)
 {
     memset(resp, 0, sizeof *resp);
     resp->max_age_s = -1;
@@ -257,7 +256,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     /* Loopback addresses that nothing ever connects to: the requests go
-     * to azr_md_http above. */
+     * to azr__md_http above. */
     setenv("AWS_LAMBDA_METADATA_API", "127.0.0.1:9", 1);
     setenv("AWS_LAMBDA_METADATA_TOKEN", LAMBDA_TOKEN, 1);
     setenv("ECS_CONTAINER_METADATA_URI_V4", "http://127.0.0.1:9/v4/fuzz", 1);
@@ -275,7 +274,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         "us-east-1a = use1-az6\n"
         "[node a]\nhost = 127.0.0.1\nport = 6379\naz = apne1-az4\n"
         "role = primary\n";
-    CHECK(azr_config_load_string(ini, "fuzz.ini", &cfg, err, sizeof err) ==
+    CHECK(azr__config_load_string(ini, "fuzz.ini", &cfg, err, sizeof err) ==
           AZR_OK);
     return 0;
 }
@@ -312,14 +311,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     imds_token[0] = '\0';
 
     /* Every input starts from nothing cached. */
-    azr_az_cache_clear();
-    azr_md_imds_forget_token();
+    azr__az_cache_clear();
+    azr__md_imds_forget_token();
 
     cfg->md_source = kinds[which];
     azr_md_request req = {.cfg = cfg, .override_az_id = NULL};
     azr_az_info info;
     memset(&info, 0xa5, sizeof info);
-    azr_md_resolve(&req, &info);
+    azr__md_resolve(&req, &info);
 
     if (verbose)
         fprintf(stderr, "fuzz_metadata: %s: %s%s (max-age/expires %lld)\n",
@@ -331,7 +330,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (info.known) {
         CHECK(info.error == AZR_OK);
         CHECK(strnlen(info.az_id, sizeof info.az_id) < sizeof info.az_id);
-        CHECK(azr_az_id_valid(info.az_id));
+        CHECK(azr__az_id_valid(info.az_id));
         CHECK(!info.from_cache);
         CHECK(info.expires_in_s >= -1);
     } else {
@@ -345,12 +344,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * must hold the same invariants. */
     azr_az_info again;
     memset(&again, 0x5a, sizeof again);
-    azr_md_resolve(&req, &again);
+    azr__md_resolve(&req, &again);
     if (info.known && info.expires_in_s != 0) {
         CHECK(again.known && again.from_cache);
         CHECK(strcmp(again.az_id, info.az_id) == 0);
     } else if (again.known) {
-        CHECK(azr_az_id_valid(again.az_id));
+        CHECK(azr__az_id_valid(again.az_id));
     } else {
         check_reason(again.reason, which == 0);
     }

@@ -1,6 +1,6 @@
 /*
  * fuzz_nodes_env.c - libFuzzer target for the nodes_env parser
- * (azr_config_add_nodes_env in lib/nodes_env.c).
+ * (azr__config_add_nodes_env in lib/config/nodes_env.c).
  *
  * For each input a small valid configuration is loaded (BASE_INI: two
  * [node] sections and an [az_map], so that duplicate ids against file
@@ -24,7 +24,7 @@
 
 #include <azroute/azroute.h>
 
-#include "config.h"
+#include "config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -57,7 +57,7 @@ static void check_node(const azr_cfg_node *n)
     CHECK(n->host != NULL && n->host[0] != '\0');
     CHECK(strlen(n->id) <= 64 && strlen(n->host) <= 253);
     CHECK(n->port >= 1 && n->port <= 65535);
-    CHECK(n->az_id != NULL && azr_az_id_valid(n->az_id));
+    CHECK(n->az_id != NULL && azr__az_id_valid(n->az_id));
     if (n->az_name)
         CHECK(strlen(n->az_name) < 256);
     CHECK(n->role == AZR_ROLE_PRIMARY || n->role == AZR_ROLE_REPLICA);
@@ -74,14 +74,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     azr_config *cfg = NULL;
     char err[AZR_ERRBUF_SIZE];
-    CHECK(azr_config_load_string(BASE_INI, "fuzz.ini", &cfg, err,
-                                 sizeof err) == AZR_OK);
+    CHECK(azr__config_load_string(BASE_INI, "fuzz.ini", &cfg, err,
+                                  sizeof err) == AZR_OK);
     size_t before = cfg->n_nodes;
     CHECK(before == 2);
 
     memset(err, 0, sizeof err);
-    azr_code rc = azr_config_add_nodes_env(cfg, value, WHERE, err,
-                                           sizeof err);
+    azr_code rc = azr__config_add_nodes_env(cfg, value, WHERE, err,
+                                            sizeof err);
     if (rc == AZR_OK) {
         CHECK(cfg->n_nodes > before);
     } else {
@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     CHECK(cfg->n_az_map == 3);
 
-    azr_config_free(cfg);
+    azr__config_free(cfg);
     free(value);
     return 0;
 }

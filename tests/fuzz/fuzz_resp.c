@@ -1,6 +1,6 @@
 /*
  * fuzz_resp.c - libFuzzer target for the RESP reader, the command encoder
- * and the reply free (lib/resp_reader.c, lib/resp_format.c, lib/reply.c).
+ * and the reply free (lib/resp/).
  *
  * Input layout: byte 0 seeds the chunk sizes the stream is fed in (0: all
  * at once), byte 1 picks the limits (small max_depth / max_len sometimes,

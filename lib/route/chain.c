@@ -1,0 +1,162 @@
+/*
+ * chain.c - the hot path: azr_pick runs the policy chain over the node
+ * table, azr_report fans an outcome out to every policy.
+ *
+ * Neither allocates, locks or makes a system call of its own: the candidate
+ * list lives on the stack (the table is capped at AZR_MAX_NODES), the
+ * caller's AZ is one atomic pointer load, counters are relaxed atomics on
+ * per-node cache lines. Policy output is checked before it is trusted: a
+ * plugin that returns a bad count or a pointer it was not given is turned
+ * into AZR_E_PLUGIN, never a crash or a wrong node.
+ */
+#include <string.h>
+
+#include "route.h"
+
+static int is_excluded(const azr_pick_request *req, size_t index)
+{
+    for (size_t i = 0; i < req->n_excluded; i++)
+        if (req->excluded[i] == index)
+            return 1;
+    return 0;
+}
+
+/* Every element must point at a view of this table. Checked by address
+ * arithmetic alone (views are one cache line each, laid end to end:
+ * internal.h), so a bad pointer is never dereferenced. */
+static int candidates_valid(const azr_ctx *ctx, const azr_node_view **cand,
+                            size_t n)
+{
+    const uintptr_t base = (uintptr_t)ctx->views;
+    const uintptr_t span = ctx->n_nodes * sizeof(azr_node_view);
+    /* No early exit: a branch-free loop the compiler can vectorise. */
+    uintptr_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t off = (uintptr_t)cand[i] - base;
+        bad |= (uintptr_t)(off >= span) | (off % sizeof(azr_node_view));
+    }
+    return bad == 0;
+}
+
+static azr_code chain_failed(azr_ctx *ctx, const azr_chain_link *link,
+                             long rc, size_t n)
+{
+    if (rc == 0)
+        return AZR_E_NO_NODE;
+    if (rc < 0)
+        azr__log(ctx, AZR_LOG_ERROR, "policy '%s' failed: %s", link->name,
+                 azr__plugin_error_message()[0] != '\0'
+                     ? azr__plugin_error_message()
+                     : azr_strerror((azr_code)-rc));
+    else
+        azr__log(ctx, AZR_LOG_ERROR, "policy '%s' returned %ld candidates "
+                 "out of %zu", link->name, rc, n);
+    return AZR_E_PLUGIN;
+}
+
+AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
+                                size_t *node_index)
+{
+    if (ctx == NULL || req == NULL || node_index == NULL ||
+        (req->intent != AZR_INTENT_READ && req->intent != AZR_INTENT_WRITE) ||
+        (req->n_excluded > 0 && req->excluded == NULL))
+        return AZR_E_INVALID_ARGUMENT;
+
+    /* The host's rule, whatever the chain: a write goes to a primary. The
+     * chain only ever sees nodes that may take the request. */
+    const azr_node_view *cand[AZR_MAX_NODES];
+    size_t n = 0;
+    if (req->intent == AZR_INTENT_WRITE) {
+        for (size_t i = 0; i < ctx->n_nodes; i++)
+            if (ctx->views[i].role == AZR_ROLE_PRIMARY &&
+                !is_excluded(req, i))
+                cand[n++] = &ctx->views[i];
+    } else if (req->n_excluded == 0) {
+        memcpy(cand, ctx->view_ptrs, ctx->n_nodes * sizeof cand[0]);
+        n = ctx->n_nodes;
+    } else {
+        for (size_t i = 0; i < ctx->n_nodes; i++)
+            if (!is_excluded(req, i))
+                cand[n++] = &ctx->views[i];
+    }
+    if (n == 0)
+        return AZR_E_NO_NODE;
+
+    const azr_pick_args args = {
+        .struct_size = sizeof args,
+        .intent = req->intent,
+        .caller_az_id = atomic_load_explicit(&ctx->caller_az,
+                                             memory_order_acquire),
+        .attempt = req->attempt,
+        .tried = req->excluded,
+        .n_tried = req->n_excluded,
+    };
+    for (size_t l = 0; l < ctx->n_chain; l++) {
+        const azr_chain_link *link = &ctx->chain[l];
+        long rc = link->pick(link->state, &args, cand, n);
+        if (rc <= 0 || (size_t)rc > n)
+            return chain_failed(ctx, link, rc, n);
+        n = (size_t)rc;
+        if (!candidates_valid(ctx, cand, n)) {
+            azr__log(ctx, AZR_LOG_ERROR, "policy '%s' returned a candidate "
+                     "it was not given", link->name);
+            return AZR_E_PLUGIN;
+        }
+    }
+    *node_index = cand[0]->index;
+    atomic_fetch_add_explicit(
+        &azr__counters_mine(ctx->counters, cand[0]->index)->picks, 1,
+        memory_order_relaxed);
+    return AZR_OK;
+}
+
+AZR_EXTERN azr_code azr_pick(azr_ctx *ctx, azr_intent intent,
+                             size_t *node_index)
+{
+    const azr_pick_request req = { .intent = intent };
+    return azr_pick_ex(ctx, &req, node_index);
+}
+
+void azr__chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
+                        azr_status status, unsigned attempt)
+{
+    if (status == AZR_STATUS_CANCELLED) {
+        /* Not a request: only policies that know the status release
+         * what their pick reserved. */
+        const azr_outcome cancelled = {
+            .struct_size = sizeof cancelled,
+            .node_index = node,
+            .status = status,
+            .attempt = attempt,
+        };
+        for (size_t l = 0; l < ctx->n_chain; l++)
+            if (ctx->chain[l].observe != NULL && ctx->chain[l].sees_cancelled)
+                ctx->chain[l].observe(ctx->chain[l].state, &cancelled);
+        return;
+    }
+    int answered = status == AZR_STATUS_OK ||
+                   status == AZR_STATUS_ERROR_REPLY;
+    azr__counters_outcome(ctx->counters, node, rtt_ns, status);
+
+    const azr_outcome outcome = {
+        .struct_size = sizeof outcome,
+        .node_index = node,
+        .rtt_ns = answered ? rtt_ns : 0,
+        .status = status,
+        .attempt = attempt,
+    };
+    for (size_t l = 0; l < ctx->n_chain; l++)
+        if (ctx->chain[l].observe != NULL)
+            ctx->chain[l].observe(ctx->chain[l].state, &outcome);
+}
+
+AZR_EXTERN azr_code azr_report(azr_ctx *ctx, size_t node_index,
+                               uint64_t rtt_ns, azr_status status,
+                               unsigned attempt)
+{
+    if (ctx == NULL || node_index >= ctx->n_nodes ||
+        (unsigned)status > AZR_STATUS_CANCELLED)
+        return AZR_E_INVALID_ARGUMENT;
+    azr__chain_observe(ctx, node_index, rtt_ns, status, attempt);
+    return AZR_OK;
+}

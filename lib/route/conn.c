@@ -1,0 +1,548 @@
+/*
+ * conn.c - routed connections: azr_connect / azr_connect_node, commands
+ * and pipelines through the transport plugin, the per-node pool, azr_exec.
+ *
+ * Contracts:
+ *  - Every transport outcome is reported to the policies (and the node
+ *    counters) through azr__chain_observe: a failed connect with its status,
+ *    each command or pipeline with its round-trip time measured by the
+ *    context clock around the transport call. An error reply counts as
+ *    answered (AZR_STATUS_ERROR_REPLY).
+ *  - A retry never lands on a node already tried for the same request:
+ *    tried nodes go to azr_pick_ex as `excluded`, up to max_attempts
+ *    (route.c).
+ *  - Idle connections wait in a small per-node pool (AZR_POOL_IDLE_MAX per
+ *    node, most recently used first). The pool has one mutex per node; it
+ *    is taken only when a connection is borrowed or returned, never on the
+ *    pick path. A connection that failed is closed, never pooled.
+ *  - A connection goes back to the pool only clean: a command that
+ *    changes the connection's state (command_state.h) or a transaction
+ *    left open makes azr_conn_close() close it instead. azr_exec refuses
+ *    such commands outright, naming the API to use instead.
+ *  - A connection picked by azr_connect() and closed without any command
+ *    reports AZR_STATUS_CANCELLED, so the policies release the pick.
+ *  - Plugin errors are read back from the host's thread-local error slot
+ *    right after the call, on the same thread.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "command_state.h"
+#include "route.h"
+
+/* Idle connections kept per node. */
+#define AZR_POOL_IDLE_MAX 8
+
+struct azr_conn {
+    azr_ctx *ctx;
+    size_t node;
+    void *tconn;       /* the transport's connection */
+    unsigned attempt;  /* attempt number it was picked for */
+    int broken;        /* a transport call failed: close, never pool */
+    int pick_pending;  /* picked by the chain, no outcome reported yet */
+    azr_conn_state state; /* what the commands run did to it */
+};
+
+typedef struct azr_pool_slot {
+    _Alignas(AZR_CACHE_LINE) pthread_mutex_t lock;
+    size_t n_idle;
+    azr_conn *idle[AZR_POOL_IDLE_MAX];
+} azr_pool_slot;
+
+struct azr_pool {
+    size_t n_nodes;
+    azr_pool_slot *slots; /* n_nodes */
+};
+
+static const azr_transport_ops *transport_ops(const azr_ctx *ctx)
+{
+    return ctx->transport->desc->transport;
+}
+
+/* ---- the pool ---- */
+
+static void pool_destroy(azr_ctx *ctx, struct azr_pool *pool)
+{
+    for (size_t i = 0; i < pool->n_nodes; i++) {
+        azr_pool_slot *s = &pool->slots[i];
+        for (size_t k = 0; k < s->n_idle; k++) {
+            transport_ops(ctx)->close(s->idle[k]->tconn);
+            free(s->idle[k]);
+        }
+        pthread_mutex_destroy(&s->lock);
+    }
+    free(pool->slots);
+    free(pool);
+}
+
+/* The context's pool, created by the first thread that needs it (lock-free
+ * publication: a thread that loses the race frees its copy). */
+static struct azr_pool *pool_get(azr_ctx *ctx)
+{
+    struct azr_pool *pool = __atomic_load_n(&ctx->pool, __ATOMIC_ACQUIRE);
+    if (pool != NULL)
+        return pool;
+    pool = calloc(1, sizeof *pool);
+    if (pool == NULL)
+        return NULL;
+    pool->slots = aligned_alloc(AZR_CACHE_LINE,
+                                ctx->n_nodes * sizeof *pool->slots);
+    if (pool->slots == NULL) {
+        free(pool);
+        return NULL;
+    }
+    memset(pool->slots, 0, ctx->n_nodes * sizeof *pool->slots);
+    for (size_t i = 0; i < ctx->n_nodes; i++)
+        pthread_mutex_init(&pool->slots[i].lock, NULL);
+    pool->n_nodes = ctx->n_nodes;
+
+    struct azr_pool *expected = NULL;
+    if (!__atomic_compare_exchange_n(&ctx->pool, &expected, pool, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        pool_destroy(ctx, pool);
+        return expected;
+    }
+    return pool;
+}
+
+void azr__pool_free(azr_ctx *ctx)
+{
+    struct azr_pool *pool = ctx->pool;
+    ctx->pool = NULL;
+    if (pool != NULL)
+        pool_destroy(ctx, pool);
+}
+
+static azr_conn *pool_take(azr_ctx *ctx, size_t node)
+{
+    struct azr_pool *pool = __atomic_load_n(&ctx->pool, __ATOMIC_ACQUIRE);
+    if (pool == NULL)
+        return NULL;
+    azr_pool_slot *s = &pool->slots[node];
+    azr_conn *c = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->n_idle > 0)
+        c = s->idle[--s->n_idle];
+    pthread_mutex_unlock(&s->lock);
+    return c;
+}
+
+/* Returns 1 if the pool kept the connection. */
+static int pool_put(azr_conn *c)
+{
+    struct azr_pool *pool = pool_get(c->ctx);
+    if (pool == NULL)
+        return 0;
+    azr_pool_slot *s = &pool->slots[c->node];
+    int kept = 0;
+    pthread_mutex_lock(&s->lock);
+    if (s->n_idle < AZR_POOL_IDLE_MAX) {
+        s->idle[s->n_idle++] = c;
+        kept = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return kept;
+}
+
+/* ---- outcomes and errors ---- */
+
+/* The status reported for a transport/connection azr_code. */
+static azr_status status_from_code(azr_code code)
+{
+    switch (code) {
+    case AZR_OK:
+        return AZR_STATUS_OK;
+    case AZR_E_TIMEOUT:
+        return AZR_STATUS_TIMEOUT;
+    case AZR_E_CONNECT:
+        return AZR_STATUS_REFUSED;
+    case AZR_E_TLS:
+        return AZR_STATUS_TLS_FAILURE;
+    case AZR_E_SERVER_REPLY:
+    case AZR_E_AUTH:
+        return AZR_STATUS_ERROR_REPLY;
+    default:
+        return AZR_STATUS_IO_ERROR;
+    }
+}
+
+/* Turns a transport return into an azr_code, and makes sure the status
+ * reported for a failure is a failure the plugin actually set. */
+static azr_code transport_code(int rc, azr_transport_result *res)
+{
+    azr_code code = azr__code_from_plugin(rc);
+    if (code == AZR_OK)
+        return AZR_OK;
+    if (res->status == AZR_STATUS_OK ||
+        (unsigned)res->status > AZR_STATUS_IO_ERROR)
+        res->status = status_from_code(code);
+    return code;
+}
+
+/* errbuf = "node ID (host:port): <plugin message>". */
+static azr_code node_error(const azr_ctx *ctx, size_t node, azr_code code,
+                           char *errbuf)
+{
+    const char *msg = azr__plugin_error_message();
+    return azr__set_err(errbuf, code, "node %s: %s", ctx->views[node].id,
+                        msg[0] != '\0' ? msg : azr_strerror(code));
+}
+
+/* The error of a request on a context without a transport plugin. */
+static azr_code no_transport(char *errbuf)
+{
+    return azr__set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
+                        "configured ([azroute] transport = resp_tls)");
+}
+
+/* ---- connections ---- */
+
+/* A connection to `node`: from the pool, else a new one. A connect failure
+ * is reported to the policies. */
+static azr_code conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
+                         azr_conn **connp, char *errbuf)
+{
+    azr_conn *c = pool_take(ctx, node);
+    if (c != NULL) {
+        c->attempt = attempt;
+        c->pick_pending = 0;
+        *connp = c;
+        return AZR_OK;
+    }
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+
+    azr_transport_result res = { .struct_size = sizeof res };
+    azr__plugin_error_reset();
+    int rc = transport_ops(ctx)->connect(ctx->transport->state,
+                                         &ctx->views[node], &c->tconn, &res);
+    azr__counters_bytes(ctx->counters, node, res.bytes_sent,
+                        res.bytes_received);
+    azr_code code = transport_code(rc, &res);
+    if (code != AZR_OK) {
+        free(c);
+        azr__chain_observe(ctx, node, 0, res.status, attempt);
+        return node_error(ctx, node, code, errbuf);
+    }
+    c->ctx = ctx;
+    c->node = node;
+    c->attempt = attempt;
+    *connp = c;
+    return AZR_OK;
+}
+
+static int intent_valid(azr_intent intent)
+{
+    return intent == AZR_INTENT_READ || intent == AZR_INTENT_WRITE;
+}
+
+static int command_valid(const azr_command *cmd)
+{
+    if (cmd == NULL || cmd->argc == 0 || cmd->argv == NULL)
+        return 0;
+    for (size_t i = 0; i < cmd->argc; i++)
+        if (cmd->argv[i] == NULL)
+            return 0;
+    return 1;
+}
+
+AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
+                                azr_conn **connp,
+                                char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (errbuf != NULL)
+        errbuf[0] = '\0';
+    if (ctx == NULL || connp == NULL || !intent_valid(intent))
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_connect: invalid argument");
+    *connp = NULL;
+    if (ctx->transport == NULL)
+        return no_transport(errbuf);
+
+    azr_route r;
+    azr__route_init(ctx, &r);
+    size_t node;
+    azr_code rc;
+    while ((rc = azr__route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
+        rc = conn_get(ctx, node, (unsigned)r.n_tried, connp, errbuf);
+        if (rc == AZR_OK) {
+            (*connp)->pick_pending = 1;
+            if (errbuf != NULL)
+                errbuf[0] = '\0';
+            return AZR_OK;
+        }
+        if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN)
+            return rc;
+        azr__route_failed(ctx, &r, node, rc, errbuf);
+    }
+    return rc;
+}
+
+AZR_EXTERN azr_code azr_connect_node(azr_ctx *ctx, size_t node_index,
+                                     azr_conn **connp,
+                                     char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (errbuf != NULL)
+        errbuf[0] = '\0';
+    if (ctx == NULL || connp == NULL)
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_connect_node: invalid argument");
+    *connp = NULL;
+    if (node_index >= ctx->n_nodes)
+        return azr__set_err(errbuf, AZR_E_NOT_FOUND, "no node with index "
+                            "%zu (the table has %zu)", node_index,
+                            ctx->n_nodes);
+    if (ctx->transport == NULL)
+        return no_transport(errbuf);
+    return conn_get(ctx, node_index, 0, connp, errbuf);
+}
+
+AZR_EXTERN size_t azr_conn_node(const azr_conn *conn)
+{
+    return conn != NULL ? conn->node : (size_t)-1;
+}
+
+static int is_error(const azr_reply *r)
+{
+    return r != NULL &&
+           (r->type == AZR_REPLY_ERROR || r->type == AZR_REPLY_BLOB_ERROR);
+}
+
+/* The transport's pipeline_timed, or NULL when it has none (ABI 1.0). */
+static int (*timed_op(const azr_transport_ops *ops))(void *, size_t,
+                                                    const azr_command *,
+                                                    azr_reply **, unsigned,
+                                                    azr_transport_result *)
+{
+    if (ops->struct_size < offsetof(azr_transport_ops, pipeline_timed) +
+                               sizeof ops->pipeline_timed)
+        return NULL;
+    return ops->pipeline_timed;
+}
+
+/* How one run of commands is carried out. */
+typedef struct run_opts {
+    unsigned timeout_ms; /* 0: the transport's command timeout */
+    unsigned flags;      /* AZR_EXEC_BLOCKING */
+} run_opts;
+
+/* Runs n commands on the connection, measures and reports the outcome
+ * (see AZR_EXEC_BLOCKING for what a blocking run reports). */
+static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
+                         azr_reply **replies, const run_opts *opts,
+                         char *errbuf)
+{
+    azr_ctx *ctx = c->ctx;
+    const azr_transport_ops *ops = transport_ops(ctx);
+    if (c->broken)
+        return azr__set_err(errbuf, AZR_E_IO, "node %s: the connection "
+                            "failed earlier; close it",
+                            ctx->views[c->node].id);
+    if (opts->timeout_ms > 0 && timed_op(ops) == NULL)
+        return azr__set_err(errbuf, AZR_E_UNSUPPORTED, "transport '%s' "
+                            "cannot apply a per-call timeout (it predates "
+                            "plugin ABI 1.1)", ctx->transport->desc->name);
+
+    azr_transport_result res = { .struct_size = sizeof res };
+    azr__plugin_error_reset();
+    c->pick_pending = 0; /* this run reports the outcome */
+    uint64_t t0 = azr__ctx_now_ns(ctx);
+    int rc;
+    if (opts->timeout_ms > 0)
+        rc = timed_op(ops)(c->tconn, n, cmds, replies, opts->timeout_ms,
+                           &res);
+    else if (n == 1)
+        rc = ops->command(c->tconn, &cmds[0], &replies[0], &res);
+    else if (ops->pipeline != NULL)
+        rc = ops->pipeline(c->tconn, n, cmds, replies, &res);
+    else {
+        /* A transport without pipelining: one command after another. */
+        rc = 0;
+        uint64_t sent = 0, received = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            rc = ops->command(c->tconn, &cmds[i], &replies[i], &res);
+            sent += res.bytes_sent;
+            received += res.bytes_received;
+            res.bytes_sent = res.bytes_received = 0;
+            if (rc != 0)
+                for (size_t k = 0; k < i; k++) {
+                    azr_reply_free(replies[k]);
+                    replies[k] = NULL;
+                }
+        }
+        res.bytes_sent = sent;
+        res.bytes_received = received;
+    }
+    uint64_t t1 = azr__ctx_now_ns(ctx);
+    azr__counters_bytes(ctx->counters, c->node, res.bytes_sent,
+                        res.bytes_received);
+    azr_code code = transport_code(rc, &res);
+    int blocking = (opts->flags & AZR_EXEC_BLOCKING) != 0;
+    if (code != AZR_OK) {
+        c->broken = 1;
+        for (size_t i = 0; i < n; i++)
+            replies[i] = NULL;
+        /* A blocking command that ran out of its caller's time says
+         * nothing about the node. */
+        azr__chain_observe(ctx, c->node, 0,
+                           blocking && res.status == AZR_STATUS_TIMEOUT
+                               ? AZR_STATUS_CANCELLED : res.status,
+                           c->attempt);
+        return node_error(ctx, c->node, code, errbuf);
+    }
+    azr_status status = AZR_STATUS_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (is_error(replies[i]))
+            status = AZR_STATUS_ERROR_REPLY;
+        azr__conn_state_apply(&c->state, azr__command_effect(&cmds[i]));
+    }
+    /* A held reply's round-trip is the caller's wait, not latency. */
+    if (blocking)
+        azr__chain_observe(ctx, c->node, 0, AZR_STATUS_CANCELLED, c->attempt);
+    else
+        azr__chain_observe(ctx, c->node, t1 > t0 ? t1 - t0 : 0, status,
+                           c->attempt);
+    if (errbuf != NULL)
+        errbuf[0] = '\0';
+    return AZR_OK;
+}
+
+AZR_EXTERN azr_code azr_conn_command(azr_conn *conn, const azr_command *cmd,
+                                     azr_reply **reply,
+                                     char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (reply != NULL)
+        *reply = NULL;
+    if (conn == NULL || reply == NULL || !command_valid(cmd))
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_conn_command: invalid argument (a NULL "
+                            "handle or an empty command)");
+    const run_opts defaults = { 0 };
+    return conn_run(conn, 1, cmd, reply, &defaults, errbuf);
+}
+
+AZR_EXTERN azr_code azr_conn_pipeline(azr_conn *conn, size_t n,
+                                      const azr_command *cmds,
+                                      azr_reply **replies,
+                                      char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (conn == NULL || (n > 0 && (cmds == NULL || replies == NULL)))
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_conn_pipeline: invalid argument");
+    for (size_t i = 0; i < n; i++) {
+        replies[i] = NULL;
+        if (!command_valid(&cmds[i]))
+            return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                                "azr_conn_pipeline: command %zu is empty",
+                                i);
+    }
+    if (n == 0) {
+        if (errbuf != NULL)
+            errbuf[0] = '\0';
+        return AZR_OK;
+    }
+    const run_opts defaults = { 0 };
+    return conn_run(conn, n, cmds, replies, &defaults, errbuf);
+}
+
+AZR_EXTERN void azr_conn_close(azr_conn *conn)
+{
+    if (conn == NULL)
+        return;
+    if (conn->pick_pending) {
+        conn->pick_pending = 0;
+        azr__chain_observe(conn->ctx, conn->node, 0, AZR_STATUS_CANCELLED,
+                           conn->attempt);
+    }
+    if (!conn->broken && azr__conn_state_clean(&conn->state) &&
+        pool_put(conn))
+        return;
+    transport_ops(conn->ctx)->close(conn->tconn);
+    free(conn);
+}
+
+/* The error for a command azr_exec must not run on a pooled connection. */
+static azr_code refuse_stateful(const azr_command *cmd, char *errbuf)
+{
+    char name[72];
+    azr__command_name(cmd, name, sizeof name);
+    return azr__set_err(errbuf, AZR_E_UNSUPPORTED, "%s changes the state "
+                        "of its connection, which azr_exec shares through "
+                        "the pool: run it on a connection of your own "
+                        "(azr_connect + azr_conn_command)", name);
+}
+
+AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
+                                const azr_command *cmd, azr_reply **reply,
+                                size_t *node_index,
+                                char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (errbuf != NULL)
+        errbuf[0] = '\0';
+    if (reply != NULL)
+        *reply = NULL;
+    azr_intent intent = AZR_INTENT_READ;
+    run_opts opts = { 0 };
+    if (options != NULL) {
+        if (options->struct_size < offsetof(azr_exec_options, intent) +
+                                       sizeof options->intent)
+            return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT, "azr_exec: "
+                                "options.struct_size is not set");
+        intent = options->intent;
+        if (options->struct_size >= offsetof(azr_exec_options, timeout_ms) +
+                                        sizeof options->timeout_ms)
+            opts.timeout_ms = options->timeout_ms;
+        if (options->struct_size >= offsetof(azr_exec_options, flags) +
+                                        sizeof options->flags)
+            opts.flags = options->flags;
+    }
+    if (ctx == NULL || reply == NULL || !intent_valid(intent) ||
+        !command_valid(cmd) || (opts.flags & ~AZR_EXEC_BLOCKING) != 0)
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_exec: invalid argument (a NULL handle, a "
+                            "bad intent or flag, or an empty command)");
+    if (azr__command_effect(cmd) != AZR_EFFECT_NONE)
+        return refuse_stateful(cmd, errbuf);
+    if (ctx->transport == NULL)
+        return no_transport(errbuf);
+
+    azr_route r;
+    azr__route_init(ctx, &r);
+    size_t node;
+    azr_code rc;
+    while ((rc = azr__route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
+        azr_conn *conn = NULL;
+        rc = conn_get(ctx, node, (unsigned)r.n_tried, &conn, errbuf);
+        if (rc == AZR_OK) {
+            rc = conn_run(conn, 1, cmd, reply, &opts, errbuf);
+            azr_conn_close(conn); /* pooled, or closed if it failed */
+            if (rc == AZR_OK) {
+                if (node_index != NULL)
+                    *node_index = node;
+                return AZR_OK;
+            }
+            /* The write may have been applied before the failure: running
+             * it again elsewhere could apply it twice. */
+            if (intent == AZR_INTENT_WRITE)
+                return rc;
+        }
+        if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
+            rc == AZR_E_INVALID_ARGUMENT || rc == AZR_E_UNSUPPORTED)
+            return rc;
+        azr__route_failed(ctx, &r, node, rc, errbuf);
+    }
+    return rc;
+}
+
+AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
+                             const azr_command *cmd, azr_reply **reply,
+                             size_t *node_index,
+                             char errbuf[AZR_ERRBUF_SIZE])
+{
+    const azr_exec_options opts = {
+        .struct_size = sizeof opts,
+        .intent = intent,
+    };
+    return azr_exec_ex(ctx, &opts, cmd, reply, node_index, errbuf);
+}
