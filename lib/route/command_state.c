@@ -19,6 +19,66 @@ static size_t arg_len(const azr_command *cmd, size_t i)
     return cmd->argvlen != NULL ? cmd->argvlen[i] : strlen(cmd->argv[i]);
 }
 
+/* A command name and its length, so that a lookup compares lengths first
+ * and letters only on a length match: this runs for every command. */
+typedef struct name_effect {
+    const char *name;
+    size_t len;
+    azr_conn_effect effect;
+} name_effect;
+
+#define NAME(s, e) { s, sizeof s - 1, e }
+
+static const name_effect commands[] = {
+    NAME("SUBSCRIBE", AZR_EFFECT_STATEFUL),
+    NAME("PSUBSCRIBE", AZR_EFFECT_STATEFUL),
+    NAME("SSUBSCRIBE", AZR_EFFECT_STATEFUL),
+    NAME("UNSUBSCRIBE", AZR_EFFECT_STATEFUL),
+    NAME("PUNSUBSCRIBE", AZR_EFFECT_STATEFUL),
+    NAME("SUNSUBSCRIBE", AZR_EFFECT_STATEFUL),
+    NAME("MONITOR", AZR_EFFECT_STATEFUL),
+    NAME("SELECT", AZR_EFFECT_STATEFUL),
+    NAME("RESET", AZR_EFFECT_STATEFUL),
+    NAME("HELLO", AZR_EFFECT_STATEFUL),
+    NAME("AUTH", AZR_EFFECT_STATEFUL),
+    NAME("QUIT", AZR_EFFECT_STATEFUL),
+    NAME("READONLY", AZR_EFFECT_STATEFUL),
+    NAME("READWRITE", AZR_EFFECT_STATEFUL),
+    NAME("SYNC", AZR_EFFECT_STATEFUL),
+    NAME("PSYNC", AZR_EFFECT_STATEFUL),
+    NAME("REPLCONF", AZR_EFFECT_STATEFUL),
+    NAME("MULTI", AZR_EFFECT_MULTI_OPEN),
+    NAME("WATCH", AZR_EFFECT_WATCH_OPEN),
+    NAME("EXEC", AZR_EFFECT_TXN_CLOSE),
+    NAME("DISCARD", AZR_EFFECT_TXN_CLOSE),
+    NAME("UNWATCH", AZR_EFFECT_UNWATCH),
+};
+
+/* CLIENT subcommands that change how the server treats the connection's
+ * later commands. (SETNAME and SETINFO only label it: not state a later
+ * user could trip on.) */
+static const name_effect client_subcommands[] = {
+    NAME("TRACKING", AZR_EFFECT_STATEFUL),
+    NAME("REPLY", AZR_EFFECT_STATEFUL),
+    NAME("NO-EVICT", AZR_EFFECT_STATEFUL),
+    NAME("NO-TOUCH", AZR_EFFECT_STATEFUL),
+    NAME("CACHING", AZR_EFFECT_STATEFUL),
+};
+
+/* The effect of argument i looked up in table[0..n), NONE if absent. */
+static azr_conn_effect lookup(const azr_command *cmd, size_t i,
+                              const name_effect *table, size_t n)
+{
+    if (i >= cmd->argc)
+        return AZR_EFFECT_NONE;
+    size_t len = arg_len(cmd, i);
+    for (size_t k = 0; k < n; k++)
+        if (table[k].len == len &&
+            strncasecmp(cmd->argv[i], table[k].name, len) == 0)
+            return table[k].effect;
+    return AZR_EFFECT_NONE;
+}
+
 static int arg_is(const azr_command *cmd, size_t i, const char *name)
 {
     size_t n = strlen(name);
@@ -26,40 +86,12 @@ static int arg_is(const azr_command *cmd, size_t i, const char *name)
            strncasecmp(cmd->argv[i], name, n) == 0;
 }
 
-static const char *const stateful[] = {
-    "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
-    "SUNSUBSCRIBE", "MONITOR", "SELECT", "RESET", "HELLO", "AUTH", "QUIT",
-    "READONLY", "READWRITE", "SYNC", "PSYNC", "REPLCONF",
-};
-
-/* CLIENT subcommands that change how the server treats the connection's
- * later commands. (SETNAME and SETINFO only label it: not state a later
- * user could trip on.) */
-static const char *const client_stateful[] = {
-    "TRACKING", "REPLY", "NO-EVICT", "NO-TOUCH", "CACHING",
-};
-
 azr_conn_effect azr__command_effect(const azr_command *cmd)
 {
-    for (size_t i = 0; i < sizeof stateful / sizeof stateful[0]; i++)
-        if (arg_is(cmd, 0, stateful[i]))
-            return AZR_EFFECT_STATEFUL;
-    if (arg_is(cmd, 0, "CLIENT")) {
-        for (size_t i = 0;
-             i < sizeof client_stateful / sizeof client_stateful[0]; i++)
-            if (arg_is(cmd, 1, client_stateful[i]))
-                return AZR_EFFECT_STATEFUL;
-        return AZR_EFFECT_NONE;
-    }
-    if (arg_is(cmd, 0, "MULTI"))
-        return AZR_EFFECT_MULTI_OPEN;
-    if (arg_is(cmd, 0, "WATCH"))
-        return AZR_EFFECT_WATCH_OPEN;
-    if (arg_is(cmd, 0, "EXEC") || arg_is(cmd, 0, "DISCARD"))
-        return AZR_EFFECT_TXN_CLOSE;
-    if (arg_is(cmd, 0, "UNWATCH"))
-        return AZR_EFFECT_UNWATCH;
-    return AZR_EFFECT_NONE;
+    if (arg_is(cmd, 0, "CLIENT"))
+        return lookup(cmd, 1, client_subcommands,
+                      sizeof client_subcommands / sizeof *client_subcommands);
+    return lookup(cmd, 0, commands, sizeof commands / sizeof *commands);
 }
 
 static size_t copy_name(char *out, size_t room, const char *s, size_t n)

@@ -25,9 +25,14 @@
 
 uint64_t rtls_now_ms(void)
 {
+    return rtls_now_us() / 1000u;
+}
+
+uint64_t rtls_now_us(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 int rtls_remaining_ms(uint64_t deadline_ms)

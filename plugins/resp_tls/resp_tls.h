@@ -126,6 +126,9 @@ void rtls_tls_describe_failure(SSL *ssl, int ssl_err, int sys_errno,
  * host's injectable clock for them. */
 uint64_t rtls_now_ms(void);
 
+/* The same clock in microseconds. */
+uint64_t rtls_now_us(void);
+
 /* Milliseconds left until `deadline_ms` (0 when passed), for poll(). */
 int rtls_remaining_ms(uint64_t deadline_ms);
 
@@ -177,6 +180,7 @@ struct rtls_conn {
     uint64_t bytes_in;         /* received since the open (TLS: decrypted) */
     uint64_t sent_total;       /* RESP bytes written, ever (all opens) */
     uint64_t received_total;   /* RESP bytes read, ever */
+    uint64_t idle_since_us;    /* end of the last exchange (rtls_now_us) */
     char addr[RTLS_ADDR_MAX];  /* "host:port" for messages */
 };
 
@@ -218,6 +222,13 @@ typedef enum rtls_idle {
 
 /* Reads, without blocking, whatever arrived while c waited idle. */
 rtls_idle rtls_check_idle(rtls_conn *c);
+
+/* A connection reused this soon after its last exchange skips the check
+ * (one poll() a command saved on busy paths): whatever a peer sends
+ * unasked in so short a window cannot be told from the next reply anyway,
+ * as nothing can once the next command is out. Bytes already read are
+ * still checked (rtls_settle_after_replies, and any partial frame). */
+#define RTLS_IDLE_CHECK_US 1000u
 
 /* ---- session.c ---- */
 

@@ -314,7 +314,10 @@ int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
     /* Reopen a connection that broke, or that the server closed or sent
      * stray bytes on while idle: nothing has been sent for this request
      * yet, so reopening cannot run anything twice. */
-    if (c->fd < 0 || (c->used && rtls_check_idle(c) == RTLS_IDLE_REOPEN)) {
+    int check = c->used &&
+                (rtls_now_us() - c->idle_since_us >= RTLS_IDLE_CHECK_US ||
+                 st->resp->reader_pending(c->reader) > 0);
+    if (c->fd < 0 || (check && rtls_check_idle(c) == RTLS_IDLE_REOPEN)) {
         rtls_session_teardown(c);
         rc = rtls_session_open(c, res);
         if (rc != 0) {
@@ -337,6 +340,7 @@ int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
         return rc;
     }
     rtls_settle_after_replies(c, res);
+    c->idle_since_us = rtls_now_us();
     report_bytes(c, sent0, recv0, res);
     res->status = AZR_STATUS_OK;
     return 0;
