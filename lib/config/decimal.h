@@ -10,7 +10,8 @@
  *
  * The source is compiled into libazroute and into each plugin that reads
  * decimal options (through plugins/common/options.c), where hidden
- * visibility keeps it out of every ABI, as lib/resp_reader.c is.
+ * visibility keeps it out of every ABI (the one libazroute source that
+ * plugins compile in: they get everything else from the host services).
  */
 #ifndef AZR_LIB_DECIMAL_H
 #define AZR_LIB_DECIMAL_H

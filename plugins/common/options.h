@@ -26,7 +26,7 @@
 int azr_opt_parse_uint(const char *s, unsigned long long min,
                        unsigned long long max, unsigned long long *out);
 
-/* Parses `s` as a decimal of azroute.ini's syntax (lib/decimal.h: digits,
+/* Parses `s` as a decimal of azroute.ini's syntax (lib/config/decimal.h: digits,
  * optionally '.' and digits; no sign, exponent or hex form, and '.' as the
  * decimal point whatever the locale) in [min, max], or in (min, max] when
  * `open_min`. Returns 0 and sets *out, or -1 (*out untouched). */
