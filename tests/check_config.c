@@ -932,13 +932,13 @@ START_TEST(test_decimal_parse)
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         double v = -1.0;
-        ck_assert_msg(azr_decimal_parse(good[i].s, &v) == 0, "'%s' refused",
+        ck_assert_msg(azr__decimal_parse(good[i].s, &v) == 0, "'%s' refused",
                       good[i].s);
         ck_assert_msg(v == good[i].v, "'%s' read as %.17g", good[i].s, v);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         double v = -1.0;
-        ck_assert_msg(azr_decimal_parse(bad[i], &v) == -1, "'%s' accepted",
+        ck_assert_msg(azr__decimal_parse(bad[i], &v) == -1, "'%s' accepted",
                       bad[i]);
         ck_assert_msg(v == -1.0, "'%s' changed the output", bad[i]);
     }
@@ -950,9 +950,9 @@ START_TEST(test_decimal_parse)
     memset(tiny + 2, '0', 400);
     memcpy(tiny + 402, "1", 2);
     double v = -1.0;
-    ck_assert_int_eq(azr_decimal_parse(big, &v), -1);
-    ck_assert_int_eq(azr_decimal_parse(tiny, &v), -1);
-    ck_assert_int_eq(azr_decimal_parse(NULL, &v), -1);
+    ck_assert_int_eq(azr__decimal_parse(big, &v), -1);
+    ck_assert_int_eq(azr__decimal_parse(tiny, &v), -1);
+    ck_assert_int_eq(azr__decimal_parse(NULL, &v), -1);
     ck_assert(v == -1.0);
 }
 END_TEST

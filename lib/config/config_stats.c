@@ -161,7 +161,7 @@ azr_code azr__cfg_stats_price(azr_cfg_stats *st, const char *value, char *why,
 {
     char q[AZR_CFG_QUOTE_BUF];
     double v;
-    if (azr_decimal_parse(value, &v) != 0 || v > 1000.0)
+    if (azr__decimal_parse(value, &v) != 0 || v > 1000.0)
         return why_err(why, whylen, "bad cross_az_price_per_gb '%s' "
                        "(expected a decimal from 0 to 1000, e.g. 0.01)",
                        azr__cfg_quote(q, value));

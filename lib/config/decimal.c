@@ -18,7 +18,7 @@ static size_t digits(const char *s)
     return n;
 }
 
-int azr_decimal_parse(const char *s, double *out)
+int azr__decimal_parse(const char *s, double *out)
 {
     if (s == NULL)
         return -1;

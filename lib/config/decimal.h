@@ -21,6 +21,6 @@
  * untouched when `s` is NULL, breaks the syntax, or is too large or too
  * small to represent (ERANGE). Thread-safe; never reads or changes the
  * process's or the thread's locale. */
-int azr_decimal_parse(const char *s, double *out);
+int azr__decimal_parse(const char *s, double *out);
 
 #endif /* AZR_LIB_DECIMAL_H */

@@ -188,7 +188,7 @@ static int file_read(const char *path, const char *key, int64_t not_before_ns,
             have |= 8;
         } else if (strncmp(line, "fetch_ms ", 9) == 0) {
             /* Written by file_write below: '.' whatever the locale. */
-            if (azr_decimal_parse(line + 9, &fe->fetch_ms) != 0)
+            if (azr__decimal_parse(line + 9, &fe->fetch_ms) != 0)
                 ok = 0;
             have |= 16;
         } else {

@@ -13,7 +13,7 @@
 #include <string.h>
 
 /* The bit pattern of `d`. */
-static inline uint64_t azr_double_bits(double d)
+static inline uint64_t azr__double_bits(double d)
 {
     uint64_t u;
     memcpy(&u, &d, sizeof u);
@@ -21,7 +21,7 @@ static inline uint64_t azr_double_bits(double d)
 }
 
 /* The double whose bit pattern is `u`. */
-static inline double azr_bits_double(uint64_t u)
+static inline double azr__bits_double(uint64_t u)
 {
     double d;
     memcpy(&d, &u, sizeof d);

@@ -11,10 +11,10 @@
  *
  * Both steps are lock-free and make no system call, so they are fine on
  * a policy's observe path, concurrently:
- *  - azr_ewma_pull takes the previous time with an exchange, so that
+ *  - azr__ewma_pull takes the previous time with an exchange, so that
  *    concurrent samples each get their own share of the elapsed time (one
  *    gets dt, the others about 0) instead of all of them the whole of it;
- *  - azr_ewma_update applies a rule in a compare-and-swap loop, so that
+ *  - azr__ewma_update applies a rule in a compare-and-swap loop, so that
  *    every concurrent sample counts, none is lost to a racing write.
  */
 #ifndef AZR_PLUGINS_COMMON_EWMA_H
@@ -32,7 +32,7 @@
 /* Stamps `now_ns` as the time of the last update and returns the pull
  * the time since the previous one gives: 1 - exp(-dt / tau_ns), 0 when
  * the clock did not advance. */
-static inline double azr_ewma_pull(_Atomic uint64_t *stamp_ns,
+static inline double azr__ewma_pull(_Atomic uint64_t *stamp_ns,
                                    uint64_t now_ns, double tau_ns)
 {
     uint64_t prev = atomic_exchange_explicit(stamp_ns, now_ns,
@@ -42,7 +42,7 @@ static inline double azr_ewma_pull(_Atomic uint64_t *stamp_ns,
 }
 
 /* The plain EWMA step: `est` moved `pull` of the way toward `sample`. */
-static inline double azr_ewma_blend(double est, double sample, double pull)
+static inline double azr__ewma_blend(double est, double sample, double pull)
 {
     return est + (sample - est) * pull;
 }
@@ -51,20 +51,20 @@ static inline double azr_ewma_blend(double est, double sample, double pull)
  * from the current `est`. `arg` carries what the rule needs (its pull,
  * bounds). Called once per attempt of the CAS loop, so it must be a pure
  * function of its arguments. */
-typedef double (*azr_ewma_rule)(double est, double sample, const void *arg);
+typedef double (*azr__ewma_rule)(double est, double sample, const void *arg);
 
 /* Updates *estimate with `sample`: the first sample replaces
  * AZR_EWMA_NO_SAMPLE, later ones go through `rule`; retried until no
  * other thread wrote in between. */
-static inline void azr_ewma_update(_Atomic uint64_t *estimate, double sample,
-                                   azr_ewma_rule rule, const void *arg)
+static inline void azr__ewma_update(_Atomic uint64_t *estimate, double sample,
+                                   azr__ewma_rule rule, const void *arg)
 {
     uint64_t old = atomic_load_explicit(estimate, memory_order_relaxed);
     uint64_t upd;
     do {
         upd = old == AZR_EWMA_NO_SAMPLE
-                  ? azr_double_bits(sample)
-                  : azr_double_bits(rule(azr_bits_double(old), sample, arg));
+                  ? azr__double_bits(sample)
+                  : azr__double_bits(rule(azr__bits_double(old), sample, arg));
     } while (!atomic_compare_exchange_weak_explicit(estimate, &old, upd,
                                                     memory_order_relaxed,
                                                     memory_order_relaxed));

@@ -10,7 +10,7 @@
 #include "../../lib/config/decimal.h"
 #include "options.h"
 
-int azr_opt_parse_uint(const char *s, unsigned long long min,
+int azr__opt_parse_uint(const char *s, unsigned long long min,
                        unsigned long long max, unsigned long long *out)
 {
     char *end;
@@ -24,18 +24,18 @@ int azr_opt_parse_uint(const char *s, unsigned long long min,
     return 0;
 }
 
-int azr_opt_parse_double(const char *s, double min, int open_min, double max,
+int azr__opt_parse_double(const char *s, double min, int open_min, double max,
                          double *out)
 {
     double v;
-    if (azr_decimal_parse(s, &v) != 0 ||
+    if (azr__decimal_parse(s, &v) != 0 ||
         (open_min ? v <= min : v < min) || v > max)
         return -1;
     *out = v;
     return 0;
 }
 
-/* azr_opt_invalid with the expectation's arguments as a va_list. */
+/* azr__opt_invalid with the expectation's arguments as a va_list. */
 static int report_invalid(azr_plugin_env *env, const azr_host_services *host,
                           const char *key, const char *value,
                           const char *expect_fmt, va_list ap)
@@ -51,7 +51,7 @@ static int report_invalid(azr_plugin_env *env, const azr_host_services *host,
                        "invalid %s '%s': expected %s", key, value, expect);
 }
 
-int azr_opt_invalid(azr_plugin_env *env, const azr_host_services *host,
+int azr__opt_invalid(azr_plugin_env *env, const azr_host_services *host,
                     const char *key, const char *value,
                     const char *expect_fmt, ...)
 {
@@ -62,23 +62,23 @@ int azr_opt_invalid(azr_plugin_env *env, const azr_host_services *host,
     return rc;
 }
 
-int azr_opt_uint(azr_plugin_env *env, const azr_host_services *host,
+int azr__opt_uint(azr_plugin_env *env, const azr_host_services *host,
                  const char *key, unsigned long long min,
                  unsigned long long max, unsigned long long *val)
 {
     const char *v = host->option(env, key);
-    if (v == NULL || azr_opt_parse_uint(v, min, max, val) == 0)
+    if (v == NULL || azr__opt_parse_uint(v, min, max, val) == 0)
         return 0;
-    return azr_opt_invalid(env, host, key, v, "an integer in %llu..%llu",
+    return azr__opt_invalid(env, host, key, v, "an integer in %llu..%llu",
                            min, max);
 }
 
-int azr_opt_double(azr_plugin_env *env, const azr_host_services *host,
+int azr__opt_double(azr_plugin_env *env, const azr_host_services *host,
                    const char *key, double min, int open_min, double max,
                    double *val, const char *expect_fmt, ...)
 {
     const char *v = host->option(env, key);
-    if (v == NULL || azr_opt_parse_double(v, min, open_min, max, val) == 0)
+    if (v == NULL || azr__opt_parse_double(v, min, open_min, max, val) == 0)
         return 0;
     va_list ap;
     va_start(ap, expect_fmt);

@@ -23,34 +23,34 @@
 
 /* Parses `s` as a decimal integer in [min, max]: digits only, no sign,
  * blank or suffix. Returns 0 and sets *out, or -1 (*out untouched). */
-int azr_opt_parse_uint(const char *s, unsigned long long min,
+int azr__opt_parse_uint(const char *s, unsigned long long min,
                        unsigned long long max, unsigned long long *out);
 
 /* Parses `s` as a decimal of azroute.ini's syntax (lib/config/decimal.h: digits,
  * optionally '.' and digits; no sign, exponent or hex form, and '.' as the
  * decimal point whatever the locale) in [min, max], or in (min, max] when
  * `open_min`. Returns 0 and sets *out, or -1 (*out untouched). */
-int azr_opt_parse_double(const char *s, double min, int open_min, double max,
+int azr__opt_parse_double(const char *s, double min, int open_min, double max,
                          double *out);
 
 /* Reports `value` of option `key` as invalid: "invalid KEY 'VALUE':
  * expected " followed by `expect_fmt` formatted. Returns AZR_E_CONFIG. */
-int azr_opt_invalid(azr_plugin_env *env, const azr_host_services *host,
+int azr__opt_invalid(azr_plugin_env *env, const azr_host_services *host,
                     const char *key, const char *value,
                     const char *expect_fmt, ...) AZR_PRINTF(5, 6);
 
 /* Reads option `key` as an integer in [min, max] into *val (see
- * azr_opt_parse_uint). A bad value expects "an integer in MIN..MAX".
+ * azr__opt_parse_uint). A bad value expects "an integer in MIN..MAX".
  * Returns 0 (also when the key is absent) or AZR_E_CONFIG. */
-int azr_opt_uint(azr_plugin_env *env, const azr_host_services *host,
+int azr__opt_uint(azr_plugin_env *env, const azr_host_services *host,
                  const char *key, unsigned long long min,
                  unsigned long long max, unsigned long long *val);
 
 /* Reads option `key` as a number in [min, max] ((min, max] when
- * `open_min`) into *val (see azr_opt_parse_double). A bad value is
+ * `open_min`) into *val (see azr__opt_parse_double). A bad value is
  * reported with `expect_fmt` formatted as what was expected. Returns 0
  * (also when the key is absent) or AZR_E_CONFIG. */
-int azr_opt_double(azr_plugin_env *env, const azr_host_services *host,
+int azr__opt_double(azr_plugin_env *env, const azr_host_services *host,
                    const char *key, double min, int open_min, double max,
                    double *val, const char *expect_fmt, ...)
     AZR_PRINTF(8, 9);

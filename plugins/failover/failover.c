@@ -110,16 +110,16 @@ static int read_options(fo_state *st)
     unsigned long long threshold = 5, base = 30000, maxe = 300000, pct = 50,
                        trial = 1000;
     int rc;
-    if ((rc = azr_opt_uint(env, h, "consecutive_failures", 1, 1000000,
+    if ((rc = azr__opt_uint(env, h, "consecutive_failures", 1, 1000000,
                            &threshold)) ||
-        (rc = azr_opt_uint(env, h, "base_ejection_ms", 1, FO_MAX_MS,
+        (rc = azr__opt_uint(env, h, "base_ejection_ms", 1, FO_MAX_MS,
                            &base)) ||
-        (rc = azr_opt_uint(env, h, "max_ejection_percent", 0, 100, &pct)) ||
-        (rc = azr_opt_uint(env, h, "trial_timeout_ms", 1, FO_MAX_MS,
+        (rc = azr__opt_uint(env, h, "max_ejection_percent", 0, 100, &pct)) ||
+        (rc = azr__opt_uint(env, h, "trial_timeout_ms", 1, FO_MAX_MS,
                            &trial)))
         return rc;
     int max_given = h->option(env, "max_ejection_ms") != NULL;
-    if ((rc = azr_opt_uint(env, h, "max_ejection_ms", 1, FO_MAX_MS, &maxe)))
+    if ((rc = azr__opt_uint(env, h, "max_ejection_ms", 1, FO_MAX_MS, &maxe)))
         return rc;
     if (maxe < base) {
         if (max_given)

@@ -69,7 +69,7 @@ static int parse_ms(rtls_state *st, const char *key, unsigned dflt,
         return 0;
     }
     unsigned long long n;
-    if (azr_opt_parse_uint(v, 1, TIMEOUT_MAX_MS, &n) != 0)
+    if (azr__opt_parse_uint(v, 1, TIMEOUT_MAX_MS, &n) != 0)
         return st->host->error(st->env, AZR_E_CONFIG, key,
                                "%s: expected milliseconds from 1 to %u, "
                                "got '%s'", key, TIMEOUT_MAX_MS, v);
@@ -87,7 +87,7 @@ static int parse_size(rtls_state *st, const char *key, size_t dflt,
         return 0;
     }
     unsigned long long n;
-    if (azr_opt_parse_uint(v, 1024, 1ull << 40, &n) != 0 ||
+    if (azr__opt_parse_uint(v, 1024, 1ull << 40, &n) != 0 ||
         n > (unsigned long long)SIZE_MAX)
         return st->host->error(st->env, AZR_E_CONFIG, key,
                                "%s: expected bytes from 1024 to %llu, got "

@@ -48,7 +48,7 @@ typedef struct same_az_rotation {
 typedef struct same_az {
     prefer_mode prefer;
     int fallback_any;
-    azr_spill *spill; /* NULL: spill-over off */
+    azr__spill *spill; /* NULL: spill-over off */
     unsigned char rank[2][2][4]; /* see fill_ranks */
     azr_plugin_env *env;
     const azr_host_services *host;
@@ -110,14 +110,14 @@ static int same_az_create(azr_plugin_env *env, const azr_host_services *host,
     if (rc == 0)
         rc = parse_choice(env, host, "fallback", fallback_choices, 2, 0,
                           &fallback);
-    azr_spill *spill = NULL;
+    azr__spill *spill = NULL;
     if (rc == 0)
-        rc = azr_spill_create(env, host, n_nodes, &spill);
+        rc = azr__spill_create(env, host, n_nodes, &spill);
     if (rc != 0)
         return rc;
     if (host->struct_size < offsetof(azr_host_services, thread_slots) +
                                 sizeof host->thread_slots) {
-        azr_spill_destroy(spill);
+        azr__spill_destroy(spill);
         return host->error(env, AZR_E_PLUGIN, NULL, "the host predates "
                            "plugin ABI 1.1 (no thread slots)");
     }
@@ -128,7 +128,7 @@ static int same_az_create(azr_plugin_env *env, const azr_host_services *host,
     if (s == NULL || rot == NULL) {
         free(s);
         free(rot);
-        azr_spill_destroy(spill);
+        azr__spill_destroy(spill);
         return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
     }
     for (size_t i = 0; i < n_slots; i++)
@@ -148,14 +148,14 @@ static int same_az_create(azr_plugin_env *env, const azr_host_services *host,
 static void same_az_destroy(void *state)
 {
     same_az *s = state;
-    azr_spill_destroy(s->spill);
+    azr__spill_destroy(s->spill);
     free(s->rotation);
     free(s);
 }
 
 static void same_az_observe(void *state, const azr_outcome *outcome)
 {
-    azr_spill_observe(((same_az *)state)->spill, outcome);
+    azr__spill_observe(((same_az *)state)->spill, outcome);
 }
 
 /* Whether this read should leave the caller's AZ: the best same-AZ
@@ -165,7 +165,7 @@ static int spill_now(const same_az *s, const azr_node_view *const *cand,
 {
     double best_same = INFINITY, best_other = INFINITY;
     for (size_t i = 0; i < n; i++) {
-        double est = azr_spill_estimate_ns(s->spill, cand[i]->index);
+        double est = azr__spill_estimate_ns(s->spill, cand[i]->index);
         int same = atomic_load_explicit(&cand[i]->same_az,
                                         memory_order_relaxed);
         if (same && est < best_same)
@@ -173,7 +173,7 @@ static int spill_now(const same_az *s, const azr_node_view *const *cand,
         else if (!same && est < best_other)
             best_other = est;
     }
-    return azr_spill_exceeds(s->spill, best_same, best_other);
+    return azr__spill_exceeds(s->spill, best_same, best_other);
 }
 
 static long same_az_pick(void *state, const azr_pick_args *args,

@@ -26,7 +26,7 @@ typedef struct spill_node {
     _Atomic uint64_t stamp_ns;              /* time of the last sample */
 } spill_node;
 
-struct azr_spill {
+struct azr__spill {
     azr_plugin_env *env;
     const azr_host_services *host;
     size_t n_nodes;
@@ -45,13 +45,13 @@ static int read_number(azr_plugin_env *env, const azr_host_services *host,
     *given = host->option(env, key) != NULL;
     /* The bounds are whole numbers: "%.0f" prints them in full and with
      * no decimal point, so the message is the same in every locale. */
-    return azr_opt_double(env, host, key, min, open_min, max, val,
+    return azr__opt_double(env, host, key, min, open_min, max, val,
                           "a number in %s%.0f, %.0f]", open_min ? "(" : "[",
                           min, max);
 }
 
-int azr_spill_create(azr_plugin_env *env, const azr_host_services *host,
-                     size_t n_nodes, azr_spill **out)
+int azr__spill_create(azr_plugin_env *env, const azr_host_services *host,
+                     size_t n_nodes, azr__spill **out)
 {
     double ratio = 0.0, decay_ms = SPILL_DEFAULT_DECAY_MS,
            prior_ms = SPILL_DEFAULT_PRIOR_MS;
@@ -77,7 +77,7 @@ int azr_spill_create(azr_plugin_env *env, const azr_host_services *host,
         return 0;
     }
 
-    azr_spill *sp = calloc(1, sizeof *sp);
+    azr__spill *sp = calloc(1, sizeof *sp);
     if (sp == NULL)
         return host->error(env, AZR_E_NOMEM, NULL, "out of memory");
     size_t bytes = (n_nodes > 0 ? n_nodes : 1) * sizeof(spill_node);
@@ -100,7 +100,7 @@ int azr_spill_create(azr_plugin_env *env, const azr_host_services *host,
     return 0;
 }
 
-void azr_spill_destroy(azr_spill *sp)
+void azr__spill_destroy(azr__spill *sp)
 {
     if (sp == NULL)
         return;
@@ -108,13 +108,13 @@ void azr_spill_destroy(azr_spill *sp)
     free(sp);
 }
 
-/* The plain EWMA rule, for azr_ewma_update; `arg` is the pull. */
+/* The plain EWMA rule, for azr__ewma_update; `arg` is the pull. */
 static double spill_rule(double est, double sample, const void *arg)
 {
-    return azr_ewma_blend(est, sample, *(const double *)arg);
+    return azr__ewma_blend(est, sample, *(const double *)arg);
 }
 
-void azr_spill_observe(azr_spill *sp, const azr_outcome *o)
+void azr__spill_observe(azr__spill *sp, const azr_outcome *o)
 {
     if (sp == NULL || o->node_index >= sp->n_nodes)
         return;
@@ -122,20 +122,20 @@ void azr_spill_observe(azr_spill *sp, const azr_outcome *o)
         return;
     spill_node *nd = &sp->nodes[o->node_index];
     uint64_t now = sp->host->now_ns(sp->env);
-    double pull = azr_ewma_pull(&nd->stamp_ns, now, sp->tau_ns);
-    azr_ewma_update(&nd->estimate, (double)o->rtt_ns, spill_rule, &pull);
+    double pull = azr__ewma_pull(&nd->stamp_ns, now, sp->tau_ns);
+    azr__ewma_update(&nd->estimate, (double)o->rtt_ns, spill_rule, &pull);
 }
 
-double azr_spill_estimate_ns(const azr_spill *sp, size_t node_index)
+double azr__spill_estimate_ns(const azr__spill *sp, size_t node_index)
 {
     if (sp == NULL || node_index >= sp->n_nodes)
         return 0.0;
     uint64_t bits = atomic_load_explicit(&sp->nodes[node_index].estimate,
                                          memory_order_relaxed);
-    return bits == SPILL_NO_SAMPLE ? sp->prior_ns : azr_bits_double(bits);
+    return bits == SPILL_NO_SAMPLE ? sp->prior_ns : azr__bits_double(bits);
 }
 
-int azr_spill_exceeds(const azr_spill *sp, double best_same_ns,
+int azr__spill_exceeds(const azr__spill *sp, double best_same_ns,
                       double best_other_ns)
 {
     if (sp == NULL || !isfinite(best_same_ns) || !isfinite(best_other_ns))

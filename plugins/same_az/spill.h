@@ -37,30 +37,30 @@
 
 #include <azroute/plugin.h>
 
-typedef struct azr_spill azr_spill;
+typedef struct azr__spill azr__spill;
 
 /* Reads the spill_* options (during same_az's create()). Sets *out to NULL
  * when spill-over is off (spill_latency_ratio absent), else to a new state
  * for `n_nodes` nodes. Returns 0, or an azr_code described through
  * host->error (a bad value names its file:line). */
-int azr_spill_create(azr_plugin_env *env, const azr_host_services *host,
-                     size_t n_nodes, azr_spill **out);
+int azr__spill_create(azr_plugin_env *env, const azr_host_services *host,
+                     size_t n_nodes, azr__spill **out);
 
 /* Frees the state; NULL is accepted. */
-void azr_spill_destroy(azr_spill *sp);
+void azr__spill_destroy(azr__spill *sp);
 
 /* Feeds one outcome (call from same_az's observe; NULL sp is a no-op). */
-void azr_spill_observe(azr_spill *sp, const azr_outcome *outcome);
+void azr__spill_observe(azr__spill *sp, const azr_outcome *outcome);
 
 /* The node's current latency estimate in ns (the prior if it has no
  * sample). */
-double azr_spill_estimate_ns(const azr_spill *sp, size_t node_index);
+double azr__spill_estimate_ns(const azr__spill *sp, size_t node_index);
 
 /* The decision for one pick, from the lowest estimate among its same-AZ
  * candidates and the lowest among the others:
  * 1 if best_same_ns > R x best_other_ns; 0 when it is not, when either
  * is not finite (an empty group: INFINITY), or when sp is NULL. */
-int azr_spill_exceeds(const azr_spill *sp, double best_same_ns,
+int azr__spill_exceeds(const azr__spill *sp, double best_same_ns,
                       double best_other_ns);
 
 #endif /* AZR_PLUGIN_SAME_AZ_SPILL_H */

@@ -234,26 +234,26 @@ static int read_options(wl_state *st)
     const char *v;
     int rc;
 
-    if ((rc = azr_opt_double(env, h, "decay_ms", 0.0, 1, WL_MAX_DECAY_MS,
+    if ((rc = azr__opt_double(env, h, "decay_ms", 0.0, 1, WL_MAX_DECAY_MS,
                              &decay_ms, "a number of milliseconds in "
                              "(0, %.0f]", WL_MAX_DECAY_MS)) ||
-        (rc = azr_opt_double(env, h, "initial_rtt_ms", 0.0, 1,
+        (rc = azr__opt_double(env, h, "initial_rtt_ms", 0.0, 1,
                              WL_MAX_PRIOR_MS, &prior_ms, "a number of "
                              "milliseconds in (0, %.0f]", WL_MAX_PRIOR_MS)) ||
-        (rc = azr_opt_double(env, h, "min_pull", 0.0, 0, 1.0, &min_pull,
+        (rc = azr__opt_double(env, h, "min_pull", 0.0, 0, 1.0, &min_pull,
                              "a number in [0, 1]")))
         return rc;
     /* 0 or [1.5, 1000], as max_jump. */
     if ((v = h->option(env, "failure_factor")) != NULL &&
-        (azr_opt_parse_double(v, 0.0, 0, 1000.0, &failure_factor) != 0 ||
+        (azr__opt_parse_double(v, 0.0, 0, 1000.0, &failure_factor) != 0 ||
          (failure_factor != 0.0 && failure_factor < 1.5)))
-        return azr_opt_invalid(env, h, "failure_factor", v, "0 (failures "
+        return azr__opt_invalid(env, h, "failure_factor", v, "0 (failures "
                                "do not count) or a number in [1.5, 1000]");
     /* 0 or [1.5, 1000]: more than one range, checked here. */
     if ((v = h->option(env, "max_jump")) != NULL &&
-        (azr_opt_parse_double(v, 0.0, 0, 1000.0, &max_jump) != 0 ||
+        (azr__opt_parse_double(v, 0.0, 0, 1000.0, &max_jump) != 0 ||
          (max_jump != 0.0 && max_jump < 1.5)))
-        return azr_opt_invalid(env, h, "max_jump", v, "0 (no bound) or a "
+        return azr__opt_invalid(env, h, "max_jump", v, "0 (no bound) or a "
                                "number in [1.5, 1000]");
     st->mode = WL_MODE_P2C;
     if ((v = h->option(env, "mode")) != NULL) {
@@ -339,7 +339,7 @@ static void wl_destroy(void *state)
 static double wl_estimate(const wl_state *st, wl_node *nd, uint64_t now)
 {
     uint64_t bits = atomic_load_explicit(&nd->estimate, memory_order_relaxed);
-    double est = bits == WL_NO_SAMPLE ? st->prior_ns : azr_bits_double(bits);
+    double est = bits == WL_NO_SAMPLE ? st->prior_ns : azr__bits_double(bits);
     uint64_t stamp = atomic_load_explicit(&nd->stamp_ns, memory_order_relaxed);
     if (now > stamp)
         est *= exp(-(double)(now - stamp) / st->tau_ns);
@@ -455,7 +455,7 @@ typedef struct wl_step {
     int failure;
 } wl_step;
 
-/* The peak EWMA rule (see the top of the file), for azr_ewma_update. */
+/* The peak EWMA rule (see the top of the file), for azr__ewma_update. */
 static double wl_rule(double est, double sample, const void *arg)
 {
     const wl_step *k = arg;
@@ -470,7 +470,7 @@ static double wl_rule(double est, double sample, const void *arg)
                      k->st->max_jump;        /* ...by at most max_jump x */
         return k->st->max_jump > 0.0 && sample > top ? top : sample;
     }
-    return azr_ewma_blend(est, sample, k->pull);
+    return azr__ewma_blend(est, sample, k->pull);
 }
 
 /*
@@ -490,7 +490,7 @@ static void wl_update(const wl_state *st, wl_node *nd, double sample,
             atomic_store_explicit(&nd->contended_at, now != 0 ? now : 1,
                                   memory_order_relaxed);
     }
-    double pull = azr_ewma_pull(&nd->stamp_ns, now, st->tau_ns);
+    double pull = azr__ewma_pull(&nd->stamp_ns, now, st->tau_ns);
     double decay = 1.0 - pull; /* exp(-dt / tau): the idle decay */
     double least = n == 1 ? st->min_pull
                           : 1.0 - pow(1.0 - st->min_pull, (double)n);
@@ -501,12 +501,12 @@ static void wl_update(const wl_state *st, wl_node *nd, double sample,
          * its prior, not as a first sample. */
         uint64_t none = WL_NO_SAMPLE;
         atomic_compare_exchange_strong_explicit(
-            &nd->estimate, &none, azr_double_bits(st->prior_ns),
+            &nd->estimate, &none, azr__double_bits(st->prior_ns),
             memory_order_relaxed, memory_order_relaxed);
     }
     const wl_step step = { .st = st, .pull = pull, .decay = decay,
                            .failure = failure };
-    azr_ewma_update(&nd->estimate, sample, wl_rule, &step);
+    azr__ewma_update(&nd->estimate, sample, wl_rule, &step);
 }
 
 /* Adds a sample to the slot's batch; folds the batch into the shared
@@ -515,7 +515,7 @@ static void wl_batch(const wl_state *st, wl_node *nd, wl_slot_node *mine,
                      double sample, uint64_t now, int force)
 {
     uint64_t n = atomic_load_explicit(&mine->batch_n, memory_order_relaxed);
-    double sum = n > 0 ? azr_bits_double(atomic_load_explicit(
+    double sum = n > 0 ? azr__bits_double(atomic_load_explicit(
                              &mine->batch_sum, memory_order_relaxed))
                        : 0.0;
     if (n == 0)
@@ -525,7 +525,7 @@ static void wl_batch(const wl_state *st, wl_node *nd, wl_slot_node *mine,
     uint64_t since = atomic_load_explicit(&mine->batch_since,
                                           memory_order_relaxed);
     if (!force && now - since < WL_SHARE_NS && n < WL_BATCH_MAX) {
-        atomic_store_explicit(&mine->batch_sum, azr_double_bits(sum),
+        atomic_store_explicit(&mine->batch_sum, azr__double_bits(sum),
                               memory_order_relaxed);
         atomic_store_explicit(&mine->batch_n, n, memory_order_relaxed);
         return;
@@ -590,7 +590,7 @@ static void wl_observe(void *state, const azr_outcome *o)
                                               memory_order_relaxed);
     int shared = contended != 0 && now - contended < WL_CONTENDED_NS;
     if (bits == WL_NO_SAMPLE || !shared ||
-        sample > azr_bits_double(bits) * WL_PEAK_RATIO) {
+        sample > azr__bits_double(bits) * WL_PEAK_RATIO) {
         /* A batch left over from when the estimate was shared goes first,
          * so that samples stay in order. */
         if (atomic_load_explicit(&mine->batch_n, memory_order_relaxed) > 0)
@@ -614,7 +614,7 @@ static void wl_describe(void *state, size_t index,
     uint64_t bits = atomic_load_explicit(&st->nodes[index].estimate,
                                          memory_order_relaxed);
     if (bits != WL_NO_SAMPLE)
-        report->latency_ns = azr_bits_double(bits);
+        report->latency_ns = azr__bits_double(bits);
 }
 
 static const azr_policy_ops wl_ops = {
