@@ -17,6 +17,7 @@
 #include <azroute/azroute.h>
 #include <azroute/plugin.h>
 
+#include "core/shard.h"
 #include "testutil.h"
 
 /* Three AZs: az1 holds the primary and a replica, az2 a replica, az3
@@ -550,6 +551,53 @@ static void *pick_and_report(void *arg)
     return NULL;
 }
 
+/* Per-thread slots: threads alive together hold distinct slots, and a
+ * slot a thread held is free again once it exited. */
+typedef struct slot_probe {
+    pthread_barrier_t *together; /* NULL: run alone */
+    size_t slot;
+} slot_probe;
+
+static void *take_slot(void *arg)
+{
+    slot_probe *p = arg;
+    p->slot = azr__shard_self();
+    if (p->together != NULL)
+        pthread_barrier_wait(p->together);
+    return NULL;
+}
+
+START_TEST(test_thread_slots)
+{
+    size_t mine = azr__shard_self();
+    ck_assert_uint_lt(mine, azr__shard_count());
+    ck_assert_uint_ge(azr__shard_count(), 4);
+
+    slot_probe a = { 0 }, b = { 0 };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, take_slot, &a), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(pthread_create(&t, NULL, take_slot, &b), 0);
+    pthread_join(t, NULL);
+    ck_assert_uint_ne(a.slot, mine);
+    ck_assert_uint_eq(b.slot, a.slot);      /* given back at exit, reused */
+
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 3);
+    slot_probe c = { .together = &bar }, d = { .together = &bar };
+    pthread_t tc, td;
+    ck_assert_int_eq(pthread_create(&tc, NULL, take_slot, &c), 0);
+    ck_assert_int_eq(pthread_create(&td, NULL, take_slot, &d), 0);
+    pthread_barrier_wait(&bar);              /* both hold their slot now */
+    pthread_join(tc, NULL);
+    pthread_join(td, NULL);
+    pthread_barrier_destroy(&bar);
+    ck_assert_uint_ne(c.slot, d.slot);
+    ck_assert_uint_ne(c.slot, mine);
+    ck_assert_uint_ne(d.slot, mine);
+}
+END_TEST
+
 START_TEST(test_threads_pick_and_report)
 {
     azr_ctx *ctx = open_or_fail(
@@ -699,6 +747,7 @@ static Suite *core_suite(void)
     tc = tcase_create("threads");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_threads_pick_and_report);
+    tcase_add_test(tc, test_thread_slots);
     suite_add_tcase(s, tc);
     return s;
 }
