@@ -194,7 +194,11 @@ EOF_C
 libs=$(pkg-config --libs azroute) || fail "pkg-config --libs azroute"
 libdir=$(pkg-config --variable=libdir azroute) || fail "pkg-config libdir"
 case "$libdir" in "$root"*) ;; *) libdir=$root$libdir ;; esac
-${CC:-cc} -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags azroute) \
+# $CFLAGS as a user's build takes it (the sanitizer pass exports its
+# instrumentation flags, so that the runtime comes first in this program).
+# shellcheck disable=SC2086 # CFLAGS and libs are lists of words
+${CC:-cc} -std=c11 -Wall -Wextra -Werror ${CFLAGS:-} \
+    $(pkg-config --cflags azroute) \
     -o "$RH_DIR/idle" "$RH_DIR/idle.c" $libs >"$RH_DIR/idle.log" 2>&1 ||
     { cat "$RH_DIR/idle.log" >&2; fail "building the idle-connection program"; }
 out=$(LD_LIBRARY_PATH=$libdir "$RH_DIR/idle" "$ini" 2>&1) ||
