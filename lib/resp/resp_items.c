@@ -495,9 +495,6 @@ static azr_resp_step bulk_item(azr_reader *r, const token *t,
         return st;
     if (!reserve_slot(r))
         return STEP_NOMEM;
-    /* Charged before the reply is made: a STEP_NOMEM below keeps the
-     * charge, so a retry counts this payload twice against max_reply. */
-    charge(r, blen + 1 + (r->depth == 0 ? sizeof(azr_reply) : 0));
     if (t->type == '=') {
         rep = new_reply(AZR_REPLY_VERBATIM, data + 4, blen - 4);
         if (rep != NULL) {
@@ -510,6 +507,9 @@ static azr_resp_step bulk_item(azr_reader *r, const token *t,
     }
     if (rep == NULL)
         return STEP_NOMEM;
+    /* Charged once the reply exists, so that a STEP_NOMEM retry does not
+     * count the payload twice (the room was checked on the header). */
+    charge(r, blen + 1 + (r->depth == 0 ? sizeof(azr_reply) : 0));
     return commit_scalar(r, rep, next + blen + 2, done);
 }
 
