@@ -235,7 +235,7 @@ static void stats_delta(azr_stats *after, const azr_stats *before)
                                after->price_per_gb / 1e9;
 }
 
-static void bench_print_json(azr_ctx *ctx, const bench_opts *o,
+static void bench_print_json(const bench_opts *o,
                              const bench_run *run, const azr_stats *d,
                              const azr_cli_latency *s)
 {
@@ -282,7 +282,6 @@ static void bench_print_json(azr_ctx *ctx, const bench_opts *o,
         fputs("}", stdout);
     }
     fputs("]}\n", stdout);
-    (void)ctx;
 }
 
 static void bench_print_table(const bench_opts *o, const bench_run *run,
@@ -396,7 +395,7 @@ int azr_cli_bench(azr_ctx *ctx, int argc, char **argv)
                       run.error_replies, run.first_reply_err);
     azr_cli_latency s = azr_cli_summarise(lat, run.n_ok);
     if (o.json)
-        bench_print_json(ctx, &o, &run, after, &s);
+        bench_print_json(&o, &run, after, &s);
     else
         bench_print_table(&o, &run, after, &s, elapsed_s);
     status = run.n_ok > 0 ? AZR_EXIT_OK : AZR_EXIT_RUNTIME;

@@ -199,11 +199,15 @@ int azr_cli_probe(azr_ctx *ctx, int argc, char **argv)
     uint64_t *same_v = malloc(n * count * sizeof *same_v);
     uint64_t *cross_v = malloc(n * count * sizeof *cross_v);
     int status = AZR_EXIT_OK;
+    azr_stats *before = NULL, *after = NULL;
     if (pn == NULL || same_v == NULL || cross_v == NULL) {
         azr_cli_error("probe: out of memory");
         status = AZR_EXIT_RUNTIME;
         goto out;
     }
+    /* Only node i moves bytes while it is probed: one snapshot before
+     * and one after the loop give each node's probe bytes. */
+    azr_stats_get(ctx, &before);
     size_t n_same = 0, n_cross = 0;
     for (size_t i = 0; i < n; i++) {
         azr_node_get(ctx, i, &pn[i].info);
@@ -213,18 +217,7 @@ int azr_cli_probe(azr_ctx *ctx, int argc, char **argv)
             status = AZR_EXIT_RUNTIME;
             goto out;
         }
-        azr_stats *before = NULL, *after = NULL;
-        azr_stats_get(ctx, &before);
         probe_one(ctx, &pn[i], count);
-        azr_stats_get(ctx, &after);
-        if (before != NULL && after != NULL) {
-            pn[i].bytes_sent = after->nodes[i].bytes_sent -
-                               before->nodes[i].bytes_sent;
-            pn[i].bytes_received = after->nodes[i].bytes_received -
-                                   before->nodes[i].bytes_received;
-        }
-        azr_stats_free(before);
-        azr_stats_free(after);
         uint64_t *dst = pn[i].info.same_az ? same_v + n_same
                                            : cross_v + n_cross;
         memcpy(dst, pn[i].samples, pn[i].n_ok * sizeof *dst);
@@ -232,6 +225,13 @@ int azr_cli_probe(azr_ctx *ctx, int argc, char **argv)
         pn[i].s = azr_cli_summarise(pn[i].samples, pn[i].n_ok);
         if (pn[i].errors > 0)
             status = AZR_EXIT_RUNTIME;
+    }
+    azr_stats_get(ctx, &after);
+    for (size_t i = 0; before != NULL && after != NULL && i < n; i++) {
+        pn[i].bytes_sent = after->nodes[i].bytes_sent -
+                           before->nodes[i].bytes_sent;
+        pn[i].bytes_received = after->nodes[i].bytes_received -
+                               before->nodes[i].bytes_received;
     }
     azr_cli_latency same = azr_cli_summarise(same_v, n_same);
     azr_cli_latency cross = azr_cli_summarise(cross_v, n_cross);
@@ -243,6 +243,8 @@ int azr_cli_probe(azr_ctx *ctx, int argc, char **argv)
         probe_print_table(&az, pn, n, count, &same, &cross);
 
 out:
+    azr_stats_free(before);
+    azr_stats_free(after);
     if (pn != NULL)
         for (size_t i = 0; i < n; i++)
             free(pn[i].samples);
