@@ -363,6 +363,14 @@ START_TEST(test_good_defaults)
     ck_assert_uint_eq(n->weight, 1);
     ck_assert_uint_eq(n->priority, 0);
     ck_assert_uint_eq(n->line, 2);
+    ck_assert_int_eq(n->has_role, 1);
+    /* no [topology]: static, the discovery settings at their defaults */
+    ck_assert_int_eq(cfg->topo_mode, AZR_TOPO_STATIC);
+    ck_assert_uint_eq(cfg->topo_line, 0);
+    ck_assert_ptr_null(cfg->seeds);
+    ck_assert_uint_eq(cfg->n_seeds, 0);
+    ck_assert_uint_eq(cfg->refresh_ms, 60000);
+    ck_assert_uint_eq(cfg->failover_wait_ms, 2000);
     azr__config_free(cfg);
 }
 END_TEST
@@ -661,6 +669,257 @@ START_TEST(test_sample_conf)
         ck_assert_str_eq(cfg->nodes[i].host, "127.0.0.1");
     azr__config_free(cfg);
     free(path);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* [topology]                                                          */
+
+START_TEST(test_good_topology)
+{
+    azr_config *cfg = load_good("topology.ini");
+    const azr_cfg_node *n;
+
+    ck_assert_int_eq(cfg->topo_mode, AZR_TOPO_REPLICATION);
+    ck_assert_uint_eq(cfg->topo_line, 7);
+    ck_assert_uint_eq(cfg->refresh_ms, 30000);
+    ck_assert_uint_eq(cfg->failover_wait_ms, 5000);
+    ck_assert_uint_eq(cfg->n_seeds, 4);
+    ck_assert_str_eq(cfg->seeds[0].host, "master.cache.example");
+    ck_assert_uint_eq(cfg->seeds[0].port, 6379); /* the default */
+    ck_assert_str_eq(cfg->seeds[1].host, "replica-1.cache.example");
+    ck_assert_uint_eq(cfg->seeds[1].port, 6380);
+    ck_assert_str_eq(cfg->seeds[2].host, "2001:db8::7"); /* no brackets */
+    ck_assert_uint_eq(cfg->seeds[2].port, 6381);
+    ck_assert_str_eq(cfg->seeds[3].host, "fe80::1%eth0");
+    ck_assert_uint_eq(cfg->seeds[3].port, 6379);
+
+    ck_assert_uint_eq(cfg->n_nodes, 2);
+    n = node_by_id(cfg, "cache-001"); /* an AZ hint, through [az_map] */
+    ck_assert_str_eq(n->host, "master.cache.example");
+    ck_assert_str_eq(n->az_id, "apne1-az4");
+    ck_assert_str_eq(n->az_name, "ap-northeast-1a");
+    ck_assert_int_eq(n->has_role, 0);
+    ck_assert_uint_eq(n->weight, 2);
+    n = node_by_id(cfg, "cache-002"); /* no AZ hint */
+    ck_assert_uint_eq(n->port, 6380);
+    ck_assert_ptr_null(n->az_id);
+    ck_assert_ptr_null(n->az_name);
+    ck_assert_int_eq(n->has_role, 0);
+    ck_assert_uint_eq(n->priority, 1);
+    azr__config_free(cfg);
+}
+END_TEST
+
+static const char *host_253(char buf[254]);
+
+#define TOPO_HEAD "[azroute]\ntransport = resp_tls\n[topology]\n"
+
+START_TEST(test_topology_modes)
+{
+    azr_config *cfg;
+
+    /* mode = static written out: today's rules, and the same node */
+    cfg = load_string_ok("[topology]\nmode = static\n" ONE_NODE);
+    ck_assert_int_eq(cfg->topo_mode, AZR_TOPO_STATIC);
+    ck_assert_uint_eq(cfg->topo_line, 1);
+    ck_assert_uint_eq(cfg->n_seeds, 0);
+    ck_assert_str_eq(cfg->nodes[0].az_id, "apne1-az4");
+    ck_assert_int_eq(cfg->nodes[0].role, AZR_ROLE_PRIMARY);
+    ck_assert_int_eq(cfg->nodes[0].has_role, 1);
+    azr__config_free(cfg);
+
+    /* cluster: accepted by the loader (the context decides about it) */
+    cfg = load_string_ok(TOPO_HEAD "mode = cluster\nseeds = cfg.example\n"
+                         "refresh_ms = 0\nfailover_wait_ms = 0\n");
+    ck_assert_int_eq(cfg->topo_mode, AZR_TOPO_CLUSTER);
+    ck_assert_uint_eq(cfg->topo_line, 3);
+    ck_assert_uint_eq(cfg->n_nodes, 0);
+    ck_assert_uint_eq(cfg->refresh_ms, 0);
+    ck_assert_uint_eq(cfg->failover_wait_ms, 0);
+    azr__config_free(cfg);
+
+    /* the upper bounds; [node] hints alone, az_id or an ID in az */
+    cfg = load_string_ok(TOPO_HEAD "mode = replication\n"
+                         "refresh_ms = 86400000\nfailover_wait_ms = 60000\n"
+                         "[node a]\nhost = 10.0.0.1\nport = 6379\n"
+                         "[node b]\nhost = 10.0.0.2\nport = 6379\n"
+                         "az = use1-az1\n"
+                         "[node c]\nhost = 10.0.0.3\nport = 6379\n"
+                         "az_id = use1-az2\n");
+    ck_assert_uint_eq(cfg->refresh_ms, 86400000);
+    ck_assert_uint_eq(cfg->failover_wait_ms, 60000);
+    ck_assert_uint_eq(cfg->n_seeds, 0);
+    ck_assert_ptr_null(cfg->nodes[0].az_id);
+    ck_assert_str_eq(cfg->nodes[1].az_id, "use1-az1");
+    ck_assert_ptr_null(cfg->nodes[1].az_name);
+    ck_assert_str_eq(cfg->nodes[2].az_id, "use1-az2");
+    azr__config_free(cfg);
+
+    /* the static rules stay exactly as they were */
+    expect_string_error("[node a]\nhost = h\nport = 1\nrole = primary\n",
+                        AZR_E_CONFIG, ":1: [node a]: missing key 'az' (or "
+                                      "'az_id')");
+    expect_string_error("[topology]\nmode = static\n", AZR_E_CONFIG,
+                        ": no nodes configured ([node NAME] sections or "
+                        "nodes_env)");
+    /* the earliest line wins between the mode's checks */
+    expect_string_error("[node a]\nhost = h\nport = 1\nrole = primary\n"
+                        "[topology]\nmode = cluster\n", AZR_E_CONFIG,
+                        ":4: [node a]: role is learned from the servers in "
+                        "mode = cluster; remove it");
+}
+END_TEST
+
+START_TEST(test_topology_seeds)
+{
+    static const struct {
+        const char *seeds;
+        const char *host;
+        unsigned port;
+    } ok[] = {
+        { "h", "h", 6379 },
+        { "  h.example:1  ", "h.example", 1 },
+        { "10.0.0.1:65535", "10.0.0.1", 65535 },
+        { "[::1]", "::1", 6379 },
+        { "[::1]:7000", "::1", 7000 },
+        { "cache_1-a.example", "cache_1-a.example", 6379 },
+    };
+    char text[512];
+    azr_config *cfg;
+
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        snprintf(text, sizeof text, TOPO_HEAD "mode = replication\n"
+                 "seeds = %s\n", ok[i].seeds);
+        cfg = load_string_ok(text);
+        ck_assert_uint_eq(cfg->n_seeds, 1);
+        ck_assert_str_eq(cfg->seeds[0].host, ok[i].host);
+        ck_assert_uint_eq(cfg->seeds[0].port, ok[i].port);
+        azr__config_free(cfg);
+    }
+    /* same host, other port: two seeds; a host of 253 characters */
+    {
+        char host[254];
+        snprintf(text, sizeof text, TOPO_HEAD "mode = replication\n"
+                 "seeds = a:1,a:2 , %s:3\n", host_253(host));
+        cfg = load_string_ok(text);
+        ck_assert_uint_eq(cfg->n_seeds, 3);
+        ck_assert_uint_eq(cfg->seeds[1].port, 2);
+        ck_assert_str_eq(cfg->seeds[2].host, host);
+        azr__config_free(cfg);
+        /* 254 characters: the host rule refuses it */
+        snprintf(text, sizeof text, TOPO_HEAD "mode = replication\n"
+                 "seeds = x%s\n", host);
+        cfg = (azr_config *)&cfg;
+        ck_assert_int_eq(azr__config_load_string(text, "T.ini", &cfg, NULL,
+                                                 0), AZR_E_CONFIG);
+        ck_assert_ptr_null(cfg);
+    }
+    expect_string_error(TOPO_HEAD "mode = replication\nseeds = a]:1\n",
+                        AZR_E_CONFIG, ":5: bad seed 'a]:1' (bad host)");
+    expect_string_error(TOPO_HEAD "mode = replication\nseeds = []:1\n",
+                        AZR_E_CONFIG, ":5: bad seed '[]:1' (expected host, "
+                        "host:port or [IPv6 address]:port)");
+    expect_string_error(TOPO_HEAD "mode = replication\nseeds = [::1]x\n",
+                        AZR_E_CONFIG, ":5: bad seed '[::1]x' (expected host, "
+                        "host:port or [IPv6 address]:port)");
+    expect_string_error(TOPO_HEAD "mode = replication\nseeds = h:+1\n",
+                        AZR_E_CONFIG, ":5: bad seed 'h:+1' (bad port '+1', "
+                        "expected 1..65535)");
+    expect_string_error(TOPO_HEAD "mode = replication\nseeds = ,\n",
+                        AZR_E_CONFIG, ":5: seeds: empty entry 1");
+    /* an entry longer than any host is cut before it is looked at */
+    memset(text, 0, sizeof text);
+    memcpy(text, TOPO_HEAD "mode = replication\nseeds = a,",
+           strlen(TOPO_HEAD "mode = replication\nseeds = a,"));
+    memset(text + strlen(text), 'b', 400);
+    strcat(text, ":1\n");
+    expect_string_error(text, AZR_E_CONFIG,
+                        ":5: bad seed 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                        "bbbbbbbb...' (bad host)");
+}
+END_TEST
+
+START_TEST(test_topology_too_many_seeds)
+{
+    size_t cap = 64 + (AZR_MAX_NODES + 1) * 8;
+    char *text = malloc(cap), *p = text;
+    azr_config *cfg;
+
+    ck_assert_ptr_nonnull(text);
+    p += sprintf(p, TOPO_HEAD "mode = cluster\nseeds = h:1");
+    for (int i = 2; i <= AZR_MAX_NODES; i++)
+        p += sprintf(p, ",h:%d", i);
+    strcpy(p, "\n");
+    cfg = load_string_ok(text);
+    ck_assert_uint_eq(cfg->n_seeds, AZR_MAX_NODES);
+    ck_assert_uint_eq(cfg->seeds[AZR_MAX_NODES - 1].port, AZR_MAX_NODES);
+    azr__config_free(cfg);
+    strcpy(p, ",h:9999\n");
+    expect_string_error(text, AZR_E_CONFIG, ":5: too many seeds (max 1024)");
+    free(text);
+}
+END_TEST
+
+START_TEST(test_topology_nodes_env)
+{
+    azr_config *cfg;
+    const azr_cfg_node *n;
+
+    /* Hints: no AZ, an ID, a mapped name; the role field empty. */
+    ck_assert_int_eq(setenv("AZR_TEST_NODES",
+        "n1|10.0.0.1|6379|||, n2|10.0.0.2|6379|apne1-az4|| ,"
+        "n3|10.0.0.3|6379||ap-northeast-1a|", 1), 0);
+    cfg = load_string_ok("[azroute]\ntransport = resp_tls\n"
+                         "nodes_env = AZR_TEST_NODES\n"
+                         "[az_map]\nap-northeast-1a = apne1-az1\n"
+                         "[topology]\nmode = replication\n");
+    ck_assert_uint_eq(cfg->n_nodes, 3);
+    n = node_by_id(cfg, "n1");
+    ck_assert_ptr_null(n->az_id);
+    ck_assert_ptr_null(n->az_name);
+    ck_assert_int_eq(n->has_role, 0);
+    ck_assert_str_eq(node_by_id(cfg, "n2")->az_id, "apne1-az4");
+    n = node_by_id(cfg, "n3");
+    ck_assert_str_eq(n->az_id, "apne1-az1");
+    ck_assert_str_eq(n->az_name, "ap-northeast-1a");
+    azr__config_free(cfg);
+
+    /* nodes_env alone is enough to start discovery from */
+    cfg = load_string_ok("[azroute]\ntransport = resp_tls\n"
+                         "nodes_env = AZR_TEST_NODES\n"
+                         "[az_map]\nap-northeast-1a = apne1-az1\n"
+                         "[topology]\nmode = cluster\n");
+    ck_assert_uint_eq(cfg->n_seeds, 0);
+    azr__config_free(cfg);
+
+    /* static: the AZ and the role stay required */
+    expect_string_error("[azroute]\nnodes_env = AZR_TEST_NODES\n"
+                        "[topology]\nmode = static\n", AZR_E_CONFIG,
+                        ":2: nodes_env AZR_TEST_NODES entry 1: no AZ (az_id "
+                        "and az_name are empty)");
+    ck_assert_int_eq(setenv("AZR_TEST_NODES",
+                            "n1|10.0.0.1|6379|apne1-az4||", 1), 0);
+    expect_string_error("[azroute]\nnodes_env = AZR_TEST_NODES\n",
+                        AZR_E_CONFIG, ":2: nodes_env AZR_TEST_NODES entry 1: "
+                        "bad role '' (expected primary or replica)");
+    cfg = load_string_ok("[azroute]\nnodes_env = AZR_TEST_NODES\n"
+                         "transport = resp_tls\n[topology]\n"
+                         "mode = replication\n");
+    ck_assert_int_eq(cfg->nodes[0].has_role, 0);
+    azr__config_free(cfg);
+    ck_assert_int_eq(setenv("AZR_TEST_NODES",
+                            "n1|10.0.0.1|6379|apne1-az4||primary", 1), 0);
+    cfg = load_string_ok("[azroute]\nnodes_env = AZR_TEST_NODES\n");
+    ck_assert_int_eq(cfg->nodes[0].has_role, 1);
+    ck_assert_int_eq(cfg->nodes[0].role, AZR_ROLE_PRIMARY);
+    azr__config_free(cfg);
+    expect_string_error("[azroute]\nnodes_env = AZR_TEST_NODES\n"
+                        "transport = resp_tls\n[topology]\nmode = cluster\n",
+                        AZR_E_CONFIG, ":2: nodes_env AZR_TEST_NODES entry 1: "
+                        "role is learned from the servers in mode = cluster; "
+                        "leave the role field empty");
+    unsetenv("AZR_TEST_NODES");
 }
 END_TEST
 
@@ -1095,6 +1354,7 @@ START_TEST(test_alloc_failures)
     char *sample = path_of("conf/azroute.ini");
     char *plugins = path_of("tests/config/good/plugins.ini");
     char *mixed = path_of("tests/config/good/mixed.ini");
+    char *topology = path_of("tests/config/good/topology.ini");
 
     inject_all(sample, NULL);
     inject_all(plugins, NULL);
@@ -1104,6 +1364,7 @@ START_TEST(test_alloc_failures)
         "e3|127.0.0.1|7003|apne1-az4|ap-northeast-1a|replica", 1), 0);
     inject_all(mixed, NULL);
     unsetenv("AZR_TEST_NODES");
+    inject_all(topology, NULL);
     /* default policy list, az_map growth */
     inject_all(NULL, "[az_map]\na-1a = use1-az1\na-1b = use1-az2\n"
                      "a-1c = use1-az3\na-1d = use1-az4\na-1e = use1-az5\n"
@@ -1112,6 +1373,7 @@ START_TEST(test_alloc_failures)
     free(sample);
     free(plugins);
     free(mixed);
+    free(topology);
 }
 END_TEST
 
@@ -1135,7 +1397,7 @@ START_TEST(test_mutations)
     static const char alphabet[] = "[]=:;#, \t\n\r|-_azAZ09/.\x01\xff";
     const char *const files[] = {
         "conf/azroute.ini", "tests/config/good/plugins.ini",
-        "tests/config/good/az_map.ini"
+        "tests/config/good/az_map.ini", "tests/config/good/topology.ini"
     };
     int ok = 0, failed = 0;
 
@@ -1175,7 +1437,8 @@ START_TEST(test_mutations)
             rc = azr__config_load_string(buf, "M.ini", &cfg, err, sizeof err);
             if (rc == AZR_OK) {
                 ok++;
-                ck_assert_uint_ge(cfg->n_nodes, 1);
+                /* something to route to, or to discover from */
+                ck_assert_uint_ge(cfg->n_nodes + cfg->n_seeds, 1);
                 azr__config_free(cfg);
             } else {
                 failed++;
@@ -1219,6 +1482,14 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_good_nodes_env);
     tcase_add_test(tc, test_good_mixed);
     tcase_add_test(tc, test_sample_conf);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("topology");
+    tcase_add_test(tc, test_good_topology);
+    tcase_add_test(tc, test_topology_modes);
+    tcase_add_test(tc, test_topology_seeds);
+    tcase_add_test(tc, test_topology_too_many_seeds);
+    tcase_add_test(tc, test_topology_nodes_env);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("text");

@@ -46,6 +46,9 @@ static azr_code load_text(const char *text, size_t len, const char *name,
     cfg->stats.price_per_gb = 0.01;
     cfg->md_source = AZR_MD_AUTO;
     cfg->md_timeout_ms = AZR_MD_DEFAULT_TIMEOUT_MS;
+    cfg->topo_mode = AZR_TOPO_STATIC;
+    cfg->refresh_ms = AZR_TOPO_REFRESH_DEFAULT_MS;
+    cfg->failover_wait_ms = AZR_TOPO_FAILOVER_WAIT_DEFAULT_MS;
     p.cfg = cfg;
 
     line = malloc(AZR_CFG_LINE_MAX + 1);

@@ -40,13 +40,47 @@ typedef enum azr_md_source_kind {
     AZR_MD_NONE
 } azr_md_source_kind;
 
+/* [topology] refresh_ms and failover_wait_ms: defaults and upper bounds
+ * (both accept 0). */
+#define AZR_TOPO_REFRESH_DEFAULT_MS 60000u
+#define AZR_TOPO_REFRESH_MAX_MS 86400000u
+#define AZR_TOPO_FAILOVER_WAIT_DEFAULT_MS 2000u
+#define AZR_TOPO_FAILOVER_WAIT_MAX_MS 60000u
+/* The port of a seed written without one. */
+#define AZR_TOPO_SEED_PORT_DEFAULT 6379u
+
+/* [topology] mode: where the node table comes from. In static mode the
+ * [node] sections (and nodes_env) are the group, as written; in the other
+ * modes the servers are asked, and [node] sections are only hints (AZ,
+ * weight, priority of the node with the same host and port). */
+typedef enum azr_topology_mode {
+    AZR_TOPO_STATIC = 0,
+    AZR_TOPO_REPLICATION = 1,
+    AZR_TOPO_CLUSTER = 2
+} azr_topology_mode;
+
+/* One entry of [topology] seeds: where discovery starts. */
+typedef struct azr_cfg_seed {
+    char *host;      /* host name, IPv4 or IPv6 literal (brackets removed) */
+    unsigned port;   /* default 6379 */
+} azr_cfg_seed;
+
+/* A [node ID] section or nodes_env entry. In static mode every field is
+ * set as described. In modes replication and cluster the node is a hint:
+ * az_id is NULL when no AZ was given (az_name too), and `role` is
+ * meaningless (it is never written there: the servers report roles);
+ * has_role is then 0. */
 typedef struct azr_cfg_node {
     char *id;
     char *host;
     unsigned port;          /* 1..65535 */
-    char *az_id;            /* resolved AZ ID, never NULL after a load */
+    char *az_id;            /* resolved AZ ID; never NULL after a load in
+                               static mode, NULL in the other modes when
+                               no AZ was given */
     char *az_name;          /* the name as written, or NULL if an ID was */
-    azr_role role;
+    azr_role role;          /* static mode only */
+    int has_role;           /* 1 when `role` was written (always, in static
+                               mode; never in the others) */
     unsigned weight;        /* >= 1, default 1 */
     unsigned priority;      /* default 0 (highest tier) */
     unsigned line;          /* line of the [node ...] header or nodes_env */
@@ -134,6 +168,20 @@ typedef struct azr_config {
 
     /* [stats] */
     azr_cfg_stats stats;
+
+    /* [topology] */
+    azr_topology_mode topo_mode;   /* default AZR_TOPO_STATIC */
+    unsigned topo_line;            /* line of the [topology] header, 0 if
+                                      none */
+    azr_cfg_seed *seeds;           /* as written; empty: none given (static
+                                      mode: always empty) */
+    size_t n_seeds;                /* at most AZR_MAX_NODES */
+    unsigned refresh_ms;           /* default AZR_TOPO_REFRESH_DEFAULT_MS,
+                                      0 (only on events) ..
+                                      AZR_TOPO_REFRESH_MAX_MS */
+    unsigned failover_wait_ms;     /* default
+                                      AZR_TOPO_FAILOVER_WAIT_DEFAULT_MS,
+                                      0..AZR_TOPO_FAILOVER_WAIT_MAX_MS */
 } azr_config;
 
 /* Loads and validates the file at `path`. On success *out is a config the
@@ -151,7 +199,9 @@ azr_code azr__config_load_string(const char *text, const char *name,
 /* Parses a nodes_env value ("id|address|port|az_id|az_name|role", comma
  * separated) and appends its nodes to cfg (AZ resolution as for [node]:
  * az_id wins; else az_name through [az_map]). `where` prefixes messages.
- * Duplicate ids (also against existing nodes) are errors. */
+ * Duplicate ids (also against existing nodes) are errors. The rules follow
+ * cfg->topo_mode: in static mode role and an AZ are required; in the other
+ * modes the AZ fields may be empty and the role field must be. */
 azr_code azr__config_add_nodes_env(azr_config *cfg, const char *value,
                                    const char *where, char *err,
                                    size_t errlen);

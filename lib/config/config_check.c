@@ -1,9 +1,11 @@
 /*
  * config_check.c - what azroute.ini's loader checks once the whole file is
  * read: [az_map] may follow the [node] sections that use it, [azroute]
- * policy may follow [policy NAME]. Each check reports its first problem
- * and the earliest line wins. Then nodes_env is read, and a configuration
- * without nodes is refused.
+ * policy may follow [policy NAME], and [topology] may follow the [node]
+ * sections whose rules its mode decides. Each check reports its first
+ * problem and the earliest line wins. Then nodes_env is read, and a
+ * configuration without nodes (static mode) or without nodes and seeds
+ * (the other modes) is refused.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +17,28 @@ static const char *const default_policy[] = {
     "failover", "same_az", "weighted_latency"
 };
 
-/* Every [node] section has host, port, az (or az_id) and role, and its AZ
- * resolves: [az_map] may come after the node. */
+/* The first key a [node] section lacks, or NULL. Static mode: host, port,
+ * az (or az_id) and role. Other modes: host and port (the node is a hint;
+ * the servers report roles, and its AZ may be unknown). */
+static const char *node_missing(const azr_cfg_parser *p,
+                                const azr_cfg_node_extra *x)
+{
+    int is_static = p->cfg->topo_mode == AZR_TOPO_STATIC;
+
+    if (x->key_line[KN_HOST] == 0)
+        return "'host'";
+    if (x->key_line[KN_PORT] == 0)
+        return "'port'";
+    if (is_static && x->key_line[KN_AZ] == 0 && x->key_line[KN_AZ_ID] == 0)
+        return "'az' (or 'az_id')";
+    if (is_static && x->key_line[KN_ROLE] == 0)
+        return "'role'";
+    return NULL;
+}
+
+/* Every [node] section has the keys its mode requires (node_missing), no
+ * role outside static mode, and its AZ, when given, resolves: [az_map] may
+ * come after the node. */
 static void check_nodes(azr_cfg_parser *p)
 {
     azr_config *cfg = p->cfg;
@@ -25,23 +47,24 @@ static void check_nodes(azr_cfg_parser *p)
     for (size_t i = 0; i < p->n_nx; i++) {
         azr_cfg_node *node = &cfg->nodes[i];
         azr_cfg_node_extra *x = &p->nx[i];
-        const char *missing = NULL;
+        const char *missing = node_missing(p, x);
         azr_code rc;
 
-        if (x->key_line[KN_HOST] == 0)
-            missing = "'host'";
-        else if (x->key_line[KN_PORT] == 0)
-            missing = "'port'";
-        else if (x->key_line[KN_AZ] == 0 && x->key_line[KN_AZ_ID] == 0)
-            missing = "'az' (or 'az_id')";
-        else if (x->key_line[KN_ROLE] == 0)
-            missing = "'role'";
         if (missing != NULL) {
             azr__cfg_perr(p, node->line, AZR_E_CONFIG,
                           "[node %s]: missing key %s",
                           azr__cfg_quote(q, node->id), missing);
             return;
         }
+        if (cfg->topo_mode != AZR_TOPO_STATIC && x->key_line[KN_ROLE] != 0) {
+            azr__cfg_perr(p, x->key_line[KN_ROLE], AZR_E_CONFIG,
+                          "[node %s]: role is learned from the servers in "
+                          "mode = %s; remove it", azr__cfg_quote(q, node->id),
+                          azr__cfg_topo_mode_name(cfg->topo_mode));
+            return;
+        }
+        if (x->key_line[KN_AZ] == 0 && x->key_line[KN_AZ_ID] == 0)
+            continue; /* no AZ hint (not static: node_missing) */
         rc = azr__cfg_resolve_az(cfg, node, x->az, msg, sizeof msg);
         if (rc != AZR_OK) {
             azr__cfg_perr(p, x->key_line[KN_AZ] != 0 ? x->key_line[KN_AZ]
@@ -50,6 +73,36 @@ static void check_nodes(azr_cfg_parser *p)
             return;
         }
     }
+}
+
+/* The [topology] keys agree with the mode: static mode discovers nothing,
+ * so the discovery keys are mistakes there; the other modes talk to the
+ * servers, so they need a transport. */
+static void check_topology(azr_cfg_parser *p)
+{
+    static const int discovery_keys[] = {
+        KT_SEEDS, KT_REFRESH_MS, KT_FAILOVER_WAIT_MS
+    };
+    static const char *const discovery_names[] = {
+        "seeds", "refresh_ms", "failover_wait_ms"
+    };
+    azr_config *cfg = p->cfg;
+
+    if (cfg->topo_mode == AZR_TOPO_STATIC) {
+        for (size_t i = 0; i < sizeof discovery_keys / sizeof *discovery_keys;
+             i++) {
+            unsigned line = p->topology_key_line[discovery_keys[i]];
+            if (line != 0)
+                azr__cfg_perr(p, line, AZR_E_CONFIG,
+                              "%s needs mode = replication or cluster",
+                              discovery_names[i]);
+        }
+        return;
+    }
+    if (cfg->transport == NULL)
+        azr__cfg_perr(p, p->topology_key_line[KT_MODE], AZR_E_CONFIG,
+                      "mode = %s needs a transport ([azroute] transport = "
+                      "resp_tls)", azr__cfg_topo_mode_name(cfg->topo_mode));
 }
 
 /* [metadata] az_id and source agree (az_id under source = auto means
@@ -193,13 +246,20 @@ int azr__cfg_check(azr_cfg_parser *p)
         /* Each reports its first problem; the earliest line wins. */
         check_sections(p);
         check_metadata(p);
+        check_topology(p);
         check_nodes(p);
     }
     if (!p->has_err && cfg->nodes_env != NULL)
         read_nodes_env(p);
-    if (!p->has_err && cfg->n_nodes == 0)
+    if (!p->has_err && cfg->n_nodes == 0 &&
+        cfg->topo_mode == AZR_TOPO_STATIC)
         azr__cfg_perr(p, 0, AZR_E_CONFIG,
                       "no nodes configured ([node NAME] sections or "
                       "nodes_env)");
+    /* The other modes discover the nodes, starting from either. */
+    if (!p->has_err && cfg->n_nodes == 0 && cfg->n_seeds == 0)
+        azr__cfg_perr(p, 0, AZR_E_CONFIG,
+                      "mode = %s needs seeds or [node] sections",
+                      azr__cfg_topo_mode_name(cfg->topo_mode));
     return !p->has_err;
 }

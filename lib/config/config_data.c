@@ -190,6 +190,7 @@ void azr__config_free(azr_config *cfg)
     free(cfg->md_az_id);
     free(cfg->md_cache_file);
     azr__cfg_stats_clear(&cfg->stats);
+    azr__cfg_topo_clear(cfg);
     for (size_t i = 0; i < cfg->n_az_map; i++) {
         free(cfg->az_map[i].name);
         free(cfg->az_map[i].id);

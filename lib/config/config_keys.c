@@ -2,7 +2,9 @@
  * config_keys.c - the handlers of azroute.ini's sections: opening [node
  * ID], [policy NAME] and [transport NAME], and every key of every section,
  * each validated as it is read (the rules: values.h). What can only be
- * checked against the whole file waits for config_check.c.
+ * checked against the whole file waits for config_check.c: [az_map] and
+ * [topology] (whose mode decides which [node] keys are allowed) may come
+ * after the [node] sections.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,9 @@ static const char *const metadata_keys[KM_N] = {
 };
 static const char *const stats_keys[KS_N] = {
     "namespace", "dimensions", "cross_az_price_per_gb"
+};
+static const char *const topology_keys[KT_N] = {
+    "mode", "seeds", "refresh_ms", "failover_wait_ms"
 };
 static const char *const node_keys[KN_N] = {
     "host", "port", "az", "az_id", "role", "weight", "priority"
@@ -258,6 +263,49 @@ static int key_stats(azr_cfg_parser *p, const char *name, const char *value)
     return 1;
 }
 
+/* [topology]: each value checked here; whether the mode allows the key
+ * waits for the end of the file (config_check.c). */
+static int key_topology(azr_cfg_parser *p, const char *name,
+                        const char *value)
+{
+    azr_config *cfg = p->cfg;
+    char q[AZR_CFG_QUOTE_BUF], why[AZR_ERRBUF_SIZE];
+    int k = key_index(topology_keys, KT_N, name);
+    azr_code rc;
+
+    if (k < 0)
+        return unknown_key(p, name);
+    if (!first_time(p, p->topology_key_line, k, name))
+        return 0;
+    if (*value == '\0')
+        return empty_value(p, name);
+    switch (k) {
+    case KT_MODE:
+        if (azr__cfg_topo_mode_parse(value, &cfg->topo_mode) != 0)
+            return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
+                                 "bad mode '%s' (expected static, replication "
+                                 "or cluster)", azr__cfg_quote(q, value));
+        return 1;
+    case KT_SEEDS:
+        rc = azr__cfg_topo_seeds(cfg, value, why, sizeof why);
+        if (rc != AZR_OK)
+            return azr__cfg_perr(p, p->lineno, rc, "%s", why);
+        return 1;
+    case KT_REFRESH_MS:
+        if (azr__cfg_parse_uint(value, 0, AZR_TOPO_REFRESH_MAX_MS,
+                                &cfg->refresh_ms) != 0)
+            return bad_number(p, name, value, 0, AZR_TOPO_REFRESH_MAX_MS);
+        return 1;
+    case KT_FAILOVER_WAIT_MS:
+        if (azr__cfg_parse_uint(value, 0, AZR_TOPO_FAILOVER_WAIT_MAX_MS,
+                                &cfg->failover_wait_ms) != 0)
+            return bad_number(p, name, value, 0,
+                              AZR_TOPO_FAILOVER_WAIT_MAX_MS);
+        return 1;
+    }
+    return 1;
+}
+
 static int key_az_map(azr_cfg_parser *p, const char *name, const char *value)
 {
     azr_config *cfg = p->cfg;
@@ -333,10 +381,12 @@ static int key_node(azr_cfg_parser *p, const char *name, const char *value)
                                  azr__cfg_quote(q, value));
         return set_string(p, &node->az_id, value);
     case KN_ROLE:
+        /* Whether the mode allows a role is checked at the end. */
         if (azr__cfg_parse_role(value, &node->role) != 0)
             return azr__cfg_perr(p, p->lineno, AZR_E_CONFIG,
                                  "bad role '%s' (expected primary or replica)",
                                  azr__cfg_quote(q, value));
+        node->has_role = 1;
         return 1;
     case KN_WEIGHT:
         if (azr__cfg_parse_uint(value, 1, AZR_CFG_WEIGHT_MAX,
@@ -406,6 +456,7 @@ int azr__cfg_on_key(azr_cfg_parser *p, const char *name, const char *value)
     case SEC_POLICY:
     case SEC_TRANSPORT: return key_plugin(p, name, value);
     case SEC_STATS: return key_stats(p, name, value);
+    case SEC_TOPOLOGY: return key_topology(p, name, value);
     }
     return 0;
 }

@@ -62,6 +62,9 @@ static int open_section(azr_cfg_parser *p, char *inner)
     } else if (strcmp(b, "stats") == 0) {
         fixed = SEC_STATS;
         first = &p->stats_line;
+    } else if (strcmp(b, "topology") == 0) {
+        fixed = SEC_TOPOLOGY;
+        first = &p->cfg->topo_line;
     }
     if (fixed != SEC_NONE && *arg == '\0') {
         if (*first != 0)
@@ -69,6 +72,7 @@ static int open_section(azr_cfg_parser *p, char *inner)
                                         fixed == SEC_AZROUTE    ? "[azroute]"
                                         : fixed == SEC_METADATA ? "[metadata]"
                                         : fixed == SEC_STATS    ? "[stats]"
+                                        : fixed == SEC_TOPOLOGY ? "[topology]"
                                                                 : "[az_map]",
                                         *first);
         *first = p->lineno;

@@ -42,6 +42,7 @@ const char *azr__cfg_sec_label(const azr_cfg_parser *p, char *buf,
     case SEC_METADATA: return "[metadata]";
     case SEC_AZ_MAP: return "[az_map]";
     case SEC_STATS: return "[stats]";
+    case SEC_TOPOLOGY: return "[topology]";
     case SEC_NODE:
         snprintf(buf, buflen, "[node %s]",
                  azr__cfg_quote(q, p->cfg->nodes[p->sec_index].id));

@@ -4,7 +4,8 @@
  *   config.c        loading: the file or string in, the azr_config out
  *   config_lex.c    the line lexer: lines, section headers, key = value
  *   config_keys.c   per-section handlers: opening a section, each key
- *   config_check.c  checks after the parse, then nodes_env
+ *   config_check.c  checks after the parse (the [topology] mode's rules
+ *                   among them), then nodes_env
  *   config_parse.c  the parser's first-error record and section labels
  *
  * Calls go down that list (config.c -> lexer -> key handlers, config.c ->
@@ -31,7 +32,8 @@ typedef enum azr_cfg_sec_kind {
     SEC_NODE,
     SEC_POLICY,
     SEC_TRANSPORT,
-    SEC_STATS
+    SEC_STATS,
+    SEC_TOPOLOGY
 } azr_cfg_sec_kind;
 
 /* Keys of the fixed sections (their names: config_keys.c); the parser's
@@ -41,6 +43,7 @@ enum { KA_POLICY, KA_TRANSPORT, KA_PLUGIN_DIR, KA_NODES_ENV,
        KA_MAX_ATTEMPTS, KA_N };
 enum { KM_SOURCE, KM_AZ_ID, KM_TIMEOUT_MS, KM_CACHE_FILE, KM_N };
 enum { KS_NAMESPACE, KS_DIMENSIONS, KS_PRICE, KS_N };
+enum { KT_MODE, KT_SEEDS, KT_REFRESH_MS, KT_FAILOVER_WAIT_MS, KT_N };
 enum { KN_HOST, KN_PORT, KN_AZ, KN_AZ_ID, KN_ROLE, KN_WEIGHT, KN_PRIORITY,
        KN_N };
 
@@ -77,6 +80,7 @@ typedef struct azr_cfg_parser {
     unsigned azroute_key_line[KA_N];
     unsigned metadata_key_line[KM_N];
     unsigned stats_key_line[KS_N];
+    unsigned topology_key_line[KT_N];
 
     azr_cfg_node_extra *nx;  /* one per [node] section */
     size_t n_nx;

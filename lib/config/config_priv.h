@@ -2,12 +2,13 @@
  * config_priv.h - the parts of lib/config/ as seen by each other: the node
  * table shared by [node] sections (the loader) and nodes_env
  * (nodes_env.c), so that a node is validated and its AZ resolved by the
- * same rules wherever it was written, the plugin-section lookup rule and
- * the [stats] keys. Not used outside lib/config/.
+ * same rules wherever it was written, the plugin-section lookup rule, the
+ * [stats] keys and the [topology] values. Not used outside lib/config/.
  *
  * Dependencies run one way: the loader (config.c and config_*.c) uses
- * nodes_env.c, config_stats.c, config_data.c and values.c; nodes_env.c
- * uses config_data.c and values.c; nothing calls back into the loader.
+ * nodes_env.c, config_stats.c, config_topology.c, config_data.c and
+ * values.c; nodes_env.c uses config_topology.c (the mode names),
+ * config_data.c and values.c; nothing calls back into the loader.
  */
 #ifndef AZR_LIB_CONFIG_PRIV_H
 #define AZR_LIB_CONFIG_PRIV_H
@@ -74,5 +75,22 @@ azr_code azr__cfg_stats_price(azr_cfg_stats *st, const char *value,
                               char *why, size_t whylen);
 /* Frees what the [stats] keys allocated. */
 void azr__cfg_stats_clear(azr_cfg_stats *st);
+
+/* ---- config_topology.c: the [topology] values -------------------------- */
+
+/* The mode as written in azroute.ini ("static", "replication",
+ * "cluster"). */
+const char *azr__cfg_topo_mode_name(azr_topology_mode mode);
+/* Parses such a name. Returns 0 and sets *mode, or -1. */
+int azr__cfg_topo_mode_parse(const char *s, azr_topology_mode *mode);
+
+/* Parses `seeds = host[:port], ...` (value not empty) into cfg->seeds,
+ * replacing nothing: the caller calls it once. On failure cfg->seeds is
+ * left empty and AZR_E_CONFIG (or AZR_E_NOMEM) returned with the reason in
+ * why (no file:line). */
+azr_code azr__cfg_topo_seeds(azr_config *cfg, const char *value, char *why,
+                             size_t whylen);
+/* Frees the seeds. */
+void azr__cfg_topo_clear(azr_config *cfg);
 
 #endif /* AZR_LIB_CONFIG_PRIV_H */

@@ -4,7 +4,10 @@
  * Format: comma-separated entries "id|address|port|az_id|az_name|role";
  * blanks around entries and fields are ignored. az_id may be empty when
  * az_name is mapped in [az_map] (or is itself an AZ ID); when both are
- * given az_id wins, and a contradicting [az_map] entry is an error. Every
+ * given az_id wins, and a contradicting [az_map] entry is an error. Outside
+ * [topology] mode = static an entry is a hint, as a [node] section is
+ * there: both AZ fields may be empty (no AZ known) and the role field must
+ * be, the servers being the truth for roles. Every
  * node is validated exactly like a [node] section (the rules of values.h,
  * the node table of config_data.c); the loader calls in here, never the
  * other way round.
@@ -68,8 +71,9 @@ static azr_code add_entry(env_ctx *c, char **f)
 {
     azr_config *cfg = c->cfg;
     char q[AZR_CFG_QUOTE_BUF], msg[AZR_ERRBUF_SIZE];
+    int is_static = cfg->topo_mode == AZR_TOPO_STATIC;
     unsigned port;
-    azr_role role;
+    azr_role role = AZR_ROLE_REPLICA; /* meaningless unless static */
     azr_cfg_node *node;
     long dup;
     azr_code rc;
@@ -100,9 +104,14 @@ static azr_code add_entry(env_ctx *c, char **f)
         return fail(c, AZR_E_CONFIG,
                     "bad AZ ID '%s' (expected e.g. apne1-az4)",
                     azr__cfg_quote(q, f[F_AZ_ID]));
-    if (f[F_AZ_ID][0] == '\0' && f[F_AZ_NAME][0] == '\0')
+    if (is_static && f[F_AZ_ID][0] == '\0' && f[F_AZ_NAME][0] == '\0')
         return fail(c, AZR_E_CONFIG, "no AZ (az_id and az_name are empty)");
-    if (azr__cfg_parse_role(f[F_ROLE], &role) != 0)
+    if (!is_static && f[F_ROLE][0] != '\0')
+        return fail(c, AZR_E_CONFIG,
+                    "role is learned from the servers in mode = %s; leave "
+                    "the role field empty",
+                    azr__cfg_topo_mode_name(cfg->topo_mode));
+    if (is_static && azr__cfg_parse_role(f[F_ROLE], &role) != 0)
         return fail(c, AZR_E_CONFIG,
                     "bad role '%s' (expected primary or replica)",
                     azr__cfg_quote(q, f[F_ROLE]));
@@ -115,6 +124,7 @@ static azr_code add_entry(env_ctx *c, char **f)
         return fail(c, AZR_E_NOMEM, "out of memory");
     node->port = port;
     node->role = role;
+    node->has_role = is_static;
     node->line = cfg->nodes_env_line;
     node->id = strdup(f[F_ID]);
     node->host = strdup(f[F_ADDRESS]);
@@ -122,6 +132,8 @@ static azr_code add_entry(env_ctx *c, char **f)
         return fail(c, AZR_E_NOMEM, "out of memory");
     if (f[F_AZ_ID][0] != '\0' && (node->az_id = strdup(f[F_AZ_ID])) == NULL)
         return fail(c, AZR_E_NOMEM, "out of memory");
+    if (f[F_AZ_ID][0] == '\0' && f[F_AZ_NAME][0] == '\0')
+        return AZR_OK; /* a hint without AZ (not static: checked above) */
     rc = azr__cfg_resolve_az(cfg, node, f[F_AZ_NAME], msg, sizeof msg);
     if (rc != AZR_OK)
         return fail(c, rc, "%s", msg);

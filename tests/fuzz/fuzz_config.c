@@ -88,15 +88,34 @@ static void check_config(const azr_config *cfg)
         CHECK(azr__config_map_az(cfg, m->name) != NULL);
     }
 
-    CHECK(cfg->n_nodes >= 1 && cfg->nodes != NULL);
+    int is_static = cfg->topo_mode == AZR_TOPO_STATIC;
+    CHECK(cfg->topo_mode == AZR_TOPO_STATIC ||
+          cfg->topo_mode == AZR_TOPO_REPLICATION ||
+          cfg->topo_mode == AZR_TOPO_CLUSTER);
+    CHECK(cfg->refresh_ms <= 86400000u && cfg->failover_wait_ms <= 60000u);
+    CHECK(cfg->n_seeds <= AZR_MAX_NODES);
+    CHECK(cfg->n_seeds == 0 || (cfg->seeds != NULL && !is_static));
+    for (size_t i = 0; i < cfg->n_seeds; i++) {
+        size_t n = touch(cfg->seeds[i].host);
+        CHECK(n >= 1 && n <= 253);
+        CHECK(cfg->seeds[i].port >= 1 && cfg->seeds[i].port <= 65535);
+    }
+    if (!is_static)
+        CHECK(cfg->transport != NULL);
+
+    /* static: nodes to route to; the other modes: somewhere to start */
+    CHECK(cfg->n_nodes >= 1 || (!is_static && cfg->n_seeds >= 1));
+    CHECK(cfg->n_nodes == 0 || cfg->nodes != NULL);
     for (size_t i = 0; i < cfg->n_nodes; i++) {
         const azr_cfg_node *n = &cfg->nodes[i];
         CHECK(touch(n->id) > 0);
         CHECK(touch(n->host) > 0);
         CHECK(n->port >= 1 && n->port <= 65535);
-        CHECK(n->az_id != NULL && azr__az_id_valid(n->az_id));
+        /* outside static mode a node is a hint and its AZ may be unknown */
+        CHECK(n->az_id != NULL ? azr__az_id_valid(n->az_id) : !is_static);
         if (n->az_name)
             touch(n->az_name);
+        CHECK(n->has_role == is_static);
         CHECK(n->role == AZR_ROLE_PRIMARY || n->role == AZR_ROLE_REPLICA);
         CHECK(n->weight >= 1);
         /* ids are unique */
