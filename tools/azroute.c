@@ -33,6 +33,7 @@ static const command commands[] = {
     { "az", azr_cli_az, "az                                 print this process's AZ ID (-v: source, cache state)" },
     { "check", azr_cli_check, "check                              load config and plugins, print the chain" },
     { "plugins", azr_cli_plugins, "plugins                            list plugins: name, kind, ABI version, file" },
+    { "topology", azr_cli_topology, "topology [--json]                  the node table: role, AZ and its source, same-AZ" },
     { "pick", azr_cli_pick, "pick [--read|--write] [-n N]       route; N=1 prints the node id, N>1 a count per node" },
     { "exec", azr_cli_exec, "exec [--read|--write] [--timeout-ms MS] CMD [ARG...]\n                                     run one command on the routed node, print the reply" },
     { "probe", azr_cli_probe, "probe [-n N] [--json]              PING each node N times: per-node and same-AZ vs cross-AZ latency" },

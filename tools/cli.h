@@ -76,5 +76,9 @@ int azr_cli_pick(azr_ctx *ctx, int argc, char **argv);
 int azr_cli_exec(azr_ctx *ctx, int argc, char **argv);
 int azr_cli_probe(azr_ctx *ctx, int argc, char **argv);
 int azr_cli_bench(azr_ctx *ctx, int argc, char **argv);
+int azr_cli_topology(azr_ctx *ctx, int argc, char **argv);
+
+/* "server", "config", "az_map" or "unknown" (cmd_topology.c). */
+const char *azr_cli_az_source_name(azr_node_az_source source);
 
 #endif /* AZR_TOOLS_CLI_H */

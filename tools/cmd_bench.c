@@ -153,6 +153,7 @@ typedef struct bench_opts {
     azr_intent intent;
     int json;
     int emit;               /* -1: none, else an azr_stats_kind */
+    int live;               /* live topology: report table changes */
     azr_command cmd;
 } bench_opts;
 
@@ -206,16 +207,31 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
     return 0;
 }
 
-/* The bench's share of the statistics: the difference of two snapshots
- * (node i of `d` = after - before). */
+/* Node `index` in snapshot s, or NULL (it joined the group later). */
+static const azr_node_snapshot *snapshot_node(const azr_stats *s,
+                                              size_t index)
+{
+    for (size_t i = 0; i < s->n_nodes; i++)
+        if (s->nodes[i].index == index)
+            return &s->nodes[i];
+    return NULL;
+}
+
+/* The bench's share of the statistics: the difference of two snapshots,
+ * node by node index (under live topology the table may change during
+ * the run). */
 static void stats_delta(azr_stats *after, const azr_stats *before)
 {
+    static const azr_node_snapshot none;
     after->requests = after->answered = after->errors = 0;
     after->same_az_answered = after->bytes_sent = after->bytes_received = 0;
     after->cross_az_bytes = 0;
+    after->topology_changes -= before->topology_changes;
     for (size_t i = 0; i < after->n_nodes; i++) {
         azr_node_snapshot *a = &after->nodes[i];
-        const azr_node_snapshot *b = &before->nodes[i];
+        const azr_node_snapshot *b = snapshot_node(before, a->index);
+        if (b == NULL)
+            b = &none;
         a->bytes_sent -= b->bytes_sent;
         a->bytes_received -= b->bytes_received;
         a->answered -= b->answered;
@@ -262,7 +278,7 @@ static void bench_print_json(const bench_opts *o,
            (unsigned long long)d->topology_changes);
     for (size_t k = 0; k < d->n_nodes; k++) {
         const azr_node_snapshot *nd = &d->nodes[k];
-        const bench_node *b = &run->bn[k];
+        const bench_node *b = &run->bn[nd->index];
         fputs(k > 0 ? ",{\"id\":" : "{\"id\":", stdout);
         azr_cli_json_string(nd->id);
         fputs(",\"az_id\":", stdout);
@@ -302,7 +318,7 @@ static void bench_print_table(const bench_opts *o, const bench_run *run,
            "REQUESTS", "ERRORS", "ERR REPLIES", "AVG ms", "BYTES", "SAME-AZ");
     for (size_t k = 0; k < d->n_nodes; k++) {
         const azr_node_snapshot *nd = &d->nodes[k];
-        const bench_node *b = &run->bn[k];
+        const bench_node *b = &run->bn[nd->index];
         printf("%-*s  %10llu  %8llu  %11llu  ", idw, nd->id,
                (unsigned long long)node_requests(b),
                (unsigned long long)(b->after.errors - b->before.errors),
@@ -324,6 +340,9 @@ static void bench_print_table(const bench_opts *o, const bench_run *run,
     printf("\n");
     if (d->same_az_share >= 0)
         printf("same-AZ share %.1f%%, ", 100.0 * d->same_az_share);
+    if (d->topology_changes > 0 || o->live)
+        printf("topology changes during the run: %llu\n",
+               (unsigned long long)d->topology_changes);
     printf("cross-AZ bytes %llu, estimated cross-AZ cost $%.4f per million "
            "requests (at $%.3f/GB each way)\n",
            (unsigned long long)d->cross_az_bytes,
@@ -359,9 +378,10 @@ int azr_cli_bench(azr_ctx *ctx, int argc, char **argv)
         return usage;
     if (!azr_cli_has_transport(ctx, argv[0]))
         return AZR_EXIT_USAGE;
+    o.live = strcmp(azr_topology_mode_name(ctx), "static") != 0;
 
-    size_t n = azr_node_count(ctx);
-    bench_node *bn = calloc(n, sizeof *bn);
+    /* By node index; nodes may join during the run (live topology). */
+    bench_node *bn = calloc(AZR_MAX_NODES, sizeof *bn);
     uint64_t *lat = malloc(o.count * sizeof *lat);
     azr_stats *before = NULL, *after = NULL;
     int status = AZR_EXIT_RUNTIME;
@@ -369,7 +389,7 @@ int azr_cli_bench(azr_ctx *ctx, int argc, char **argv)
         azr_cli_error("bench: out of memory");
         goto out;
     }
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < azr_node_count(ctx); k++)
         azr_node_stats_get(ctx, k, &bn[k].before);
 
     bench_run run = { .lat = lat, .bn = bn };
@@ -379,7 +399,7 @@ int azr_cli_bench(azr_ctx *ctx, int argc, char **argv)
     else
         bench_single(ctx, o.intent, &o.cmd, o.count, &run);
     double elapsed_s = (double)(azr_cli_now_ns() - start) / 1e9;
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < azr_node_count(ctx); k++)
         azr_node_stats_get(ctx, k, &bn[k].after);
     if (azr_stats_get(ctx, &after) != AZR_OK) {
         azr_cli_error("bench: out of memory");

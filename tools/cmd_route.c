@@ -76,11 +76,29 @@ int azr_cli_check(azr_ctx *ctx, int argc, char **argv)
     }
     printf("\ntransport: %s\n", transport);
 
-    size_t n = azr_node_count(ctx);
-    printf("nodes: %zu\n", n);
-    for (size_t i = 0; i < n; i++) {
+    /* Static: the file's table, as always. Live: the nodes discovered,
+     * each AZ with its source. */
+    int live = strcmp(azr_topology_mode_name(ctx), "static") != 0;
+    size_t n = 0, count = azr_node_count(ctx);
+    for (size_t i = 0; i < count; i++) {
         azr_node_info node;
-        azr_node_get(ctx, i, &node);
+        n += azr_node_get(ctx, i, &node) == AZR_OK && node.present;
+    }
+    if (live)
+        printf("topology: %s (table %llu)\n", azr_topology_mode_name(ctx),
+               (unsigned long long)azr_topology_generation(ctx));
+    printf("nodes: %zu%s\n", n, live ? " discovered" : "");
+    for (size_t i = 0; i < count; i++) {
+        azr_node_info node;
+        if (azr_node_get(ctx, i, &node) != AZR_OK || !node.present)
+            continue;
+        if (live) {
+            printf("  %-24s %s:%u  az %s (%s)  %s%s\n", node.id, node.host,
+                   node.port, node.az_id[0] ? node.az_id : "unknown",
+                   azr_cli_az_source_name(node.az_source),
+                   role_name(node.role), node.same_az ? "  same-AZ" : "");
+            continue;
+        }
         printf("  %-24s %s:%u  az %s%s%s%s  %s  weight %u%s\n", node.id,
                node.host, node.port, node.az_id,
                node.az_name != NULL ? " (" : "",

@@ -216,8 +216,22 @@ AZR_EXTERN azr_code azr_open_ex(azr_ctx **ctxp, const char *config_path,
  * be running or follow. */
 AZR_EXTERN void azr_close(azr_ctx *ctx);
 
+/* Where a node's AZ ID came from. */
+typedef enum azr_node_az_source {
+    AZR_NODE_AZ_UNKNOWN = 0, /* nowhere: the node never counts as same-AZ */
+    AZR_NODE_AZ_SERVER = 1,  /* the server's INFO availability_zone */
+    AZR_NODE_AZ_CONFIG = 2,  /* its [node] section (az_id, or az as an ID) */
+    AZR_NODE_AZ_AZ_MAP = 3   /* a name (the server's or the [node] az)
+                                through [az_map] */
+} azr_node_az_source;
+
 /* Read-only view of one node of the table. Strings stay valid until
- * azr_close(). `az_name` is NULL when the node was given by ID only. */
+ * azr_close(). `az_name` is NULL when the node was given by ID only.
+ *
+ * Under live topology ([topology] mode = replication) the table changes
+ * while the context runs: a node keeps its index for the whole life of the
+ * context, a node that left the group keeps its index with `present` 0
+ * (it is never picked), and a node that joins gets the next index. */
 typedef struct azr_node_info {
     size_t index;       /* 0..azr_node_count()-1, stable for the context */
     const char *id;
@@ -229,9 +243,12 @@ typedef struct azr_node_info {
     unsigned weight;    /* >= 1 */
     unsigned priority;  /* failover tier, 0 = highest (default) */
     int same_az;        /* 1 if az_id equals the caller's AZ ID */
+    azr_node_az_source az_source; /* AZR_NODE_AZ_UNKNOWN: az_id is "" */
+    int present;        /* 1 while the node is in the group */
 } azr_node_info;
 
-/* Number of nodes in the table (>= 1 for an open context). Thread-safe. */
+/* Number of node indexes: every node the table has held since azr_open()
+ * (>= 1 for an open context; see azr_node_info.present). Thread-safe. */
 AZR_EXTERN size_t azr_node_count(const azr_ctx *ctx);
 
 /* Fills *info for node `index`. AZR_E_NOT_FOUND if index is out of range.
@@ -331,6 +348,51 @@ AZR_EXTERN void azr_invalidate_az(void);
  * with concurrent azr_pick(). Returns the fetch error, if any; routing
  * continues either way. */
 AZR_EXTERN azr_code azr_refresh_az(azr_ctx *ctx);
+
+/*
+ * Live topology ([topology] in azroute.ini(5)). With mode = replication
+ * the context learns the group from the servers: the primary and its
+ * replicas (ROLE), each node's AZ (INFO availability_zone, else its
+ * [node] section). It re-discovers every refresh_ms on a thread of its
+ * own (started by the first request, stopped by azr_close()), and at once,
+ * rate-limited, when a write is refused with READONLY or a primary cannot
+ * be reached. The table then changes as a whole: requests in flight finish
+ * against the table they started with, picks never wait for a change, and
+ * nodes present before and after keep their index, statistics and policy
+ * state. With mode = static (the default) the table is the file's.
+ */
+
+/* "static" or "replication": the mode the context runs in. */
+AZR_EXTERN const char *azr_topology_mode_name(const azr_ctx *ctx);
+
+/* Number of the node table in use: 1 after azr_open(), one more at every
+ * change. Thread-safe. */
+AZR_EXTERN uint64_t azr_topology_generation(const azr_ctx *ctx);
+
+/*
+ * Discovers the group now and swaps the table in if it changed. Blocking
+ * (network round trips to the seeds and nodes, each bounded by the
+ * transport's timeouts). A failed discovery (no seed answers, a malformed
+ * reply, too many nodes, a bad availability_zone) keeps the table in use
+ * and returns the reason in errbuf. Static mode: AZR_OK, nothing to do.
+ * Thread-safe; concurrent refreshes run one after the other.
+ */
+AZR_EXTERN azr_code azr_topology_refresh(azr_ctx *ctx,
+                                         char errbuf[AZR_ERRBUF_SIZE]);
+
+/*
+ * Reads the context's azroute.ini again and, if it loads, swaps it in as
+ * azr_topology_refresh() swaps a table: the policy chain is created anew
+ * (with the state of the nodes that stay carried over by policies that
+ * support it), [node] hints, [az_map], max_attempts and [stats] take
+ * effect, and in live mode the group is discovered again. A file that does
+ * not load, or a discovery that fails, leaves the running configuration
+ * untouched and returns the error (AZR_E_CONFIG: "FILE:LINE: ..."). The
+ * transport, its options, the plugin directory and [topology] mode are
+ * fixed for the context: a reload that changes them is refused with
+ * AZR_E_UNSUPPORTED. Blocking. Thread-safe.
+ */
+AZR_EXTERN azr_code azr_reload(azr_ctx *ctx, char errbuf[AZR_ERRBUF_SIZE]);
 
 /* Loaded plugin, as listed by azr_plugin_get(). */
 typedef struct azr_plugin_info {

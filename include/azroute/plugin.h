@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define AZR_PLUGIN_ABI_MAJOR 1
-#define AZR_PLUGIN_ABI_MINOR 1
+#define AZR_PLUGIN_ABI_MINOR 2
 
 /* Name of the one symbol a plugin exports. */
 #define AZR_PLUGIN_SYMBOL "azr_plugin_descriptor"
@@ -153,6 +153,15 @@ typedef struct azr_host_services {
     /* The RESP reader and encoder (see azr_resp_services). Never NULL in
      * a host whose struct_size covers it. */
     const azr_resp_services *resp;
+
+    /* ---- ABI 1.2 ---- */
+
+    /* The name a transport verifies `node`'s certificate against when its
+     * own options name none: the node's host name, or for a node
+     * discovered by IP address the host name of the seed it was found
+     * through (a group shares one certificate). Never NULL; valid as long
+     * as the view. Thread-safe; not for the pick path. */
+    const char *(*tls_name)(azr_plugin_env *env, const azr_node_view *node);
 } azr_host_services;
 
 /* True when the services table `host` declares field `field`, i.e. the
@@ -232,6 +241,15 @@ typedef struct azr_outcome {
  *   no allocation, lock or system call.
  * observe: sees every outcome, including for nodes it filtered out.
  *   Thread-safe, same restrictions as pick. May be NULL.
+ * carry (ABI 1.2, may be NULL): the node table changed under a running
+ *   context (live topology, azr_reload) and this instance, just created
+ *   for the new table, replaces `previous`, the same plugin's instance for
+ *   the old one. previous_index[i] is node i's index in the old table, or
+ *   AZR_NODE_NEW. Copy what you learned of the nodes that stay (latency
+ *   estimates, ejections). `previous` still serves picks and outcomes
+ *   while carry runs, so read it as pick does (atomics); it is destroyed
+ *   later, once no request uses it. Without carry the new instance starts
+ *   afresh. Called once, before the new instance sees any pick.
  * describe (ABI 1.1, may be NULL): fills what the policy knows of node
  *   `index` for statistics (azr_stats_get); leave unknown fields as the
  *   host set them. Thread-safe; not on the pick path, but it must not
@@ -256,7 +274,13 @@ typedef struct azr_policy_ops {
     /* ---- ABI 1.1 ---- */
     void (*describe)(void *state, size_t index,
                      azr_policy_node_report *report);
+    /* ---- ABI 1.2 ---- */
+    void (*carry)(void *state, const void *previous,
+                  const size_t *previous_index, size_t n_nodes);
 } azr_policy_ops;
+
+/* previous_index[] value of a node the previous table did not have. */
+#define AZR_NODE_NEW ((size_t)-1)
 
 /* Outcome of a transport operation, so the host can classify failures. */
 typedef struct azr_transport_result {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "generation.h"
 #include "../metadata/metadata.h"
 
 #ifndef AZR_DEFAULT_PLUGINDIR
@@ -45,77 +45,54 @@ static void apply_options(azr_ctx *ctx, const azr_open_options *o)
         ctx->push_userdata = o->push_userdata;
 }
 
-/* The views plugins see, one per cache line from a line boundary (the
- * size is then a multiple of the alignment, as aligned_alloc requires:
- * internal.h), and the live counters. */
-static azr_code build_node_table(azr_ctx *ctx, char *errbuf)
+/* The table of a static context: the [node] sections as written. */
+static azr_code build_static_table(azr_ctx *ctx, char *errbuf)
 {
-    const azr_config *cfg = ctx->cfg;
-    size_t n = cfg->n_nodes;
-    ctx->views = aligned_alloc(AZR_CACHE_LINE, n * sizeof *ctx->views);
-    ctx->view_ptrs = calloc(n, sizeof *ctx->view_ptrs);
-    ctx->counters = azr__counters_new(n);
-    if (ctx->views == NULL || ctx->view_ptrs == NULL || ctx->counters == NULL)
-        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
-    memset(ctx->views, 0, n * sizeof *ctx->views);
-    for (size_t i = 0; i < n; i++) {
-        const azr_cfg_node *cn = &cfg->nodes[i];
-        azr_node_view *v = &ctx->views[i];
-        v->struct_size = sizeof *v;
-        v->index = i;
-        v->id = cn->id;
-        v->host = cn->host;
-        v->port = (uint16_t)cn->port;
-        v->role = cn->role;
-        v->weight = cn->weight;
-        v->priority = cn->priority;
-        v->az_id = cn->az_id;
-        v->az_name = cn->az_name;
-        atomic_init(&v->same_az, 0);
-        ctx->view_ptrs[i] = v;
-    }
-    ctx->n_nodes = n;
-    return AZR_OK;
+    pthread_mutex_lock(&ctx->gen_lock);
+    azr_code rc = azr__gen_build_static(ctx, ctx->cfg_ref, NULL, errbuf);
+    pthread_mutex_unlock(&ctx->gen_lock);
+    return rc;
 }
 
 /* Publishes a newly learned AZ: the string the pick path reads, and each
- * node's same_az flag. Called with az_lock held (or before any sharing). */
+ * node's same_az flag. Called with az_lock held. */
 static void publish_az(azr_ctx *ctx, const azr_az_info *info)
 {
-    const char *az = NULL;
-    if (info->known) {
-        size_t len = strlen(info->az_id);
-        azr_retired *r = malloc(sizeof *r + len + 1);
-        if (r != NULL) {
-            memcpy(r->text, info->az_id, len + 1);
-            r->next = ctx->retired;
-            ctx->retired = r;
-            az = r->text;
-        }
-    }
-    for (size_t i = 0; i < ctx->n_nodes; i++) {
-        int same = az != NULL && strcmp(ctx->views[i].az_id, az) == 0;
-        atomic_store_explicit(&ctx->views[i].same_az, (unsigned char)same,
-                              memory_order_relaxed);
-    }
+    pthread_mutex_lock(&ctx->gen_lock);
+    const char *az = info->known ? azr__intern(ctx, info->az_id) : NULL;
+    azr_gen *g = atomic_load_explicit(&ctx->gen, memory_order_acquire);
+    if (g != NULL)
+        azr__gen_mark_same_az(g, az);
     atomic_store_explicit(&ctx->caller_az, az, memory_order_release);
+    pthread_mutex_unlock(&ctx->gen_lock);
     ctx->az_info = *info;
 }
 
-static azr_code learn_az(azr_ctx *ctx)
+static azr_code learn_az_locked(azr_ctx *ctx)
 {
     azr_az_info info;
     memset(&info, 0, sizeof info);
+    /* [metadata] of the configuration in effect (a reload may change it) */
+    azr_gen *g = azr__gen_enter(ctx);
     const azr_md_request req = {
-        .cfg = ctx->cfg,
+        .cfg = g != NULL ? g->cfg->cfg : ctx->cfg,
         .override_az_id = ctx->override_az_id,
     };
     azr__md_resolve(&req, &info);
+    azr__gen_leave();
     publish_az(ctx, &info);
     if (!info.known && info.error != AZR_OK)
         azr__log(ctx, AZR_LOG_WARNING, "AZ ID unknown, routing without AZ "
                  "affinity: %s", info.reason);
     return info.known || info.error == AZR_OK ? AZR_OK : info.error;
+}
+
+azr_code azr__learn_az(azr_ctx *ctx)
+{
+    pthread_mutex_lock(&ctx->az_lock);
+    azr_code rc = learn_az_locked(ctx);
+    pthread_mutex_unlock(&ctx->az_lock);
+    return rc;
 }
 
 /* The directory plain plugin names resolve in, or NULL (errbuf set) when
@@ -155,24 +132,30 @@ static void where_of(char *buf, size_t len, const azr_config *cfg,
         snprintf(buf, len, "%s", cfg->path);
 }
 
-/* Creates the plugin's instance and reports options it never read. */
-/* `config_name` is the chain entry as written (a plain name or a path):
- * the plugin's section is found by it, whatever the descriptor's name. */
+/* Creates the plugin's instance (a policy for the table `views`) and
+ * reports options it never read. `config_name` is the chain entry as
+ * written (a plain name or a path): the plugin's section is found by it,
+ * whatever the descriptor's name. */
 static azr_code instantiate(azr_ctx *ctx, azr_loaded_plugin *p,
-                            azr_cfg_section_kind section_kind,
-                            const char *config_name, const char *where,
+                            azr_config *cfg, const char *config_name,
+                            const char *where, const azr_gen *g,
                             char *errbuf)
 {
     const azr_plugin *d = p->desc;
+    azr_cfg_section_kind section_kind = d->kind == AZR_PLUGIN_POLICY
+                                            ? AZR_CFG_POLICY
+                                            : AZR_CFG_TRANSPORT;
     p->env.ctx = ctx;
     p->env.plugin = p;
-    p->env.section = azr__config_section(ctx->cfg, section_kind, config_name);
+    p->env.cfg = cfg;
+    p->env.n_nodes = g != NULL ? g->n_nodes : 0;
+    p->env.section = azr__config_section(cfg, section_kind, config_name);
 
     azr__plugin_error_reset();
     int rc;
     if (d->kind == AZR_PLUGIN_POLICY)
         rc = d->policy->create(&p->env, &azr__host_services_table,
-                               ctx->view_ptrs, ctx->n_nodes, &p->state);
+                               g->view_ptrs, g->n_nodes, &p->state);
     else
         rc = d->transport->create(&p->env, &azr__host_services_table,
                                   &p->state);
@@ -191,71 +174,144 @@ static azr_code instantiate(azr_ctx *ctx, azr_loaded_plugin *p,
         for (size_t i = 0; i < s->n_options; i++)
             if (!s->options[i].read)
                 return azr__set_err(errbuf, AZR_E_CONFIG, "%s:%u: unknown "
-                                    "key '%s' in [%s %s]", ctx->cfg->path,
+                                    "key '%s' in [%s %s]", cfg->path,
                                     s->options[i].line, s->options[i].key,
                                     section_kind == AZR_CFG_POLICY
                                         ? "policy" : "transport",
                                     s->name);
     }
+    /* Options are read during create() only; the file may be freed by a
+     * reload while the instance lives on. */
+    p->env.section = NULL;
     return AZR_OK;
 }
 
-static azr_code load_plugins(azr_ctx *ctx, const azr_open_options *o,
+/* The policy ops of a plugin, and whether they declare `carry`. */
+static int has_carry(const azr_policy_ops *ops)
+{
+    return ops->struct_size >= offsetof(azr_policy_ops, carry) +
+                                   sizeof ops->carry &&
+           ops->carry != NULL;
+}
+
+/* Hands the new instance what `prev`'s instance of the same plugin knows
+ * of the nodes that stay (their indexes are the same: generation.h). */
+static void carry_over(azr_loaded_plugin *p, const azr_gen *g,
+                       const azr_gen *prev)
+{
+    const azr_policy_ops *ops = p->desc->policy;
+    if (prev == NULL || !has_carry(ops))
+        return;
+    for (size_t j = 0; j < prev->n_policies; j++) {
+        const azr_loaded_plugin *old = &prev->policies[j];
+        if (strcmp(old->desc->name, p->desc->name) != 0 || old->state == NULL)
+            continue;
+        size_t *map = malloc(g->n_nodes * sizeof *map);
+        if (map == NULL)
+            return; /* the instance starts afresh */
+        for (size_t i = 0; i < g->n_nodes; i++)
+            map[i] = i < prev->n_nodes ? i : AZR_NODE_NEW;
+        ops->carry(p->state, old->state, map, g->n_nodes);
+        free(map);
+        return;
+    }
+}
+
+azr_code azr__chain_create(azr_ctx *ctx, azr_gen *g, const azr_gen *prev,
+                           char *errbuf)
+{
+    azr_config *cfg = g->cfg->cfg;
+    size_t n = cfg->n_policy;
+    g->policies = calloc(n > 0 ? n : 1, sizeof *g->policies);
+    g->chain = calloc(n > 0 ? n : 1, sizeof *g->chain);
+    if (g->policies == NULL || g->chain == NULL)
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    char where[AZR_ERRBUF_SIZE];
+    where_of(where, sizeof where, cfg, cfg->policy_line);
+    for (size_t i = 0; i < n; i++) {
+        azr_loaded_plugin *p = &g->policies[i];
+        azr_code rc = azr__plugin_load(p, cfg->policy[i], ctx->plugin_dir,
+                                       AZR_PLUGIN_POLICY, where, errbuf,
+                                       AZR_ERRBUF_SIZE);
+        if (rc != AZR_OK)
+            return rc;
+        g->n_policies = i + 1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(g->policies[j].desc->name, p->desc->name) == 0)
+                return azr__set_err(errbuf, AZR_E_PLUGIN, "%s: plugin '%s' "
+                                    "(%s) is already loaded from %s", where,
+                                    p->desc->name, p->path,
+                                    g->policies[j].path);
+        if (ctx->transport != NULL &&
+            strcmp(ctx->transport->desc->name, p->desc->name) == 0) {
+            char twhere[AZR_ERRBUF_SIZE];
+            where_of(twhere, sizeof twhere, cfg, cfg->transport_line);
+            return azr__set_err(errbuf, AZR_E_PLUGIN, "%s: plugin '%s' "
+                                "(%s) is already loaded from %s", twhere,
+                                p->desc->name, ctx->transport->path,
+                                p->path);
+        }
+        rc = instantiate(ctx, p, cfg, cfg->policy[i], where, g, errbuf);
+        if (rc != AZR_OK)
+            return rc;
+        carry_over(p, g, prev);
+        p->in_chain = (int)i;
+        g->chain[i] = (azr_chain_link){
+            .pick = p->desc->policy->pick,
+            .observe = p->desc->policy->observe,
+            .state = p->state,
+            .name = p->desc->name,
+            .sees_cancelled = p->desc->abi_minor >= 1,
+        };
+    }
+    return AZR_OK;
+}
+
+/* The transport, made once for the context from the file of azr_open(). */
+static azr_code load_transport(azr_ctx *ctx, char *errbuf)
+{
+    azr_config *cfg = ctx->cfg;
+    if (cfg->transport == NULL)
+        return AZR_OK;
+    ctx->transport = calloc(1, sizeof *ctx->transport);
+    if (ctx->transport == NULL)
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    char where[AZR_ERRBUF_SIZE];
+    where_of(where, sizeof where, cfg, cfg->transport_line);
+    azr_code rc = azr__plugin_load(ctx->transport, cfg->transport,
+                                   ctx->plugin_dir, AZR_PLUGIN_TRANSPORT,
+                                   where, errbuf, AZR_ERRBUF_SIZE);
+    if (rc != AZR_OK) {
+        free(ctx->transport);
+        ctx->transport = NULL;
+        return rc;
+    }
+    ctx->transport->in_chain = -1;
+    return instantiate(ctx, ctx->transport, cfg, cfg->transport, where, NULL,
+                       errbuf);
+}
+
+/* Everything azr_open() sets up after the file is loaded. */
+static azr_code open_context(azr_ctx *ctx, const azr_open_options *o,
                              char *errbuf)
 {
-    const azr_config *cfg = ctx->cfg;
-    size_t total = cfg->n_policy + (cfg->transport != NULL ? 1 : 0);
-    ctx->plugins = calloc(total > 0 ? total : 1, sizeof *ctx->plugins);
-    ctx->chain = calloc(cfg->n_policy > 0 ? cfg->n_policy : 1,
-                        sizeof *ctx->chain);
-    if (ctx->plugins == NULL || ctx->chain == NULL)
+    ctx->entries = calloc(AZR_MAX_NODES, sizeof *ctx->entries);
+    ctx->counters = azr__counters_new(0);
+    ctx->cfg_ref = azr__cfg_ref_new(ctx->cfg);
+    if (ctx->entries == NULL || ctx->counters == NULL || ctx->cfg_ref == NULL)
         return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
-    const char *dir = choose_plugin_dir(o, cfg, errbuf);
+    const char *dir = choose_plugin_dir(o, ctx->cfg, errbuf);
     if (dir == NULL)
         return AZR_E_CONFIG;
     if ((ctx->plugin_dir = strdup(dir)) == NULL)
         return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
-
-    char where[AZR_ERRBUF_SIZE];
-    for (size_t i = 0; i < total; i++) {
-        int is_transport = i == cfg->n_policy;
-        const char *name = is_transport ? cfg->transport : cfg->policy[i];
-        where_of(where, sizeof where, cfg,
-                 is_transport ? cfg->transport_line : cfg->policy_line);
-        azr_loaded_plugin *p = &ctx->plugins[i];
-        azr_code rc = azr__plugin_load(p, name, ctx->plugin_dir,
-                                       is_transport ? AZR_PLUGIN_TRANSPORT
-                                                    : AZR_PLUGIN_POLICY,
-                                       where, errbuf, AZR_ERRBUF_SIZE);
-        if (rc != AZR_OK)
-            return rc;
-        ctx->n_plugins = i + 1;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(ctx->plugins[j].desc->name, p->desc->name) == 0)
-                return azr__set_err(errbuf, AZR_E_PLUGIN, "%s: plugin '%s' "
-                                    "(%s) is already loaded from %s", where,
-                                    p->desc->name, p->path,
-                                    ctx->plugins[j].path);
-        rc = instantiate(ctx, p, is_transport ? AZR_CFG_TRANSPORT
-                                              : AZR_CFG_POLICY,
-                         name, where, errbuf);
-        if (rc != AZR_OK)
-            return rc;
-        if (is_transport) {
-            ctx->transport = p;
-        } else {
-            p->in_chain = (int)i;
-            ctx->chain[i] = (azr_chain_link){
-                .pick = p->desc->policy->pick,
-                .observe = p->desc->policy->observe,
-                .state = p->state,
-                .name = p->desc->name,
-                .sees_cancelled = p->desc->abi_minor >= 1,
-            };
-            ctx->n_chain = i + 1;
-        }
-    }
-    return AZR_OK;
+    azr__learn_az(ctx);
+    azr_code rc = load_transport(ctx, errbuf);
+    if (rc != AZR_OK)
+        return rc;
+    if (ctx->cfg->topo_mode == AZR_TOPO_STATIC)
+        return build_static_table(ctx, errbuf);
+    return azr__topology_open(ctx, errbuf);
 }
 
 AZR_EXTERN azr_code azr_open_ex(azr_ctx **ctxp, const char *config_path,
@@ -274,7 +330,9 @@ AZR_EXTERN azr_code azr_open_ex(azr_ctx **ctxp, const char *config_path,
     if (ctx == NULL)
         return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
     pthread_mutex_init(&ctx->az_lock, NULL);
+    pthread_mutex_init(&ctx->gen_lock, NULL);
     atomic_init(&ctx->caller_az, NULL);
+    atomic_init(&ctx->gen, NULL);
     apply_options(ctx, options);
     if (OPT_HAS(options, az_id) && options->az_id != NULL &&
         (ctx->override_az_id = strdup(options->az_id)) == NULL) {
@@ -285,12 +343,7 @@ AZR_EXTERN azr_code azr_open_ex(azr_ctx **ctxp, const char *config_path,
     azr_code rc = azr__config_load(config_path, &ctx->cfg, errbuf,
                                    AZR_ERRBUF_SIZE);
     if (rc == AZR_OK)
-        rc = build_node_table(ctx, errbuf);
-    if (rc == AZR_OK) {
-        ctx->max_attempts = ctx->cfg->max_attempts;
-        learn_az(ctx);
-        rc = load_plugins(ctx, options, errbuf);
-    }
+        rc = open_context(ctx, options, errbuf);
     if (rc != AZR_OK) {
         azr_close(ctx);
         return rc;
@@ -309,32 +362,46 @@ AZR_EXTERN void azr_close(azr_ctx *ctx)
 {
     if (ctx == NULL)
         return;
+    if (ctx->topology != NULL)
+        azr__topology_close(ctx);
     if (ctx->pool != NULL)
         azr__pool_free(ctx);
-    /* Transport first (connections were just closed), then the chain in
-     * reverse order of creation. */
-    for (size_t i = ctx->n_plugins; i-- > 0;)
-        azr__plugin_unload(&ctx->plugins[i]);
-    free(ctx->plugins);
-    free(ctx->chain);
-    free(ctx->plugin_dir);
-    while (ctx->retired != NULL) {
-        azr_retired *next = ctx->retired->next;
-        free(ctx->retired);
-        ctx->retired = next;
+    /* Transport first (connections were just closed), then the chains. */
+    if (ctx->transport != NULL) {
+        azr__plugin_unload(ctx->transport);
+        free(ctx->transport);
     }
-    free(ctx->views);
-    free(ctx->view_ptrs);
+    azr__gen_free(ctx, atomic_load(&ctx->gen));
+    azr__gen_reclaim(ctx, 1);
+    free(ctx->plugin_dir);
+    if (ctx->entries != NULL)
+        for (size_t i = 0; i < ctx->n_entries; i++)
+            free(ctx->entries[i]);
+    free(ctx->entries);
+    while (ctx->strings != NULL) {
+        azr_retired *next = ctx->strings->next;
+        free(ctx->strings);
+        ctx->strings = next;
+    }
     azr__counters_free(ctx->counters);
     free(ctx->override_az_id);
-    azr__config_free(ctx->cfg);
+    if (ctx->cfg_ref != NULL)
+        azr__cfg_ref_drop(ctx->cfg_ref);
+    else
+        azr__config_free(ctx->cfg);
+    pthread_mutex_destroy(&ctx->gen_lock);
     pthread_mutex_destroy(&ctx->az_lock);
     free(ctx);
 }
 
 AZR_EXTERN size_t azr_node_count(const azr_ctx *ctx)
 {
-    return ctx != NULL ? ctx->n_nodes : 0;
+    if (ctx == NULL)
+        return 0;
+    azr_gen *g = azr__gen_enter((azr_ctx *)ctx);
+    size_t n = g != NULL ? g->n_nodes : 0;
+    azr__gen_leave();
+    return n;
 }
 
 AZR_EXTERN azr_code azr_node_get(const azr_ctx *ctx, size_t index,
@@ -342,9 +409,12 @@ AZR_EXTERN azr_code azr_node_get(const azr_ctx *ctx, size_t index,
 {
     if (ctx == NULL || info == NULL)
         return AZR_E_INVALID_ARGUMENT;
-    if (index >= ctx->n_nodes)
+    azr_gen *g = azr__gen_enter((azr_ctx *)ctx);
+    if (g == NULL || index >= g->n_nodes) {
+        azr__gen_leave();
         return AZR_E_NOT_FOUND;
-    const azr_node_view *v = &ctx->views[index];
+    }
+    const azr_node_view *v = &g->views[index];
     *info = (azr_node_info){
         .index = index,
         .id = v->id,
@@ -356,7 +426,10 @@ AZR_EXTERN azr_code azr_node_get(const azr_ctx *ctx, size_t index,
         .weight = v->weight,
         .priority = v->priority,
         .same_az = atomic_load_explicit(&v->same_az, memory_order_relaxed),
+        .az_source = (azr_node_az_source)g->az_source[index],
+        .present = g->present[index],
     };
+    azr__gen_leave();
     return AZR_OK;
 }
 
@@ -365,12 +438,19 @@ AZR_EXTERN azr_code azr_node_find(const azr_ctx *ctx, const char *id,
 {
     if (ctx == NULL || id == NULL || index == NULL)
         return AZR_E_INVALID_ARGUMENT;
-    for (size_t i = 0; i < ctx->n_nodes; i++)
-        if (strcmp(ctx->views[i].id, id) == 0) {
-            *index = i;
-            return AZR_OK;
-        }
-    return AZR_E_NOT_FOUND;
+    azr_gen *g = azr__gen_enter((azr_ctx *)ctx);
+    azr_code rc = AZR_E_NOT_FOUND;
+    /* A present node first: an id may have named a node that left. */
+    for (int pass = 0; pass < 2 && rc != AZR_OK && g != NULL; pass++)
+        for (size_t i = 0; i < g->n_nodes; i++)
+            if ((pass == 1 || g->present[i]) &&
+                strcmp(g->views[i].id, id) == 0) {
+                *index = i;
+                rc = AZR_OK;
+                break;
+            }
+    azr__gen_leave();
+    return rc;
 }
 
 AZR_EXTERN azr_code azr_node_stats_get(const azr_ctx *ctx, size_t index,
@@ -378,7 +458,7 @@ AZR_EXTERN azr_code azr_node_stats_get(const azr_ctx *ctx, size_t index,
 {
     if (ctx == NULL || stats == NULL)
         return AZR_E_INVALID_ARGUMENT;
-    if (index >= ctx->n_nodes)
+    if (index >= azr_node_count(ctx))
         return AZR_E_NOT_FOUND;
     azr_node_totals t;
     azr__counters_sum(ctx->counters, index, &t);
@@ -391,28 +471,49 @@ AZR_EXTERN azr_code azr_node_stats_get(const azr_ctx *ctx, size_t index,
 
 AZR_EXTERN size_t azr_plugin_count(const azr_ctx *ctx)
 {
-    return ctx != NULL ? ctx->n_plugins : 0;
+    if (ctx == NULL)
+        return 0;
+    azr_gen *g = azr__gen_enter((azr_ctx *)ctx);
+    size_t n = (g != NULL ? g->n_policies : 0) + (ctx->transport != NULL);
+    azr__gen_leave();
+    return n;
 }
 
+/* Plugins are listed as the file names them: the chain, then the
+ * transport. Strings stay valid until azr_close() (interned: the chain's
+ * instances may be replaced by a reload). */
 AZR_EXTERN azr_code azr_plugin_get(const azr_ctx *ctx, size_t index,
                                    azr_plugin_info *info)
 {
     if (ctx == NULL || info == NULL)
         return AZR_E_INVALID_ARGUMENT;
-    if (index >= ctx->n_plugins)
+    azr_ctx *c = (azr_ctx *)ctx;
+    azr_gen *g = azr__gen_enter(c);
+    size_t n_chain = g != NULL ? g->n_policies : 0;
+    const azr_loaded_plugin *p = index < n_chain ? &g->policies[index]
+                                 : index == n_chain ? ctx->transport : NULL;
+    if (p == NULL) {
+        azr__gen_leave();
         return AZR_E_NOT_FOUND;
-    const azr_loaded_plugin *p = &ctx->plugins[index];
+    }
+    pthread_mutex_lock(&c->gen_lock);
     *info = (azr_plugin_info){
-        .name = p->desc->name,
+        .name = azr__intern(c, p->desc->name),
         .kind = p->desc->kind == AZR_PLUGIN_POLICY ? "policy" : "transport",
         .abi_major = p->desc->abi_major,
         .abi_minor = p->desc->abi_minor,
-        .version = p->desc->version != NULL ? p->desc->version : "",
-        .description = p->desc->description != NULL ? p->desc->description
-                                                    : "",
-        .path = p->path,
+        .version = azr__intern(c, p->desc->version != NULL
+                                      ? p->desc->version : ""),
+        .description = azr__intern(c, p->desc->description != NULL
+                                          ? p->desc->description : ""),
+        .path = azr__intern(c, p->path),
         .in_chain = p->in_chain,
     };
+    pthread_mutex_unlock(&c->gen_lock);
+    azr__gen_leave();
+    if (info->name == NULL || info->version == NULL ||
+        info->description == NULL || info->path == NULL)
+        return AZR_E_NOMEM;
     return AZR_OK;
 }
 
@@ -431,8 +532,5 @@ AZR_EXTERN azr_code azr_refresh_az(azr_ctx *ctx)
 {
     if (ctx == NULL)
         return AZR_E_INVALID_ARGUMENT;
-    pthread_mutex_lock(&ctx->az_lock);
-    azr_code rc = learn_az(ctx);
-    pthread_mutex_unlock(&ctx->az_lock);
-    return rc;
+    return azr__learn_az(ctx);
 }

@@ -7,20 +7,31 @@
 #include "counters.h"
 #include "shard.h"
 
+azr_code azr__counters_reserve(azr_counters *c, size_t n_nodes)
+{
+    size_t want = (n_nodes + AZR_COUNTER_CHUNK - 1) / AZR_COUNTER_CHUNK;
+    size_t bytes = c->n_slots * AZR_COUNTER_CHUNK * sizeof *c->chunk[0];
+    while (c->n_chunks < want) {
+        azr_node_counters *k = aligned_alloc(_Alignof(azr_node_counters),
+                                             bytes);
+        if (k == NULL)
+            return AZR_E_NOMEM;
+        memset(k, 0, bytes);
+        c->chunk[c->n_chunks++] = k;
+    }
+    return AZR_OK;
+}
+
 azr_counters *azr__counters_new(size_t n_nodes)
 {
     azr_counters *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
-    c->n_nodes = n_nodes;
     c->n_slots = azr__shard_count();
-    size_t bytes = c->n_slots * n_nodes * sizeof *c->slots;
-    c->slots = aligned_alloc(_Alignof(azr_node_counters), bytes);
-    if (c->slots == NULL) {
-        free(c);
+    if (azr__counters_reserve(c, n_nodes) != AZR_OK) {
+        azr__counters_free(c);
         return NULL;
     }
-    memset(c->slots, 0, bytes);
     return c;
 }
 
@@ -28,13 +39,21 @@ void azr__counters_free(azr_counters *c)
 {
     if (c == NULL)
         return;
-    free(c->slots);
+    for (size_t k = 0; k < c->n_chunks; k++)
+        free(c->chunk[k]);
     free(c);
+}
+
+static azr_node_counters *counters_at(const azr_counters *c, size_t slot,
+                                      size_t node)
+{
+    return &c->chunk[node / AZR_COUNTER_CHUNK]
+                    [slot * AZR_COUNTER_CHUNK + node % AZR_COUNTER_CHUNK];
 }
 
 azr_node_counters *azr__counters_mine(azr_counters *c, size_t node)
 {
-    return &c->slots[azr__shard_self() * c->n_nodes + node];
+    return counters_at(c, azr__shard_self(), node);
 }
 
 void azr__counters_outcome(azr_counters *c, size_t node, uint64_t rtt_ns,
@@ -67,7 +86,7 @@ void azr__counters_sum(const azr_counters *c, size_t node, azr_node_totals *t)
 {
     memset(t, 0, sizeof *t);
     for (size_t s = 0; s < c->n_slots; s++) {
-        const azr_node_counters *m = &c->slots[s * c->n_nodes + node];
+        const azr_node_counters *m = counters_at(c, s, node);
         t->picks += load(&m->picks);
         t->total_rtt_ns += load(&m->total_rtt_ns);
         t->bytes_sent += load(&m->bytes_sent);

@@ -42,14 +42,26 @@ typedef struct azr_node_totals {
     uint64_t bytes_received;
 } azr_node_totals;
 
+/* Nodes per chunk. The table grows (live topology) while readers count
+ * without a lock, so counters are never moved: they come in chunks of
+ * this many nodes, each allocated once and kept until the context ends. */
+#define AZR_COUNTER_CHUNK 16
+
 typedef struct azr_counters {
-    size_t n_nodes;
     size_t n_slots;
-    azr_node_counters *slots; /* n_slots x n_nodes, slot-major */
+    size_t n_chunks;   /* allocated; written under the writers' lock */
+    /* chunk k: n_slots x AZR_COUNTER_CHUNK, slot-major */
+    azr_node_counters *chunk[(AZR_MAX_NODES + AZR_COUNTER_CHUNK - 1) /
+                             AZR_COUNTER_CHUNK];
 } azr_counters;
 
 /* Allocates zeroed counters for n_nodes. NULL on ENOMEM. */
 azr_counters *azr__counters_new(size_t n_nodes);
+/* Makes room for nodes 0..n_nodes-1 (n_nodes <= AZR_MAX_NODES); the
+ * counters of nodes already there stay where they are. Writers only, under
+ * their lock, before the table that names the new nodes is published.
+ * AZR_E_NOMEM on failure. */
+azr_code azr__counters_reserve(azr_counters *c, size_t n_nodes);
 void azr__counters_free(azr_counters *c);
 
 /* The calling thread's counters of `node`. */

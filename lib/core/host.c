@@ -123,7 +123,7 @@ static int host_error(azr_plugin_env *env, int code, const char *key,
     azr_cfg_option *opt = find_option(env, key);
     if (opt != NULL)
         snprintf(plugin_error_text, sizeof plugin_error_text,
-                 "%s:%u: %s", env->ctx->cfg->path, opt->line, msg);
+                 "%s:%u: %s", env->cfg->path, opt->line, msg);
     else
         snprintf(plugin_error_text, sizeof plugin_error_text, "%s", msg);
     plugin_error_located = opt != NULL;
@@ -132,7 +132,26 @@ static int host_error(azr_plugin_env *env, int code, const char *key,
 
 static size_t host_node_count(azr_plugin_env *env)
 {
-    return env->ctx->n_nodes;
+    /* A policy's table is the one it was created for; a transport lives
+     * across tables and sees the current one. */
+    if (env->plugin != NULL && env->plugin->desc->kind == AZR_PLUGIN_POLICY)
+        return env->n_nodes;
+    return azr_node_count(env->ctx);
+}
+
+static const char *host_tls_name(azr_plugin_env *env,
+                                 const azr_node_view *node)
+{
+    azr_ctx *ctx = env->ctx;
+    const char *name = node->host;
+    if (node->index == AZR_DISCOVERY_INDEX)
+        return ((const azr_node_entry *)(const void *)node)->tls_name;
+    pthread_mutex_lock(&ctx->gen_lock);
+    if (node->index < ctx->n_entries &&
+        &ctx->entries[node->index]->view == node)
+        name = ctx->entries[node->index]->tls_name;
+    pthread_mutex_unlock(&ctx->gen_lock);
+    return name;
 }
 
 static void host_push(azr_plugin_env *env, const azr_node_view *node,
@@ -181,6 +200,7 @@ const azr_host_services azr__host_services_table = {
     .push = host_push,
     .thread_slot = host_thread_slot,
     .thread_slots = host_thread_slots,
+    .tls_name = host_tls_name,
     /* ABI 1.1: the RESP reader and encoder are the library's public
      * functions themselves (same signatures, same contracts), so the
      * replies a transport builds are the host's own trees. */

@@ -33,10 +33,14 @@ _Static_assert(sizeof(azr_node_view) == AZR_CACHE_LINE,
  * of it. */
 typedef struct azr_loaded_plugin azr_loaded_plugin;
 
+typedef struct azr_cfg_ref azr_cfg_ref;
+
 struct azr_plugin_env {
     azr_ctx *ctx;
     azr_loaded_plugin *plugin;
     azr_cfg_plugin_section *section; /* NULL: no section in the file */
+    const azr_config *cfg;           /* the file the section is from */
+    size_t n_nodes;                  /* a policy's table (node_count) */
 };
 
 struct azr_loaded_plugin {
@@ -60,37 +64,76 @@ typedef struct azr_chain_link {
     int sees_cancelled; /* built for ABI >= 1.1: AZR_STATUS_CANCELLED */
 } azr_chain_link;
 
-/* Retired AZ ID strings: the pick path reads ctx->caller_az without a
- * lock, so a replaced string is kept until azr_close(). */
+/* A configuration shared by the generations built from it; counted under
+ * ctx->gen_lock. */
+struct azr_cfg_ref {
+    azr_config *cfg;
+    unsigned refs;
+};
+
+/* One node table with its chain (generation.h). Immutable once published
+ * but for the views' same_az bytes. */
+typedef struct azr_gen {
+    uint64_t number;                  /* 1 for the table of azr_open() */
+    azr_cfg_ref *cfg;
+    size_t n_nodes;                   /* indexes 0..n_nodes-1 */
+    azr_node_view *views;             /* n_nodes, one cache line each */
+    const azr_node_view **view_ptrs;  /* n_nodes, for create() */
+    unsigned char *present;           /* n_nodes: in the group now */
+    unsigned char *az_source;         /* n_nodes: azr_node_az_source */
+    const azr_node_view **members;    /* the present nodes, in index order */
+    size_t n_members;
+    size_t *primaries;                /* indexes of present primaries */
+    size_t n_primaries;
+    azr_loaded_plugin *policies;      /* the chain's instances */
+    size_t n_policies;
+    azr_chain_link *chain;            /* n_policies */
+    struct azr_gen *retired_next;
+} azr_gen;
+
+/* A node the context has known, at its stable index: the view handed to
+ * the transport (identity only: id, host, port and index are what a
+ * transport reads), which lives until azr_close(). */
+typedef struct azr_node_entry {
+    azr_node_view view;
+    const char *tls_name;
+} azr_node_entry;
+
+/* view.index of a server discovery talks to before it is in the table:
+ * the view is the first member of an azr_node_entry (host.c reads its
+ * tls_name through it). */
+#define AZR_DISCOVERY_INDEX ((size_t)-2)
+
+/* Strings that readers may still point at (the caller's AZ ID, node ids,
+ * hosts, AZs of any generation) are kept until azr_close(). */
 typedef struct azr_retired {
     struct azr_retired *next;
     char text[];
 } azr_retired;
 
-struct azr_pool; /* connection pool, lib/route/conn.c */
+struct azr_pool;      /* connection pool, lib/route/conn.c */
+struct azr_topology;  /* discovery and its thread, lib/topology/ */
 
 struct azr_ctx {
-    azr_config *cfg;
+    azr_cfg_ref *cfg_ref;                /* the file of azr_open(): the */
+    azr_config *cfg;                     /* transport was made from it */
 
-    /* node table */
-    size_t n_nodes;
-    azr_node_view *views;                /* n_nodes */
-    const azr_node_view **view_ptrs;     /* n_nodes, for create() */
+    /* the current generation (generation.h); read in rcu sections */
+    void *_Atomic gen;
+    pthread_mutex_t gen_lock;            /* writers of everything below */
+    azr_gen *retired_gens;
+    uint64_t gen_number;
+    azr_node_entry **entries;            /* AZR_MAX_NODES, by index */
+    size_t n_entries;
+    azr_retired *strings;                /* interned (azr__intern) */
     azr_counters *counters;              /* live statistics (counters.h) */
 
-    /* plugins: chain policies in order, then the transport */
-    azr_loaded_plugin *plugins;
-    size_t n_plugins;
-    azr_chain_link *chain;
-    size_t n_chain;
+    /* the transport, made once from `cfg` */
     azr_loaded_plugin *transport;        /* NULL if none configured */
     char *plugin_dir;                    /* directory in effect */
 
-    unsigned max_attempts;
-
     /* caller's AZ */
     _Atomic(const char *) caller_az;     /* NULL when unknown */
-    azr_retired *retired;
     pthread_mutex_t az_lock;             /* guards az_info and refresh */
     azr_az_info az_info;
     char *override_az_id;                /* from options / $AZROUTE_AZ_ID */
@@ -104,6 +147,8 @@ struct azr_ctx {
     void *source_userdata;
 
     struct azr_pool *pool;               /* lib/conn.c; NULL until used */
+    struct azr_topology *topology;       /* NULL in static mode */
+    _Atomic int topology_started;        /* its thread runs */
 
     /* RESP3 push frames (host.c) */
     azr_push_fn push;
@@ -113,6 +158,18 @@ struct azr_ctx {
     /* node table changes since open (live topology) */
     _Atomic uint64_t topology_changes;
 };
+
+/* The current generation, held until azr__gen_leave() (rcu.h). */
+azr_gen *azr__gen_enter(azr_ctx *ctx);
+void azr__gen_leave(void);
+
+/* context.c: loads and creates g's policy chain (from g->cfg), carrying
+ * per-node state over from prev's instances where the plugin can. */
+azr_code azr__chain_create(azr_ctx *ctx, azr_gen *g, const azr_gen *prev,
+                           char *errbuf);
+/* context.c: learns the caller's AZ ID (under az_lock) and marks the
+ * same-AZ nodes of the current table. */
+azr_code azr__learn_az(azr_ctx *ctx);
 
 /* errors.c: copies a formatted one-line message into errbuf (may be NULL)
  * and returns code. */
@@ -149,8 +206,17 @@ azr_code azr__plugin_load(azr_loaded_plugin *out, const char *name,
 void azr__plugin_unload(azr_loaded_plugin *p);
 
 /* route/conn.c: closes the idle connections of the pool and frees it.
- * The one call from this folder up into lib/route/: azr_close() must end
- * what the connection layer started (see lib/README). */
+ * One of the two calls from this folder up: azr_close() must end what the
+ * connection layer started (see lib/README). */
 void azr__pool_free(azr_ctx *ctx);
+/* route/conn.c: closes the idle connections to node `index` (it left the
+ * group). */
+void azr__pool_drain(azr_ctx *ctx, size_t index);
+
+/* topology/topology.c: the first table of a live context (discovery), and
+ * its end (the refresh thread stopped) at azr_close(). The other calls
+ * going up (lib/README). */
+azr_code azr__topology_open(azr_ctx *ctx, char *errbuf);
+void azr__topology_close(azr_ctx *ctx);
 
 #endif /* AZR_LIB_INTERNAL_H */

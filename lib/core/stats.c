@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "generation.h"
 
 /* The policy's describe operation, or NULL (ABI 1.0, or none). */
 static void (*describe_op(const azr_loaded_plugin *p))(
@@ -24,11 +24,11 @@ static void (*describe_op(const azr_loaded_plugin *p))(
 
 /* Asks every policy of the chain about node `i`: the first latency
  * estimate offered wins (the chain's order), ejections add up. */
-static void ask_policies(const azr_ctx *ctx, size_t i, azr_node_snapshot *n)
+static void ask_policies(const azr_gen *g, size_t i, azr_node_snapshot *n)
 {
     n->latency_ns = -1.0;
-    for (size_t k = 0; k < ctx->n_plugins; k++) {
-        const azr_loaded_plugin *p = &ctx->plugins[k];
+    for (size_t k = 0; k < g->n_policies; k++) {
+        const azr_loaded_plugin *p = &g->policies[k];
         void (*describe)(void *, size_t, azr_policy_node_report *) =
             p->desc->kind == AZR_PLUGIN_POLICY ? describe_op(p) : NULL;
         if (describe == NULL)
@@ -45,9 +45,10 @@ static void ask_policies(const azr_ctx *ctx, size_t i, azr_node_snapshot *n)
     }
 }
 
-static void node_snapshot(const azr_ctx *ctx, size_t i, azr_node_snapshot *n)
+static void node_snapshot(const azr_ctx *ctx, const azr_gen *g, size_t i,
+                          azr_node_snapshot *n)
 {
-    const azr_node_view *v = &ctx->views[i];
+    const azr_node_view *v = &g->views[i];
     azr_node_totals t;
     azr__counters_sum(ctx->counters, i, &t);
     *n = (azr_node_snapshot){
@@ -66,7 +67,7 @@ static void node_snapshot(const azr_ctx *ctx, size_t i, azr_node_snapshot *n)
         .bytes_received = t.bytes_received,
     };
     memcpy(n->by_status, t.by_status, sizeof n->by_status);
-    ask_policies(ctx, i, n);
+    ask_policies(g, i, n);
 }
 
 static uint64_t wall_ms(void)
@@ -83,25 +84,28 @@ AZR_EXTERN azr_code azr_stats_get(azr_ctx *ctx, azr_stats **statsp)
     if (ctx == NULL || statsp == NULL)
         return AZR_E_INVALID_ARGUMENT;
     azr_stats *s = calloc(1, sizeof *s);
-    azr_node_snapshot *nodes = calloc(ctx->n_nodes, sizeof *nodes);
-    if (s == NULL || nodes == NULL) {
-        free(s);
-        free(nodes);
+    if (s == NULL)
         return AZR_E_NOMEM;
-    }
-    s->nodes = nodes;
-    s->n_nodes = ctx->n_nodes;
     s->taken_at_ms = wall_ms();
-
     azr_az_info az;
     azr_az_info_get(ctx, &az);
     s->az_known = az.known;
     if (az.known)
         memcpy(s->az_id, az.az_id, sizeof s->az_id);
 
-    for (size_t i = 0; i < ctx->n_nodes; i++) {
-        azr_node_snapshot *n = &nodes[i];
-        node_snapshot(ctx, i, n);
+    /* One table for the whole snapshot: the nodes present in it (a node
+     * that left the group keeps its index, and its counts are in no
+     * snapshot after it left). */
+    const azr_gen *g = azr__gen_enter(ctx);
+    s->nodes = calloc(g->n_members > 0 ? g->n_members : 1, sizeof *s->nodes);
+    if (s->nodes == NULL) {
+        azr__gen_leave();
+        free(s);
+        return AZR_E_NOMEM;
+    }
+    for (size_t k = 0; k < g->n_members; k++) {
+        azr_node_snapshot *n = &s->nodes[s->n_nodes++];
+        node_snapshot(ctx, g, g->members[k]->index, n);
         s->requests += n->requests;
         s->answered += n->answered;
         s->bytes_sent += n->bytes_sent;
@@ -111,11 +115,12 @@ AZR_EXTERN azr_code azr_stats_get(azr_ctx *ctx, azr_stats **statsp)
         else
             s->cross_az_bytes += n->bytes_sent + n->bytes_received;
     }
+    s->price_per_gb = g->cfg->cfg->stats.price_per_gb;
+    azr__gen_leave();
     s->errors = s->requests - s->answered;
     s->same_az_share = s->answered > 0 ? (double)s->same_az_answered /
                                              (double)s->answered
                                        : -1.0;
-    s->price_per_gb = ctx->cfg->stats.price_per_gb;
     s->cross_az_cost_usd = (double)s->cross_az_bytes * 2.0 *
                            s->price_per_gb / 1e9;
     s->topology_changes = atomic_load_explicit(&ctx->topology_changes,

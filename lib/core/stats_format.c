@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "generation.h"
 
 static const char *const status_names[AZR_STATUS_IO_ERROR + 1] = {
     "ok", "timeout", "refused", "error_reply", "tls_failure", "io_error",
@@ -118,9 +118,8 @@ static void emf_metric(json_object *defs, json_object *root,
  * The dimensions are [stats] dimensions plus AzId (the caller's AZ, or
  * "unknown"); every metric defined is a key of the root object.
  */
-static json_object *stats_emf(const azr_ctx *ctx, const azr_stats *s)
+static json_object *stats_emf(const azr_cfg_stats *cfg, const azr_stats *s)
 {
-    const azr_cfg_stats *cfg = &ctx->cfg->stats;
     json_object *root = json_object_new_object();
     json_object *aws = json_object_new_object();
     json_object *directive = json_object_new_object();
@@ -358,7 +357,14 @@ AZR_EXTERN azr_code azr_stats_format(const azr_ctx *ctx,
     case AZR_STATS_JSON:
         return take_json(stats_json(stats), out, len);
     case AZR_STATS_EMF:
-        return take_json(stats_emf(ctx, stats), out, len);
+    {
+        /* [stats] of the configuration in effect (a reload may change
+         * it), held while the object is built. */
+        const azr_gen *g = azr__gen_enter((azr_ctx *)ctx);
+        json_object *emf = stats_emf(&g->cfg->cfg->stats, stats);
+        azr__gen_leave();
+        return take_json(emf, out, len);
+    }
     case AZR_STATS_PROMETHEUS: {
         outbuf b = { .cap = 4096 };
         b.data = malloc(b.cap);

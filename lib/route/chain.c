@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "route.h"
+#include "../core/generation.h"
+#include "../topology/topology.h"
 
 static int is_excluded(const azr_pick_request *req, size_t index)
 {
@@ -24,11 +26,11 @@ static int is_excluded(const azr_pick_request *req, size_t index)
 /* Every element must point at a view of this table. Checked by address
  * arithmetic alone (views are one cache line each, laid end to end:
  * internal.h), so a bad pointer is never dereferenced. */
-static int candidates_valid(const azr_ctx *ctx, const azr_node_view **cand,
+static int candidates_valid(const azr_gen *g, const azr_node_view **cand,
                             size_t n)
 {
-    const uintptr_t base = (uintptr_t)ctx->views;
-    const uintptr_t span = ctx->n_nodes * sizeof(azr_node_view);
+    const uintptr_t base = (uintptr_t)g->views;
+    const uintptr_t span = g->n_nodes * sizeof(azr_node_view);
     /* No early exit: a branch-free loop the compiler can vectorise. */
     uintptr_t bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -54,30 +56,26 @@ static azr_code chain_failed(azr_ctx *ctx, const azr_chain_link *link,
     return AZR_E_PLUGIN;
 }
 
-AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
-                                size_t *node_index)
+/* The pick itself, in a read section on the generation g. */
+static azr_code pick_in(azr_ctx *ctx, const azr_gen *g,
+                        const azr_pick_request *req, size_t *node_index)
 {
-    if (ctx == NULL || req == NULL || node_index == NULL ||
-        (req->intent != AZR_INTENT_READ && req->intent != AZR_INTENT_WRITE) ||
-        (req->n_excluded > 0 && req->excluded == NULL))
-        return AZR_E_INVALID_ARGUMENT;
-
     /* The host's rule, whatever the chain: a write goes to a primary. The
-     * chain only ever sees nodes that may take the request. */
+     * chain only ever sees nodes that may take the request, and only
+     * nodes in the group now. */
     const azr_node_view *cand[AZR_MAX_NODES];
     size_t n = 0;
     if (req->intent == AZR_INTENT_WRITE) {
-        for (size_t i = 0; i < ctx->n_nodes; i++)
-            if (ctx->views[i].role == AZR_ROLE_PRIMARY &&
-                !is_excluded(req, i))
-                cand[n++] = &ctx->views[i];
+        for (size_t k = 0; k < g->n_primaries; k++)
+            if (!is_excluded(req, g->primaries[k]))
+                cand[n++] = &g->views[g->primaries[k]];
     } else if (req->n_excluded == 0) {
-        memcpy(cand, ctx->view_ptrs, ctx->n_nodes * sizeof cand[0]);
-        n = ctx->n_nodes;
+        memcpy(cand, g->members, g->n_members * sizeof cand[0]);
+        n = g->n_members;
     } else {
-        for (size_t i = 0; i < ctx->n_nodes; i++)
-            if (!is_excluded(req, i))
-                cand[n++] = &ctx->views[i];
+        for (size_t k = 0; k < g->n_members; k++)
+            if (!is_excluded(req, g->members[k]->index))
+                cand[n++] = g->members[k];
     }
     if (n == 0)
         return AZR_E_NO_NODE;
@@ -91,13 +89,13 @@ AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
         .tried = req->excluded,
         .n_tried = req->n_excluded,
     };
-    for (size_t l = 0; l < ctx->n_chain; l++) {
-        const azr_chain_link *link = &ctx->chain[l];
+    for (size_t l = 0; l < g->n_policies; l++) {
+        const azr_chain_link *link = &g->chain[l];
         long rc = link->pick(link->state, &args, cand, n);
         if (rc <= 0 || (size_t)rc > n)
             return chain_failed(ctx, link, rc, n);
         n = (size_t)rc;
-        if (!candidates_valid(ctx, cand, n)) {
+        if (!candidates_valid(g, cand, n)) {
             azr__log(ctx, AZR_LOG_ERROR, "policy '%s' returned a candidate "
                      "it was not given", link->name);
             return AZR_E_PLUGIN;
@@ -110,6 +108,21 @@ AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
     return AZR_OK;
 }
 
+AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
+                                size_t *node_index)
+{
+    if (ctx == NULL || req == NULL || node_index == NULL ||
+        (req->intent != AZR_INTENT_READ && req->intent != AZR_INTENT_WRITE) ||
+        (req->n_excluded > 0 && req->excluded == NULL))
+        return AZR_E_INVALID_ARGUMENT;
+    if (ctx->topology != NULL)
+        azr__topology_use(ctx);
+    const azr_gen *g = azr__gen_enter(ctx);
+    azr_code rc = pick_in(ctx, g, req, node_index);
+    azr__gen_leave();
+    return rc;
+}
+
 AZR_EXTERN azr_code azr_pick(azr_ctx *ctx, azr_intent intent,
                              size_t *node_index)
 {
@@ -117,8 +130,9 @@ AZR_EXTERN azr_code azr_pick(azr_ctx *ctx, azr_intent intent,
     return azr_pick_ex(ctx, &req, node_index);
 }
 
-void azr__chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
-                        azr_status status, unsigned attempt)
+/* The outcome fan-out, in a read section on g. */
+static void observe_in(azr_ctx *ctx, const azr_gen *g, size_t node,
+                       uint64_t rtt_ns, azr_status status, unsigned attempt)
 {
     if (status == AZR_STATUS_CANCELLED) {
         /* Not a request: only policies that know the status release
@@ -129,9 +143,9 @@ void azr__chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
             .status = status,
             .attempt = attempt,
         };
-        for (size_t l = 0; l < ctx->n_chain; l++)
-            if (ctx->chain[l].observe != NULL && ctx->chain[l].sees_cancelled)
-                ctx->chain[l].observe(ctx->chain[l].state, &cancelled);
+        for (size_t l = 0; l < g->n_policies; l++)
+            if (g->chain[l].observe != NULL && g->chain[l].sees_cancelled)
+                g->chain[l].observe(g->chain[l].state, &cancelled);
         return;
     }
     int answered = status == AZR_STATUS_OK ||
@@ -145,18 +159,35 @@ void azr__chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
         .status = status,
         .attempt = attempt,
     };
-    for (size_t l = 0; l < ctx->n_chain; l++)
-        if (ctx->chain[l].observe != NULL)
-            ctx->chain[l].observe(ctx->chain[l].state, &outcome);
+    for (size_t l = 0; l < g->n_policies; l++)
+        if (g->chain[l].observe != NULL)
+            g->chain[l].observe(g->chain[l].state, &outcome);
+}
+
+/* An outcome goes to the table current when it is reported: node indexes
+ * are the same in every generation (generation.h), and the policies of a
+ * table that was replaced have handed their state over already. */
+void azr__chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
+                        azr_status status, unsigned attempt)
+{
+    const azr_gen *g = azr__gen_enter(ctx);
+    if (node < g->n_nodes)
+        observe_in(ctx, g, node, rtt_ns, status, attempt);
+    azr__gen_leave();
 }
 
 AZR_EXTERN azr_code azr_report(azr_ctx *ctx, size_t node_index,
                                uint64_t rtt_ns, azr_status status,
                                unsigned attempt)
 {
-    if (ctx == NULL || node_index >= ctx->n_nodes ||
-        (unsigned)status > AZR_STATUS_CANCELLED)
+    if (ctx == NULL || (unsigned)status > AZR_STATUS_CANCELLED)
         return AZR_E_INVALID_ARGUMENT;
-    azr__chain_observe(ctx, node_index, rtt_ns, status, attempt);
-    return AZR_OK;
+    const azr_gen *g = azr__gen_enter(ctx);
+    azr_code rc = AZR_E_INVALID_ARGUMENT;
+    if (node_index < g->n_nodes) {
+        observe_in(ctx, g, node_index, rtt_ns, status, attempt);
+        rc = AZR_OK;
+    }
+    azr__gen_leave();
+    return rc;
 }

@@ -29,6 +29,8 @@
 
 #include "command_state.h"
 #include "route.h"
+#include "../core/generation.h"
+#include "../topology/topology.h"
 
 /* Idle connections kept per node. */
 #define AZR_POOL_IDLE_MAX 8
@@ -49,9 +51,10 @@ typedef struct azr_pool_slot {
     azr_conn *idle[AZR_POOL_IDLE_MAX];
 } azr_pool_slot;
 
+/* One slot per node index, made when the node first returns a connection
+ * (indexes grow with the table: generation.h). */
 struct azr_pool {
-    size_t n_nodes;
-    azr_pool_slot *slots; /* n_nodes */
+    azr_pool_slot *_Atomic slots[AZR_MAX_NODES];
 };
 
 static const azr_transport_ops *transport_ops(const azr_ctx *ctx)
@@ -61,18 +64,46 @@ static const azr_transport_ops *transport_ops(const azr_ctx *ctx)
 
 /* ---- the pool ---- */
 
-static void pool_destroy(azr_ctx *ctx, struct azr_pool *pool)
+static void slot_close_idle(azr_ctx *ctx, azr_pool_slot *s)
 {
-    for (size_t i = 0; i < pool->n_nodes; i++) {
-        azr_pool_slot *s = &pool->slots[i];
-        for (size_t k = 0; k < s->n_idle; k++) {
-            transport_ops(ctx)->close(s->idle[k]->tconn);
-            free(s->idle[k]);
-        }
-        pthread_mutex_destroy(&s->lock);
+    pthread_mutex_lock(&s->lock);
+    size_t n = s->n_idle;
+    azr_conn *idle[AZR_POOL_IDLE_MAX];
+    memcpy(idle, s->idle, n * sizeof idle[0]);
+    s->n_idle = 0;
+    pthread_mutex_unlock(&s->lock);
+    for (size_t k = 0; k < n; k++) {
+        transport_ops(ctx)->close(idle[k]->tconn);
+        free(idle[k]);
     }
-    free(pool->slots);
+}
+
+void azr__pool_free(azr_ctx *ctx)
+{
+    struct azr_pool *pool = ctx->pool;
+    ctx->pool = NULL;
+    if (pool == NULL)
+        return;
+    for (size_t i = 0; i < AZR_MAX_NODES; i++) {
+        azr_pool_slot *s = atomic_load(&pool->slots[i]);
+        if (s == NULL)
+            continue;
+        slot_close_idle(ctx, s);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+    }
     free(pool);
+}
+
+void azr__pool_drain(azr_ctx *ctx, size_t index)
+{
+    struct azr_pool *pool = __atomic_load_n(&ctx->pool, __ATOMIC_ACQUIRE);
+    if (pool == NULL || index >= AZR_MAX_NODES)
+        return;
+    azr_pool_slot *s = atomic_load_explicit(&pool->slots[index],
+                                            memory_order_acquire);
+    if (s != NULL)
+        slot_close_idle(ctx, s);
 }
 
 /* The context's pool, created by the first thread that needs it (lock-free
@@ -85,40 +116,46 @@ static struct azr_pool *pool_get(azr_ctx *ctx)
     pool = calloc(1, sizeof *pool);
     if (pool == NULL)
         return NULL;
-    pool->slots = aligned_alloc(AZR_CACHE_LINE,
-                                ctx->n_nodes * sizeof *pool->slots);
-    if (pool->slots == NULL) {
-        free(pool);
-        return NULL;
-    }
-    memset(pool->slots, 0, ctx->n_nodes * sizeof *pool->slots);
-    for (size_t i = 0; i < ctx->n_nodes; i++)
-        pthread_mutex_init(&pool->slots[i].lock, NULL);
-    pool->n_nodes = ctx->n_nodes;
-
     struct azr_pool *expected = NULL;
     if (!__atomic_compare_exchange_n(&ctx->pool, &expected, pool, 0,
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        pool_destroy(ctx, pool);
+        free(pool);
         return expected;
     }
     return pool;
 }
 
-void azr__pool_free(azr_ctx *ctx)
+/* Node `node`'s slot, made if `create` (same lock-free publication). */
+static azr_pool_slot *slot_get(struct azr_pool *pool, size_t node,
+                               int create)
 {
-    struct azr_pool *pool = ctx->pool;
-    ctx->pool = NULL;
-    if (pool != NULL)
-        pool_destroy(ctx, pool);
+    azr_pool_slot *s = atomic_load_explicit(&pool->slots[node],
+                                            memory_order_acquire);
+    if (s != NULL || !create)
+        return s;
+    s = aligned_alloc(AZR_CACHE_LINE, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    azr_pool_slot *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&pool->slots[node],
+                                                 &expected, s,
+                                                 memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return expected;
+    }
+    return s;
 }
 
 static azr_conn *pool_take(azr_ctx *ctx, size_t node)
 {
     struct azr_pool *pool = __atomic_load_n(&ctx->pool, __ATOMIC_ACQUIRE);
-    if (pool == NULL)
+    azr_pool_slot *s = pool != NULL ? slot_get(pool, node, 0) : NULL;
+    if (s == NULL)
         return NULL;
-    azr_pool_slot *s = &pool->slots[node];
     azr_conn *c = NULL;
     pthread_mutex_lock(&s->lock);
     if (s->n_idle > 0)
@@ -131,9 +168,9 @@ static azr_conn *pool_take(azr_ctx *ctx, size_t node)
 static int pool_put(azr_conn *c)
 {
     struct azr_pool *pool = pool_get(c->ctx);
-    if (pool == NULL)
+    azr_pool_slot *s = pool != NULL ? slot_get(pool, c->node, 1) : NULL;
+    if (s == NULL)
         return 0;
-    azr_pool_slot *s = &pool->slots[c->node];
     int kept = 0;
     pthread_mutex_lock(&s->lock);
     if (s->n_idle < AZR_POOL_IDLE_MAX) {
@@ -184,7 +221,8 @@ static azr_code node_error(const azr_ctx *ctx, size_t node, azr_code code,
                            char *errbuf)
 {
     const char *msg = azr__plugin_error_message();
-    return azr__set_err(errbuf, code, "node %s: %s", ctx->views[node].id,
+    return azr__set_err(errbuf, code, "node %s: %s",
+                        azr__node_id((azr_ctx *)ctx, node),
                         msg[0] != '\0' ? msg : azr_strerror(code));
 }
 
@@ -216,7 +254,8 @@ static azr_code conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
     azr_transport_result res = { .struct_size = sizeof res };
     azr__plugin_error_reset();
     int rc = transport_ops(ctx)->connect(ctx->transport->state,
-                                         &ctx->views[node], &c->tconn, &res);
+                                         &ctx->entries[node]->view, &c->tconn,
+                                         &res);
     azr__counters_bytes(ctx->counters, node, res.bytes_sent,
                         res.bytes_received);
     azr_code code = transport_code(rc, &res);
@@ -289,10 +328,10 @@ AZR_EXTERN azr_code azr_connect_node(azr_ctx *ctx, size_t node_index,
         return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
                             "azr_connect_node: invalid argument");
     *connp = NULL;
-    if (node_index >= ctx->n_nodes)
+    size_t n_nodes = azr_node_count(ctx);
+    if (node_index >= n_nodes)
         return azr__set_err(errbuf, AZR_E_NOT_FOUND, "no node with index "
-                            "%zu (the table has %zu)", node_index,
-                            ctx->n_nodes);
+                            "%zu (the table has %zu)", node_index, n_nodes);
     if (ctx->transport == NULL)
         return no_transport(errbuf);
     return conn_get(ctx, node_index, 0, connp, errbuf);
@@ -338,7 +377,7 @@ static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
     if (c->broken)
         return azr__set_err(errbuf, AZR_E_IO, "node %s: the connection "
                             "failed earlier; close it",
-                            ctx->views[c->node].id);
+                            azr__node_id(ctx, c->node));
     if (opts->timeout_ms > 0 && timed_op(ops) == NULL)
         return azr__set_err(errbuf, AZR_E_UNSUPPORTED, "transport '%s' "
                             "cannot apply a per-call timeout (it predates "
@@ -473,6 +512,91 @@ static azr_code refuse_stateful(const azr_command *cmd, char *errbuf)
                         "(azr_connect + azr_conn_command)", name);
 }
 
+/* A write refused because its node is no longer the primary: it was not
+ * applied, so it may go to the new primary. */
+static int is_readonly(const azr_reply *r)
+{
+    return is_error(r) && r->str != NULL &&
+           (strncmp(r->str, "READONLY", 8) == 0 ||
+            strncmp(r->str, "MASTERDOWN", 10) == 0);
+}
+
+/* Live topology, a write that found no primary or was refused by a former
+ * one: asks for a discovery and waits, up to [topology] failover_wait_ms
+ * over the whole request, for a new table. 1: try again. */
+static int await_new_table(azr_ctx *ctx, uint64_t *deadline,
+                           const char *why)
+{
+    if (ctx->topology == NULL)
+        return 0;
+    uint64_t seen = azr_topology_generation(ctx);
+    azr__topology_kick(ctx, why);
+    if (*deadline == 0)
+        *deadline = azr__ctx_now_ns(ctx) +
+                    (uint64_t)azr__topology_failover_wait_ms(ctx) * 1000000u;
+    return azr__topology_wait(ctx, seen, *deadline);
+}
+
+/* The request loop of azr_exec (see its contract in azroute.h). */
+static azr_code exec_routed(azr_ctx *ctx, azr_intent intent,
+                            const azr_command *cmd, azr_reply **reply,
+                            size_t *node_index, const run_opts *opts,
+                            char *errbuf)
+{
+    azr_route r;
+    azr__route_init(ctx, &r);
+    size_t node;
+    azr_code rc;
+    uint64_t deadline = 0;
+    for (;;) {
+        rc = azr__route_next(ctx, intent, &r, &node, errbuf);
+        /* No primary left to try (none in the table, or the ones tried
+         * could not be reached), attempts left: wait for the group to
+         * elect one. */
+        if (rc != AZR_OK && intent == AZR_INTENT_WRITE &&
+            r.n_tried < r.max && (rc == AZR_E_NO_NODE || r.n_tried > 0) &&
+            await_new_table(ctx, &deadline, "a write found no primary")) {
+            /* the new table may hold the primary tried already */
+            r.n_tried = 0;
+            continue;
+        }
+        if (rc != AZR_OK)
+            return rc;
+        azr_conn *conn = NULL;
+        rc = conn_get(ctx, node, (unsigned)r.n_tried, &conn, errbuf);
+        if (rc == AZR_OK) {
+            rc = conn_run(conn, 1, cmd, reply, opts, errbuf);
+            azr_conn_close(conn); /* pooled, or closed if it failed */
+            if (rc == AZR_OK && intent == AZR_INTENT_WRITE &&
+                is_readonly(*reply) && r.n_tried + 1 < r.max &&
+                await_new_table(ctx, &deadline, "a write was refused with "
+                                "READONLY")) {
+                azr_reply_free(*reply);
+                *reply = NULL;
+                r.tried[r.n_tried++] = node;
+                continue;
+            }
+            if (rc == AZR_OK) {
+                if (node_index != NULL)
+                    *node_index = node;
+                return AZR_OK;
+            }
+            /* The write may have been applied before the failure: running
+             * it again elsewhere could apply it twice. */
+            if (intent == AZR_INTENT_WRITE) {
+                azr__topology_kick(ctx, "a write to the primary failed");
+                return rc;
+            }
+        } else if (intent == AZR_INTENT_WRITE) {
+            azr__topology_kick(ctx, "the primary cannot be reached");
+        }
+        if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
+            rc == AZR_E_INVALID_ARGUMENT || rc == AZR_E_UNSUPPORTED)
+            return rc;
+        azr__route_failed(ctx, &r, node, rc, errbuf);
+    }
+}
+
 AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
                                 const azr_command *cmd, azr_reply **reply,
                                 size_t *node_index,
@@ -507,32 +631,7 @@ AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
     if (ctx->transport == NULL)
         return no_transport(errbuf);
 
-    azr_route r;
-    azr__route_init(ctx, &r);
-    size_t node;
-    azr_code rc;
-    while ((rc = azr__route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
-        azr_conn *conn = NULL;
-        rc = conn_get(ctx, node, (unsigned)r.n_tried, &conn, errbuf);
-        if (rc == AZR_OK) {
-            rc = conn_run(conn, 1, cmd, reply, &opts, errbuf);
-            azr_conn_close(conn); /* pooled, or closed if it failed */
-            if (rc == AZR_OK) {
-                if (node_index != NULL)
-                    *node_index = node;
-                return AZR_OK;
-            }
-            /* The write may have been applied before the failure: running
-             * it again elsewhere could apply it twice. */
-            if (intent == AZR_INTENT_WRITE)
-                return rc;
-        }
-        if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
-            rc == AZR_E_INVALID_ARGUMENT || rc == AZR_E_UNSUPPORTED)
-            return rc;
-        azr__route_failed(ctx, &r, node, rc, errbuf);
-    }
-    return rc;
+    return exec_routed(ctx, intent, cmd, reply, node_index, &opts, errbuf);
 }
 
 AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,

@@ -6,16 +6,19 @@
 #include <string.h>
 
 #include "route.h"
+#include "../core/generation.h"
 
 /* [azroute] max_attempts, within 1..AZR_ATTEMPTS_CAP whatever the context
  * holds. */
-static unsigned attempts_of(const azr_ctx *ctx)
+static unsigned attempts_of(azr_ctx *ctx)
 {
-    unsigned n = ctx->max_attempts;
+    const azr_gen *g = azr__gen_enter(ctx);
+    unsigned n = g->cfg->cfg->max_attempts;
+    azr__gen_leave();
     return n == 0 ? 1 : n > AZR_ATTEMPTS_CAP ? AZR_ATTEMPTS_CAP : n;
 }
 
-void azr__route_init(const azr_ctx *ctx, azr_route *r)
+void azr__route_init(azr_ctx *ctx, azr_route *r)
 {
     memset(r, 0, sizeof *r);
     r->max = attempts_of(ctx);
@@ -71,7 +74,7 @@ void azr__route_failed(azr_ctx *ctx, azr_route *r, size_t node, azr_code rc,
                        const char *errbuf)
 {
     azr__log(ctx, AZR_LOG_INFO, "attempt %zu failed on node %s: %s",
-             r->n_tried + 1, ctx->views[node].id,
+             r->n_tried + 1, azr__node_id(ctx, node),
              errbuf != NULL && errbuf[0] != '\0' ? errbuf : azr_strerror(rc));
     r->last = rc;
     r->tried[r->n_tried++] = node;

@@ -43,7 +43,7 @@ typedef struct azr_route {
 
 /* Starts a request: nothing tried, at most the context's max_attempts
  * (clamped to 1..AZR_ATTEMPTS_CAP) attempts. */
-void azr__route_init(const azr_ctx *ctx, azr_route *r);
+void azr__route_init(azr_ctx *ctx, azr_route *r);
 
 /* Picks the node for the next attempt into *node and returns AZR_OK, or
  * returns the request's final error (with its message in errbuf, which may

@@ -45,6 +45,8 @@ int main(void)
     FIELD(azr_node_info, weight);
     FIELD(azr_node_info, priority);
     FIELD(azr_node_info, same_az);
+    FIELD(azr_node_info, az_source);
+    FIELD(azr_node_info, present);
     SIZE(azr_node_info);
 
     FIELD(azr_pick_request, intent);

@@ -182,6 +182,8 @@ class AzrNodeInfo(Structure):
         ("weight", c_uint),
         ("priority", c_uint),
         ("same_az", c_int),
+        ("az_source", c_enum),
+        ("present", c_int),
     ]
 
 

@@ -89,6 +89,11 @@ class Node(NamedTuple):
     weight: int
     priority: int
     same_az: bool
+    az_source: str = "config"  # "server", "config", "az_map" or "unknown"
+    present: bool = True  # False once the node left the group
+
+
+_AZ_SOURCES = ("unknown", "server", "config", "az_map")
 
 
 class AzInfo(NamedTuple):
@@ -461,11 +466,14 @@ class Router:
                 out.append(Node(
                     index=info.index, id=_text(info.id) or "",
                     host=_text(info.host) or "", port=info.port,
-                    az_id=_text(info.az_id), az_name=_text(info.az_name),
+                    az_id=_text(info.az_id) or None, az_name=_text(info.az_name),
                     role="primary" if info.role == _capi.AZR_ROLE_PRIMARY
                     else "replica",
                     weight=info.weight, priority=info.priority,
-                    same_az=bool(info.same_az)))
+                    same_az=bool(info.same_az),
+                    az_source=_AZ_SOURCES[info.az_source]
+                    if 0 <= info.az_source < len(_AZ_SOURCES) else "unknown",
+                    present=bool(info.present)))
             return out
         finally:
             self._leave()

@@ -1,0 +1,68 @@
+/*
+ * discover.h - what a replication group's servers say about it: who is
+ * the primary, which replicas follow it, and each node's own
+ * availability_zone. Network only; no context state is changed here.
+ */
+#ifndef AZR_LIB_DISCOVER_H
+#define AZR_LIB_DISCOVER_H
+
+#include <stddef.h>
+
+#include "../core/internal.h"
+
+/* Longest host name kept (RFC 1035: 253) and longest availability_zone
+ * accepted from a server. */
+#define AZR_DISC_HOST_MAX 256
+#define AZR_DISC_AZ_MAX 64
+
+/* One server as discovery saw it. */
+typedef struct azr_found {
+    char host[AZR_DISC_HOST_MAX];
+    unsigned port;
+    char tls_name[AZR_DISC_HOST_MAX]; /* the seed's host it was found via */
+    int answered;           /* ROLE and INFO answered */
+    azr_role role;          /* when answered */
+    char az[AZR_DISC_AZ_MAX + 1]; /* INFO availability_zone; "" if none */
+    /* a replica: the primary it follows */
+    char master_host[AZR_DISC_HOST_MAX];
+    unsigned master_port;
+    /* a primary: how many replicas its ROLE lists */
+    size_t n_listed;
+    size_t listed_by;       /* index of the primary listing it, or SIZE_MAX */
+} azr_found;
+
+/* One seed: where discovery starts. */
+typedef struct azr_seed {
+    const char *host;
+    unsigned port;
+} azr_seed;
+
+typedef struct azr_discovery {
+    azr_found *found;       /* every server reached or named */
+    size_t n_found;
+    size_t primary;         /* index in found[], SIZE_MAX: none */
+} azr_discovery;
+
+/*
+ * Queries the seeds, then every node they name (replicas of a primary, the
+ * primary of a replica), each with ROLE and INFO server through the
+ * context's transport, and decides the group: the primary is the server
+ * that says it is one and lists the most replicas (else the address most
+ * replicas follow); the members are that primary, the replicas it lists,
+ * and the replicas that answered and follow it or an unreachable primary.
+ * Fails (errbuf says which node and what) when no seed answers, a server
+ * answers something that is not a well-formed ROLE or INFO reply, a
+ * server names more nodes than a table holds, or an availability_zone is
+ * longer than AZR_DISC_AZ_MAX or holds characters outside A-Z a-z 0-9 - _
+ * . Caller frees out with azr__discovery_free().
+ */
+azr_code azr__discover_replication(azr_ctx *ctx, const azr_seed *seeds,
+                                   size_t n_seeds, azr_discovery *out,
+                                   char *errbuf);
+
+/* 1 if found[i] is in the group decided by discovery. */
+int azr__discovery_member(const azr_discovery *d, size_t i);
+
+void azr__discovery_free(azr_discovery *d);
+
+#endif /* AZR_LIB_DISCOVER_H */

@@ -1,0 +1,417 @@
+/*
+ * topology.c - a live context's table kept in step with the group: the
+ * first discovery at azr_open(), the refresh thread (periodic and on
+ * events), azr_topology_refresh(), and turning what the servers said plus
+ * the file's [node] hints into a new generation.
+ *
+ * Locks, outermost first: refresh_lock (one discovery and swap at a time;
+ * held across network I/O, never by a request), then ctx->gen_lock (the
+ * swap itself), and t->lock (the thread's schedule; never held across
+ * anything slow). A request never takes refresh_lock.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "discover.h"
+#include "topology.h"
+#include "topology_priv.h"
+#include "../core/generation.h"
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- from discovery to a table ---- */
+
+static const azr_cfg_node *hint_for(const azr_config *cfg, const char *host,
+                                    unsigned port)
+{
+    for (size_t i = 0; i < cfg->n_nodes; i++)
+        if (cfg->nodes[i].port == port &&
+            strcmp(cfg->nodes[i].host, host) == 0)
+            return &cfg->nodes[i];
+    return NULL;
+}
+
+/* The AZ of a discovered node: the server's (an ID, or a name through
+ * [az_map]), else its [node] hint's, else unknown. */
+static void resolve_az(azr_ctx *ctx, const azr_config *cfg,
+                       const azr_found *f, const azr_cfg_node *hint,
+                       azr_node_spec *spec)
+{
+    spec->az_source = AZR_NODE_AZ_UNKNOWN;
+    if (f->az[0] != '\0') {
+        const char *mapped = azr__config_map_az(cfg, f->az);
+        if (azr__az_id_valid(f->az)) {
+            spec->az_id = f->az;
+            spec->az_source = AZR_NODE_AZ_SERVER;
+            return;
+        }
+        if (mapped != NULL) {
+            spec->az_id = mapped;
+            spec->az_name = f->az;
+            spec->az_source = AZR_NODE_AZ_AZ_MAP;
+            return;
+        }
+        azr__log(ctx, AZR_LOG_WARNING, "topology: %s:%u reports "
+                 "availability_zone '%s', which is not an AZ ID and not in "
+                 "[az_map]", f->host, f->port, f->az);
+    }
+    if (hint != NULL && hint->az_id != NULL) {
+        spec->az_id = hint->az_id;
+        spec->az_name = hint->az_name;
+        spec->az_source = hint->az_name != NULL ? AZR_NODE_AZ_AZ_MAP
+                                                : AZR_NODE_AZ_CONFIG;
+    }
+}
+
+/* specs[] (room for d->n_found) for the members of the group. */
+static size_t specs_from(azr_ctx *ctx, const azr_config *cfg,
+                         const azr_discovery *d, azr_node_spec *specs)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_found; i++) {
+        if (!azr__discovery_member(d, i))
+            continue;
+        const azr_found *f = &d->found[i];
+        const azr_cfg_node *hint = hint_for(cfg, f->host, f->port);
+        azr_node_spec *s = &specs[n++];
+        memset(s, 0, sizeof *s);
+        s->id = hint != NULL ? hint->id : NULL;
+        s->host = f->host;
+        s->port = f->port;
+        s->role = i == d->primary ? AZR_ROLE_PRIMARY : AZR_ROLE_REPLICA;
+        s->weight = hint != NULL ? hint->weight : 1;
+        s->priority = hint != NULL ? hint->priority : 0;
+        s->tls_name = f->tls_name;
+        resolve_az(ctx, cfg, f, hint, s);
+    }
+    return n;
+}
+
+static const char *source_name(unsigned char source)
+{
+    switch (source) {
+    case AZR_NODE_AZ_SERVER: return "server";
+    case AZR_NODE_AZ_CONFIG: return "config";
+    case AZR_NODE_AZ_AZ_MAP: return "az_map";
+    default: return "unknown";
+    }
+}
+
+/* Logs at INFO what changed from a to b (the -v of the tool). */
+static void log_changes(azr_ctx *ctx, const azr_gen *a, const azr_gen *b,
+                        const char *why)
+{
+    const char *old_primary = "none", *new_primary = "none";
+    for (size_t i = 0; a != NULL && i < a->n_nodes; i++)
+        if (a->present[i] && a->views[i].role == AZR_ROLE_PRIMARY)
+            old_primary = a->views[i].id;
+    for (size_t i = 0; i < b->n_nodes; i++)
+        if (b->present[i] && b->views[i].role == AZR_ROLE_PRIMARY)
+            new_primary = b->views[i].id;
+    azr__log(ctx, AZR_LOG_INFO, "topology: table %llu (%s): %zu nodes, "
+             "primary %s%s%s", (unsigned long long)b->number, why,
+             b->n_members, old_primary, strcmp(old_primary, new_primary)
+             ? " -> " : "", strcmp(old_primary, new_primary) ? new_primary
+                                                             : "");
+    for (size_t i = 0; i < b->n_nodes; i++) {
+        int was = a != NULL && i < a->n_nodes && a->present[i];
+        const azr_node_view *v = &b->views[i];
+        if (b->present[i] && !was)
+            azr__log(ctx, AZR_LOG_INFO, "topology: + %s (%s:%u) %s, AZ %s "
+                     "(%s)", v->id, v->host, v->port,
+                     v->role == AZR_ROLE_PRIMARY ? "primary" : "replica",
+                     v->az_id[0] ? v->az_id : "unknown",
+                     source_name(b->az_source[i]));
+        else if (!b->present[i] && was)
+            azr__log(ctx, AZR_LOG_INFO, "topology: - %s (%s:%u) left", v->id,
+                     v->host, v->port);
+        else if (b->present[i] && a->views[i].role != v->role)
+            azr__log(ctx, AZR_LOG_INFO, "topology: %s is now a %s", v->id,
+                     v->role == AZR_ROLE_PRIMARY ? "primary" : "replica");
+    }
+}
+
+/* Seeds: [topology] seeds, else the [node] sections; then the nodes of
+ * the current table, so that the group stays reachable when the seeds go
+ * away. */
+static azr_seed *seeds_of(const azr_config *cfg, const azr_gen *cur,
+                          size_t *n)
+{
+    size_t cap = cfg->n_seeds + cfg->n_nodes + (cur ? cur->n_members : 0);
+    azr_seed *s = calloc(cap > 0 ? cap : 1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    *n = 0;
+    for (size_t i = 0; i < cfg->n_seeds; i++)
+        s[(*n)++] = (azr_seed){ cfg->seeds[i].host, cfg->seeds[i].port };
+    if (cfg->n_seeds == 0)
+        for (size_t i = 0; i < cfg->n_nodes; i++)
+            s[(*n)++] = (azr_seed){ cfg->nodes[i].host, cfg->nodes[i].port };
+    for (size_t i = 0; cur != NULL && i < cur->n_members; i++)
+        s[(*n)++] = (azr_seed){ cur->members[i]->host, cur->members[i]->port };
+    return s;
+}
+
+azr_code azr__topology_swap(azr_ctx *ctx, azr_cfg_ref *cfg, const char *why,
+                            int force, char *errbuf)
+{
+    azr_gen *cur = atomic_load_explicit(&ctx->gen, memory_order_acquire);
+    size_t n_seeds = 0;
+    azr_seed *seeds = seeds_of(cfg->cfg, cur, &n_seeds);
+    if (seeds == NULL)
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    azr_discovery d;
+    azr_code rc = azr__discover_replication(ctx, seeds, n_seeds, &d, errbuf);
+    free(seeds);
+    if (rc != AZR_OK)
+        return rc;
+    azr_node_spec *specs = calloc(d.n_found > 0 ? d.n_found : 1,
+                                  sizeof *specs);
+    if (specs == NULL) {
+        azr__discovery_free(&d);
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    }
+    size_t n = specs_from(ctx, cfg->cfg, &d, specs);
+    pthread_mutex_lock(&ctx->gen_lock);
+    azr_gen *next = NULL;
+    if (force || cur == NULL || !azr__gen_same_table(cur, specs, n, ctx))
+        rc = azr__gen_build(ctx, cfg, specs, n, cur, &next, errbuf);
+    if (next != NULL) {
+        azr__gen_publish(ctx, next);
+        log_changes(ctx, cur, next, why);
+    }
+    pthread_mutex_unlock(&ctx->gen_lock);
+    /* Idle connections to nodes that left are of no further use. */
+    for (size_t i = 0; next != NULL && cur != NULL && i < cur->n_nodes; i++)
+        if (cur->present[i] && !next->present[i])
+            azr__pool_drain(ctx, i);
+    free(specs);
+    azr__discovery_free(&d);
+    return rc;
+}
+
+/* ---- the refresh thread ---- */
+
+static unsigned refresh_ms_now(azr_ctx *ctx)
+{
+    const azr_gen *g = azr__gen_enter(ctx);
+    unsigned ms = g->cfg->cfg->refresh_ms;
+    azr__gen_leave();
+    return ms;
+}
+
+static azr_code refresh(azr_ctx *ctx, const char *why, char *errbuf)
+{
+    struct azr_topology *t = ctx->topology;
+    pthread_mutex_lock(&t->refresh_lock);
+    azr_gen *cur = atomic_load_explicit(&ctx->gen, memory_order_acquire);
+    azr_code rc = azr__topology_swap(ctx, cur->cfg, why, 0, errbuf);
+    pthread_mutex_unlock(&t->refresh_lock);
+    pthread_mutex_lock(&t->lock);
+    t->last_ns = mono_ns();
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    if (rc != AZR_OK)
+        azr__log(ctx, AZR_LOG_ERROR, "topology: discovery (%s) failed, the "
+                 "table in use is kept: %s", why, errbuf);
+    return rc;
+}
+
+/* The next time the thread is due, 0: now; UINT64_MAX: only on events. */
+static uint64_t next_due(const struct azr_topology *t, unsigned refresh_ms)
+{
+    uint64_t due = UINT64_MAX;
+    if (refresh_ms > 0)
+        due = t->last_ns + (uint64_t)refresh_ms * 1000000u;
+    if (t->kicked) {
+        uint64_t ev = t->last_ns + AZR_TOPOLOGY_EVENT_GAP_MS * 1000000ull;
+        if (ev < due)
+            due = ev;
+    }
+    return due;
+}
+
+static void *refresh_thread(void *arg)
+{
+    azr_ctx *ctx = arg;
+    struct azr_topology *t = ctx->topology;
+    char why[sizeof t->kick_reason], err[AZR_ERRBUF_SIZE];
+    pthread_mutex_lock(&t->lock);
+    while (!t->stop) {
+        uint64_t due = next_due(t, refresh_ms_now(ctx));
+        uint64_t now = mono_ns();
+        if (due > now) {
+            struct timespec ts;
+            uint64_t until = due == UINT64_MAX ? now + 3600000000000ull : due;
+            ts.tv_sec = (time_t)(until / 1000000000u);
+            ts.tv_nsec = (long)(until % 1000000000u);
+            pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+            continue;
+        }
+        snprintf(why, sizeof why, "%s", t->kicked ? t->kick_reason
+                                                  : "periodic refresh");
+        t->kicked = 0;
+        pthread_mutex_unlock(&t->lock);
+        refresh(ctx, why, err);
+        pthread_mutex_lock(&t->lock);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+void azr__topology_use_slow(azr_ctx *ctx)
+{
+    struct azr_topology *t = ctx->topology;
+    pthread_mutex_lock(&t->lock);
+    if (!t->thread_ok && !t->stop) {
+        t->thread_ok = pthread_create(&t->thread, NULL, refresh_thread,
+                                      ctx) == 0;
+        if (!t->thread_ok)
+            azr__log(ctx, AZR_LOG_ERROR, "topology: cannot start the "
+                     "refresh thread: %s", strerror(errno));
+    }
+    /* Once tried: a context that cannot have the thread still routes. */
+    atomic_store_explicit(&ctx->topology_started, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void azr__topology_kick(azr_ctx *ctx, const char *why)
+{
+    struct azr_topology *t = ctx->topology;
+    if (t == NULL)
+        return;
+    azr__topology_use(ctx);
+    pthread_mutex_lock(&t->lock);
+    if (!t->kicked) {
+        t->kicked = 1;
+        snprintf(t->kick_reason, sizeof t->kick_reason, "%s", why);
+        pthread_cond_broadcast(&t->cond);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+int azr__topology_wait(azr_ctx *ctx, uint64_t seen, uint64_t deadline_ns)
+{
+    struct azr_topology *t = ctx->topology;
+    if (t == NULL)
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    int changed;
+    while (!(changed = azr_topology_generation(ctx) > seen) && !t->stop) {
+        uint64_t now = azr__ctx_now_ns(ctx);
+        if (now >= deadline_ns)
+            break;
+        /* The context clock may not be the monotonic one: wait in slices
+         * of the remaining time, measured by the condition's clock. */
+        uint64_t until = mono_ns() + (deadline_ns - now);
+        struct timespec ts = {
+            .tv_sec = (time_t)(until / 1000000000u),
+            .tv_nsec = (long)(until % 1000000000u),
+        };
+        if (pthread_cond_timedwait(&t->cond, &t->lock, &ts) == ETIMEDOUT &&
+            azr_topology_generation(ctx) <= seen)
+            break;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return changed;
+}
+
+unsigned azr__topology_failover_wait_ms(azr_ctx *ctx)
+{
+    if (ctx->topology == NULL)
+        return 0;
+    const azr_gen *g = azr__gen_enter(ctx);
+    unsigned ms = g->cfg->cfg->failover_wait_ms;
+    azr__gen_leave();
+    return ms;
+}
+
+/* ---- open, close, the API ---- */
+
+azr_code azr__topology_open(azr_ctx *ctx, char *errbuf)
+{
+    if (ctx->cfg->topo_mode == AZR_TOPO_CLUSTER)
+        return azr__set_err(errbuf, AZR_E_UNSUPPORTED, "%s:%u: mode = "
+                            "cluster is not supported by this version of "
+                            "azroute", ctx->cfg->path, ctx->cfg->topo_line);
+    if (ctx->transport == NULL)
+        return azr__set_err(errbuf, AZR_E_NO_TRANSPORT, "%s: mode = "
+                            "replication needs a transport", ctx->cfg->path);
+    struct azr_topology *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->refresh_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    ctx->topology = t;
+    pthread_mutex_lock(&t->refresh_lock);
+    azr_code rc = azr__topology_swap(ctx, ctx->cfg_ref, "azr_open", 1,
+                                     errbuf);
+    pthread_mutex_unlock(&t->refresh_lock);
+    t->last_ns = mono_ns();
+    return rc;
+}
+
+void azr__topology_close(azr_ctx *ctx)
+{
+    struct azr_topology *t = ctx->topology;
+    pthread_mutex_lock(&t->lock);
+    t->stop = 1;
+    pthread_cond_broadcast(&t->cond);
+    int joined = t->thread_ok;
+    pthread_mutex_unlock(&t->lock);
+    if (joined)
+        pthread_join(t->thread, NULL);
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->refresh_lock);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+    ctx->topology = NULL;
+}
+
+AZR_EXTERN const char *azr_topology_mode_name(const azr_ctx *ctx)
+{
+    if (ctx == NULL)
+        return NULL;
+    return ctx->cfg->topo_mode == AZR_TOPO_REPLICATION ? "replication"
+                                                        : "static";
+}
+
+AZR_EXTERN uint64_t azr_topology_generation(const azr_ctx *ctx)
+{
+    if (ctx == NULL)
+        return 0;
+    const azr_gen *g = azr__gen_enter((azr_ctx *)ctx);
+    uint64_t n = g != NULL ? g->number : 0;
+    azr__gen_leave();
+    return n;
+}
+
+AZR_EXTERN azr_code azr_topology_refresh(azr_ctx *ctx,
+                                         char errbuf[AZR_ERRBUF_SIZE])
+{
+    if (errbuf != NULL)
+        errbuf[0] = '\0';
+    if (ctx == NULL)
+        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
+                            "azr_topology_refresh: invalid argument");
+    if (ctx->topology == NULL)
+        return AZR_OK;
+    char err[AZR_ERRBUF_SIZE];
+    azr_code rc = refresh(ctx, "azr_topology_refresh", err);
+    if (rc != AZR_OK)
+        azr__set_err(errbuf, rc, "%s", err);
+    return rc;
+}
