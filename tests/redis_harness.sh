@@ -1,5 +1,6 @@
-# redis_harness.sh - local redis-server instances for the transport tests.
-# Sourced (". redis_harness.sh") by tests/transport_*.sh; POSIX sh.
+# redis_harness.sh - local redis-server (and Valkey) instances for the
+# transport tests. Sourced (". redis_harness.sh") by tests/transport_*.sh,
+# tests/valkey_az.sh and others; POSIX sh.
 #
 #   rh_init                 temp dir $RH_DIR, cleanup trap (servers stopped by
 #                           PID, temp dir removed); skips (exit 77) when
@@ -13,7 +14,8 @@
 #                           server.{crt,key} (SAN DNS:localhost, IP:127.0.0.1),
 #                           expired.{crt,key}, otherhost.{crt,key} (SAN
 #                           DNS:other.invalid only), client.{crt,key}
-#   rh_start NAME ARGS...   starts redis-server on 127.0.0.1 with ARGS; the
+#   rh_start NAME ARGS...   starts the server (redis-server, or Valkey after
+#                           rh_use_valkey) on 127.0.0.1 with ARGS; the
 #                           word PORT in ARGS is replaced by a free port,
 #                           which is returned in $RH_PORT. Retries on a
 #                           port clash; waits (bounded) until it accepts.
@@ -53,13 +55,18 @@
 #                           server certificate, --tls-replication yes, every
 #                           member trusting ca.crt and client-ca.crt (the
 #                           replica verifies its primary; clients need no
-#                           certificate, client.crt is accepted); KIND
-#                           plain: plaintext members. ARGS go to every
+#                           certificate, client.crt is accepted; as they
+#                           trust ca, they may send ca.crt along with
+#                           their certificate, unlike rh_start_tls); KIND
+#                           plain: plaintext members. Members run with
+#                           --repl-diskless-sync-delay 0 (the first sync
+#                           is immediate). ARGS go to every
 #                           member, after which come the member's own
 #                           rh_group_args. Returns once every replica reports
 #                           master_link_status:up (bounded: 10 s), 1 (with a
 #                           FAIL line) otherwise. Needs rh_make_certs for
-#                           tls and redis-cli (rh_cli).
+#                           tls and redis-cli (rh_cli). A test that wants
+#                           one server to itself calls rh_stop NAMEi.
 #
 # Every wait is bounded; nothing here touches a non-loopback address.
 
@@ -268,6 +275,8 @@ rh_cli() {
     shift
     [ -n "$RH_CLI" ] ||
         rh_unavailable "redis-cli not found (install the Debian package redis-tools)"
+    rh_cport=""
+    rh_ctls=0
     eval "rh_cport=\${RH_PORT_$rh_cname:-}; rh_ctls=\${RH_TLS_$rh_cname:-0}"
     if [ -z "$rh_cport" ]; then
         echo "FAIL: rh_cli: no server named $rh_cname"
@@ -329,6 +338,7 @@ rh_group() {
         rh_grepl=""
         [ "$rh_gi" -gt 1 ] &&
             rh_grepl="--replicaof 127.0.0.1 $(rh_port "${rh_gbase}1")"
+        rh_gown=""
         eval "rh_gown=\${RH_GARGS_$rh_gm:-}"
         if [ "$rh_gkind" = tls ]; then
             eval "rh_start_tls \"\$rh_gm\" server $rh_grepl $rh_gcommon $rh_gown"
