@@ -1,5 +1,6 @@
-# redis_harness.sh - local redis-server instances for the transport tests.
-# Sourced (". redis_harness.sh") by tests/transport_*.sh; POSIX sh.
+# redis_harness.sh - local redis-server (and Valkey) instances for the
+# transport tests. Sourced (". redis_harness.sh") by tests/transport_*.sh,
+# tests/valkey_az.sh and others; POSIX sh.
 #
 #   rh_init                 temp dir $RH_DIR, cleanup trap (servers stopped by
 #                           PID, temp dir removed); skips (exit 77) when
@@ -13,7 +14,8 @@
 #                           server.{crt,key} (SAN DNS:localhost, IP:127.0.0.1),
 #                           expired.{crt,key}, otherhost.{crt,key} (SAN
 #                           DNS:other.invalid only), client.{crt,key}
-#   rh_start NAME ARGS...   starts redis-server on 127.0.0.1 with ARGS; the
+#   rh_start NAME ARGS...   starts the server (redis-server, or Valkey after
+#                           rh_use_valkey) on 127.0.0.1 with ARGS; the
 #                           word PORT in ARGS is replaced by a free port,
 #                           which is returned in $RH_PORT. Retries on a
 #                           port clash; waits (bounded) until it accepts.
@@ -23,12 +25,58 @@
 #                           plaintext server
 #   rh_stop NAME            stops one server (by PID)
 #   rh_free_port            prints a port nothing listens on right now
+#   rh_port NAME            prints the port of started server NAME (its TLS
+#                           port when it has one); also in $RH_PORT_<NAME>
+#
+#   rh_use_valkey           the following rh_start* calls run $VALKEY_SERVER
+#                           (Valkey: the same options as redis-server, plus
+#                           --availability-zone ID, reported as
+#                           availability_zone:ID in INFO server). When
+#                           VALKEY_SERVER is unset or not executable the test
+#                           skips (exit 77), or fails (exit 1) under
+#                           AZR_TEST_NO_SKIP=1 (CI: a missing server must not
+#                           pass silently).
+#   rh_use_redis            back to redis-server (the default)
+#   rh_cli NAME ARGS...     runs one command (ARGS) with redis-cli against
+#                           started server NAME and prints the reply; TLS
+#                           (verifying against ca.crt, so NAME must use a
+#                           certificate of ca: server, or a group member)
+#                           when NAME has a TLS port. Bounded: 5 s. Missing
+#                           redis-cli skips like VALKEY_SERVER does.
+#   rh_group_args NAME ARGS...
+#                           extra ARGS for the group member NAME (e.g. db2:
+#                           --availability-zone use1-az2) of the next
+#                           rh_group that starts it; call before rh_group
+#   rh_group KIND NAME N [ARGS...]
+#                           a replication group of N servers of the current
+#                           binary (rh_use_*): NAME1 the primary, NAME2..NAMEN
+#                           its replicas (--replicaof 127.0.0.1 <NAME1's
+#                           port>). KIND tls: TLS-only members with the
+#                           server certificate, --tls-replication yes, every
+#                           member trusting ca.crt and client-ca.crt (the
+#                           replica verifies its primary; clients need no
+#                           certificate, client.crt is accepted; as they
+#                           trust ca, they may send ca.crt along with
+#                           their certificate, unlike rh_start_tls); KIND
+#                           plain: plaintext members. Members run with
+#                           --repl-diskless-sync-delay 0 (the first sync
+#                           is immediate). ARGS go to every
+#                           member, after which come the member's own
+#                           rh_group_args. Returns once every replica reports
+#                           master_link_status:up (bounded: 10 s), 1 (with a
+#                           FAIL line) otherwise. Needs rh_make_certs for
+#                           tls and redis-cli (rh_cli). A test that wants
+#                           one server to itself calls rh_stop NAMEi.
 #
 # Every wait is bounded; nothing here touches a non-loopback address.
 
 RH_REDIS=${REDIS_SERVER:-}
 [ -n "$RH_REDIS" ] || RH_REDIS=$(command -v redis-server 2>/dev/null || true)
+# The binary rh_start runs: redis-server unless rh_use_valkey said otherwise.
+RH_SERVER=$RH_REDIS
+RH_SERVER_KIND=redis-server
 RH_OPENSSL=$(command -v openssl 2>/dev/null || true)
+RH_CLI=$(command -v redis-cli 2>/dev/null || true)
 RH_PIDS=""
 
 rh_cleanup() {
@@ -131,13 +179,20 @@ rh_start() {
                 set -- "$@" "$rh_a"
             done
             shift "$rh_n"
-            exec "$RH_REDIS" --bind 127.0.0.1 --save '' --appendonly no \
+            exec "$RH_SERVER" --bind 127.0.0.1 --save '' --appendonly no \
                 --daemonize no --dir "$RH_DIR/$rh_name" --logfile "$rh_log" \
                 "$@"
         ) </dev/null >/dev/null 2>&1 &
         rh_pid=$!
         RH_PIDS="$RH_PIDS $rh_pid"
         eval "RH_PID_$rh_name=$rh_pid"
+        eval "RH_PORT_$rh_name=$RH_PORT"
+        # rh_cli speaks TLS to a server that has a TLS port.
+        rh_tls=0
+        for rh_a in "$@"; do
+            [ "$rh_a" = --tls-port ] && rh_tls=1
+        done
+        eval "RH_TLS_$rh_name=$rh_tls"
         rh_i=0
         while [ $rh_i -lt 100 ]; do # 5 s at most
             if grep -q "Ready to accept connections" "$rh_log" 2>/dev/null; then
@@ -149,12 +204,12 @@ rh_start() {
         done
         kill "$rh_pid" 2>/dev/null || true
         if ! grep -q "Address already in use" "$rh_log" 2>/dev/null; then
-            echo "FAIL: redis-server $rh_name did not start:"
+            echo "FAIL: $RH_SERVER_KIND $rh_name did not start:"
             tail -5 "$rh_log" 2>/dev/null
             return 1
         fi
     done
-    echo "FAIL: no free port for redis-server $rh_name"
+    echo "FAIL: no free port for $RH_SERVER_KIND $rh_name"
     return 1
 }
 
@@ -184,4 +239,132 @@ rh_stop() {
         rh_i=$((rh_i + 1))
     done
     kill -9 "$rh_spid" 2>/dev/null || true
+}
+
+rh_port() {
+    eval "printf '%s\\n' \"\${RH_PORT_$1:-}\""
+}
+
+# rh_unavailable REASON: a prerequisite of this test is missing. Skips,
+# unless AZR_TEST_NO_SKIP=1, where a skip would hide that the test never
+# ran: then it fails.
+rh_unavailable() {
+    if [ "${AZR_TEST_NO_SKIP:-}" = 1 ]; then
+        echo "FAIL: $1 (AZR_TEST_NO_SKIP=1: this test may not be skipped)"
+        exit 1
+    fi
+    echo "SKIP: $1"
+    exit 77
+}
+
+rh_use_valkey() {
+    if [ -z "${VALKEY_SERVER:-}" ] || [ ! -x "$VALKEY_SERVER" ]; then
+        rh_unavailable "VALKEY_SERVER ('${VALKEY_SERVER:-}') is not an executable valkey-server (make check builds one from third_party/valkey; or configure --with-valkey-server=PATH)"
+    fi
+    RH_SERVER=$VALKEY_SERVER
+    RH_SERVER_KIND=valkey-server
+}
+
+rh_use_redis() {
+    RH_SERVER=$RH_REDIS
+    RH_SERVER_KIND=redis-server
+}
+
+rh_cli() {
+    rh_cname=$1
+    shift
+    [ -n "$RH_CLI" ] ||
+        rh_unavailable "redis-cli not found (install the Debian package redis-tools)"
+    rh_cport=""
+    rh_ctls=0
+    eval "rh_cport=\${RH_PORT_$rh_cname:-}; rh_ctls=\${RH_TLS_$rh_cname:-0}"
+    if [ -z "$rh_cport" ]; then
+        echo "FAIL: rh_cli: no server named $rh_cname"
+        return 1
+    fi
+    if [ "$rh_ctls" = 1 ]; then
+        timeout 5 "$RH_CLI" -h 127.0.0.1 -p "$rh_cport" \
+            --tls --cacert "$RH_DIR/ca.crt" "$@" </dev/null
+    else
+        timeout 5 "$RH_CLI" -h 127.0.0.1 -p "$rh_cport" "$@" </dev/null
+    fi
+}
+
+# rh_quote WORD: WORD single-quoted for eval.
+rh_quote() {
+    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+rh_group_args() {
+    rh_gname=$1
+    shift
+    rh_gq=""
+    for rh_a in "$@"; do
+        rh_gq="$rh_gq $(rh_quote "$rh_a")"
+    done
+    eval "RH_GARGS_$rh_gname=\$rh_gq"
+}
+
+rh_group() {
+    rh_gkind=$1
+    rh_gbase=$2
+    rh_gn=$3
+    shift 3
+    case $rh_gkind in
+    tls|plain) ;;
+    *) echo "FAIL: rh_group: unknown KIND $rh_gkind (tls or plain)"; return 1 ;;
+    esac
+    [ -n "$RH_CLI" ] ||
+        rh_unavailable "redis-cli not found (install the Debian package redis-tools)"
+    # The ARGS for every member, quoted for the eval below.
+    rh_gcommon=""
+    for rh_a in "$@"; do
+        rh_gcommon="$rh_gcommon $(rh_quote "$rh_a")"
+    done
+    if [ "$rh_gkind" = tls ]; then
+        # A replica verifies its primary's certificate against its own
+        # tls-ca-cert-file: that file must hold ca (which signed server.crt);
+        # client-ca stays, so that client.crt is still accepted.
+        cat "$RH_DIR/ca.crt" "$RH_DIR/client-ca.crt" > "$RH_DIR/group-ca.crt" ||
+            { echo "FAIL: rh_group: no certificates (rh_make_certs)"; return 1; }
+        rh_gcommon="--tls-replication yes --tls-ca-cert-file '$RH_DIR/group-ca.crt' $rh_gcommon"
+    fi
+    # The primary would wait 5 s (repl-diskless-sync-delay) for more
+    # replicas before the first full sync.
+    rh_gcommon="--repl-diskless-sync-delay 0 $rh_gcommon"
+    rh_gi=1
+    while [ "$rh_gi" -le "$rh_gn" ]; do
+        rh_gm=$rh_gbase$rh_gi
+        rh_grepl=""
+        [ "$rh_gi" -gt 1 ] &&
+            rh_grepl="--replicaof 127.0.0.1 $(rh_port "${rh_gbase}1")"
+        rh_gown=""
+        eval "rh_gown=\${RH_GARGS_$rh_gm:-}"
+        if [ "$rh_gkind" = tls ]; then
+            eval "rh_start_tls \"\$rh_gm\" server $rh_grepl $rh_gcommon $rh_gown"
+        else
+            eval "rh_start_plain \"\$rh_gm\" $rh_grepl $rh_gcommon $rh_gown"
+        fi || return 1
+        rh_gi=$((rh_gi + 1))
+    done
+    # Every replica linked: master_link_status:up in INFO replication.
+    rh_gw=0
+    while [ "$rh_gw" -lt 100 ]; do # 10 s at most
+        rh_gi=2
+        rh_gdown=""
+        while [ "$rh_gi" -le "$rh_gn" ]; do
+            rh_cli "$rh_gbase$rh_gi" INFO replication 2>/dev/null |
+                grep -q '^master_link_status:up' ||
+                rh_gdown="$rh_gdown $rh_gbase$rh_gi"
+            rh_gi=$((rh_gi + 1))
+        done
+        [ -z "$rh_gdown" ] && return 0
+        sleep 0.1
+        rh_gw=$((rh_gw + 1))
+    done
+    echo "FAIL: rh_group: not linked to ${rh_gbase}1 after 10 s:$rh_gdown"
+    for rh_a in $rh_gdown; do
+        tail -5 "$RH_DIR/$rh_a.log" 2>/dev/null
+    done
+    return 1
 }

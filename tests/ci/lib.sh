@@ -8,7 +8,11 @@
 #       was configured in place (as `./configure && make` leaves it) cannot
 #       host VPATH builds, so it is copied into BUILDDIR/src and distcleaned
 #       there. The original tree is never modified.
-#   ci_configure FLAGS...   runs SRCDIR/configure in BUILDDIR with FLAGS
+#   ci_configure FLAGS...   runs SRCDIR/configure in BUILDDIR with FLAGS,
+#                           plus --with-valkey-server=$AZR_VALKEY_SERVER when
+#                           that names an executable (a server built by an
+#                           earlier make check; otherwise this pass's make
+#                           check builds its own, tests/valkey.am)
 #   ci_make ARGS...         make -j$CI_JOBS ARGS in BUILDDIR
 #   ci_print_var VAR        prints the value of a variable of the generated
 #                           Makefile (e.g. check_PROGRAMS), words one a line
@@ -59,7 +63,9 @@ ci_init() {
     [ "$CI_SRC" != "$CI_BUILD" ] || ci_die "BUILDDIR must differ from SRCDIR"
     # BUILDDIR may lie inside SRCDIR (e.g. SRCDIR/build-asan); the copy
     # below leaves it out, and every other build tree found there.
-    local -a skip=(--exclude=./.git)
+    # tests/valkey-src: the Valkey build of an in-place make check (large,
+    # and removed by the distclean below anyway).
+    local -a skip=(--exclude=./.git --exclude=./tests/valkey-src)
     case $CI_BUILD/ in
     "$CI_SRC"/*) skip+=(--exclude="./${CI_BUILD#"$CI_SRC"/}") ;;
     esac
@@ -85,6 +91,9 @@ ci_init() {
 }
 
 ci_configure() {
+    if [ -n "${AZR_VALKEY_SERVER:-}" ] && [ -x "$AZR_VALKEY_SERVER" ]; then
+        set -- "$@" --with-valkey-server="$AZR_VALKEY_SERVER"
+    fi
     ci_log "configure $*"
     (cd "$CI_BUILD" && "$CI_SRC/configure" -q "$@") ||
         ci_die "configure failed (see $CI_BUILD/config.log)"
