@@ -53,12 +53,12 @@ const char *azr__intern(azr_ctx *ctx, const char *s)
     return r->text;
 }
 
-size_t azr__node_entry_find(const azr_ctx *ctx, const char *host,
-                            unsigned port)
+size_t azr__node_entry_find(const azr_ctx *ctx, const azr_node_spec *spec)
 {
     for (size_t i = 0; i < ctx->n_entries; i++) {
         const azr_node_view *v = &ctx->entries[i]->view;
-        if (v->port == port && strcmp(v->host, host) == 0)
+        if (v->port == spec->port && strcmp(v->host, spec->host) == 0 &&
+            (!spec->by_id || strcmp(v->id, spec->id) == 0))
             return i;
     }
     return SIZE_MAX;
@@ -68,7 +68,7 @@ size_t azr__node_entry_find(const azr_ctx *ctx, const char *host,
 static azr_code entry_for(azr_ctx *ctx, const azr_node_spec *spec,
                           const char *id, size_t *index, char *errbuf)
 {
-    size_t i = azr__node_entry_find(ctx, spec->host, spec->port);
+    size_t i = azr__node_entry_find(ctx, spec);
     if (i != SIZE_MAX) {
         *index = i;
         return AZR_OK;
@@ -229,8 +229,7 @@ azr_code azr__gen_build(azr_ctx *ctx, azr_cfg_ref *cfg,
     /* Register every node first: the table covers all indexes known. */
     size_t known = ctx->n_entries;
     for (size_t k = 0; k < n; k++)
-        if (azr__node_entry_find(ctx, specs[k].host, specs[k].port) ==
-            SIZE_MAX)
+        if (azr__node_entry_find(ctx, &specs[k]) == SIZE_MAX)
             known++;
     if (known > AZR_MAX_NODES)
         return azr__set_err(errbuf, AZR_E_NO_NODE, "the table would reach "
@@ -269,7 +268,7 @@ int azr__gen_same_table(const azr_gen *a, const azr_node_spec *specs,
     if (a->n_members != n)
         return 0;
     for (size_t k = 0; k < n; k++) {
-        size_t i = azr__node_entry_find(ctx, specs[k].host, specs[k].port);
+        size_t i = azr__node_entry_find(ctx, &specs[k]);
         if (i == SIZE_MAX || i >= a->n_nodes || !a->present[i])
             return 0;
         const azr_node_view *v = &a->views[i];
@@ -358,6 +357,7 @@ azr_code azr__gen_build_static(azr_ctx *ctx, azr_cfg_ref *cfg,
                                              : AZR_NODE_AZ_CONFIG,
             .weight = cn->weight,
             .priority = cn->priority,
+            .by_id = 1,
         };
     }
     azr_gen *g;

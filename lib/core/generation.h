@@ -32,6 +32,8 @@ typedef struct azr_node_spec {
     unsigned weight;         /* 0 is read as 1 */
     unsigned priority;
     const char *tls_name;    /* NULL: host */
+    int by_id;               /* static tables: a node is its [node]
+                                section (two may share an address) */
 } azr_node_spec;
 
 /* Builds the generation for `specs` (n <= AZR_MAX_NODES, distinct
@@ -69,10 +71,9 @@ int azr__gen_same_table(const azr_gen *a, const azr_node_spec *specs,
  * equal string interned before. NULL on ENOMEM. Caller holds gen_lock. */
 const char *azr__intern(azr_ctx *ctx, const char *s);
 
-/* Index of the node at host:port, or SIZE_MAX if the context never had
- * it. Caller holds gen_lock. */
-size_t azr__node_entry_find(const azr_ctx *ctx, const char *host,
-                            unsigned port);
+/* Index of spec's node (by id when spec->by_id, else by host:port), or
+ * SIZE_MAX if the context never had it. Caller holds gen_lock. */
+size_t azr__node_entry_find(const azr_ctx *ctx, const azr_node_spec *spec);
 
 /* Recomputes same_az on every view of `g` for the caller's AZ `az` (NULL:
  * unknown). Caller holds gen_lock. */

@@ -309,16 +309,24 @@ int azr__topology_wait(azr_ctx *ctx, uint64_t seen, uint64_t deadline_ns)
         uint64_t now = azr__ctx_now_ns(ctx);
         if (now >= deadline_ns)
             break;
-        /* The context clock may not be the monotonic one: wait in slices
-         * of the remaining time, measured by the condition's clock. */
-        uint64_t until = mono_ns() + (deadline_ns - now);
+        /* A discovery that found nothing new is not the end of the wait:
+         * the group may still be electing. Ask again at the event pace. */
+        if (!t->kicked) {
+            t->kicked = 1;
+            snprintf(t->kick_reason, sizeof t->kick_reason,
+                     "a request waits for a new primary");
+            pthread_cond_broadcast(&t->cond);
+        }
+        /* The context clock may not be the monotonic one: wait one event
+         * gap at most, measured by the condition's clock. */
+        uint64_t left = deadline_ns - now;
+        uint64_t gap = AZR_TOPOLOGY_EVENT_GAP_MS * 1000000ull;
+        uint64_t until = mono_ns() + (left < gap ? left : gap);
         struct timespec ts = {
             .tv_sec = (time_t)(until / 1000000000u),
             .tv_nsec = (long)(until % 1000000000u),
         };
-        if (pthread_cond_timedwait(&t->cond, &t->lock, &ts) == ETIMEDOUT &&
-            azr_topology_generation(ctx) <= seen)
-            break;
+        pthread_cond_timedwait(&t->cond, &t->lock, &ts);
     }
     pthread_mutex_unlock(&t->lock);
     return changed;

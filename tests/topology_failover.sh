@@ -1,0 +1,106 @@
+#!/bin/sh
+# topology_failover.sh - a replication group of Debian's redis-server 7
+# (TLS, 1 primary + 2 replicas, AZs from [node] hints) fails over under a
+# running writer: SIGKILL of the primary, REPLICAOF NO ONE on a replica,
+# the other repointed. The writer (tests/topology/writer, SET through
+# azr_exec) must see errors only until the promotion is done plus one
+# refresh, then none, with no config edit; every acknowledged write must
+# be readable on the new primary; `azroute topology` shows the new roles.
+. "$AZR_TEST_SRCDIR/tests/redis_harness.sh"
+rh_init
+rh_make_certs || { echo "FAIL: certificates"; exit 1; }
+rh_group tls db 3 || exit 1
+P1=$(rh_port db1); P2=$(rh_port db2); P3=$(rh_port db3)
+WRITER="$AZR_TEST_BUILDDIR/tests/topology/writer"
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+cat > "$RH_DIR/azroute.ini" <<INI
+[azroute]
+transport = resp_tls
+max_attempts = 3
+[topology]
+mode = replication
+failover_wait_ms = 2000
+[transport resp_tls]
+ca_file = $RH_DIR/ca.crt
+connect_timeout_ms = 300
+command_timeout_ms = 500
+[node db1]
+host = 127.0.0.1
+port = $P1
+az = use1-az1
+[node db2]
+host = 127.0.0.1
+port = $P2
+az = use1-az2
+[node db3]
+host = 127.0.0.1
+port = $P3
+az = use1-az3
+INI
+export AZROUTE_AZ_ID=use1-az2
+AZ() { timeout 20 "$AZROUTE_BIN" -c "$RH_DIR/azroute.ini" "$@"; }
+
+# Discovery: roles from the servers, AZs from the hints.
+AZ topology --json > "$RH_DIR/t1.json" || fail "topology exited $?"
+python3 - "$RH_DIR/t1.json" <<'PY' || fail "discovery: $(cat "$RH_DIR/t1.json")"
+import json, sys
+t = json.load(open(sys.argv[1]))
+nodes = {n["id"]: n for n in t["nodes"]}
+assert t["mode"] == "replication", t
+assert sorted(nodes) == ["db1", "db2", "db3"], nodes
+assert nodes["db1"]["role"] == "primary", nodes
+assert nodes["db2"]["role"] == nodes["db3"]["role"] == "replica", nodes
+for i, n in (("1", "db1"), ("2", "db2"), ("3", "db3")):
+    assert nodes[n]["az_id"] == "use1-az" + i and nodes[n]["az_source"] == "config", nodes[n]
+assert nodes["db2"]["same_az"] is True and nodes["db1"]["same_az"] is False
+PY
+
+# The writer runs the whole time.
+"$WRITER" "$RH_DIR/azroute.ini" "$RH_DIR/w.log" "$RH_DIR/stop" &
+WPID=$!
+sleep 1
+grep -q '^ok' "$RH_DIR/w.log" || fail "no write acknowledged before the failover"
+T_KILL=$("$WRITER" now)
+eval "kill -9 \$RH_PID_db1" || fail "cannot kill db1"
+sleep 0.5
+rh_cli db2 REPLICAOF NO ONE >/dev/null || fail "REPLICAOF NO ONE"
+T_PROMOTED=$("$WRITER" now)
+rh_cli db3 REPLICAOF 127.0.0.1 "$P2" >/dev/null || fail "repointing db3"
+sleep 3
+touch "$RH_DIR/stop"
+i=0; while kill -0 $WPID 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+kill -0 $WPID 2>/dev/null && fail "the writer did not stop"
+
+# Errors only until the promotion plus one refresh (event refreshes are
+# 100 ms apart; a discovery takes a few ms here; 1 s of slack).
+awk -v kill="$T_KILL" -v promoted="$T_PROMOTED" '
+    $1 == "err" && $3 < kill { early++ }
+    $1 == "err" && $3 > promoted + 1000 { late++; if (!msg) msg = $0 }
+    $1 == "ok" && $3 > promoted { if (!first) first = $3; after++; last = $4 }
+    $1 == "err" { errs++ }
+    END {
+        printf "errors %d (before the kill %d, later than 1 s after the promotion %d); first write on the new primary %.1f ms after the promotion; %d writes after it\n", errs, early, late, first - promoted, after
+        if (early > 0 || late > 0) { print "late error: " msg; exit 1 }
+        if (after < 10 || last != "db2") { print "writes did not move to db2 (last " last ")"; exit 1 }
+    }' "$RH_DIR/w.log" || fail "the writer did not follow the failover"
+
+# No acknowledged write lost: every ok key has its value on db2.
+awk '$1 == "ok" { print "GET w:" $2 }' "$RH_DIR/w.log" > "$RH_DIR/gets"
+awk '$1 == "ok" { print $2 }' "$RH_DIR/w.log" > "$RH_DIR/want"
+timeout 30 redis-cli -h 127.0.0.1 -p "$P2" --tls --cacert "$RH_DIR/ca.crt" \
+    < "$RH_DIR/gets" > "$RH_DIR/got" || fail "reading back"
+cmp -s "$RH_DIR/want" "$RH_DIR/got" ||
+    fail "acknowledged writes missing on the new primary: $(diff "$RH_DIR/want" "$RH_DIR/got" | head -5)"
+echo "read back $(wc -l < "$RH_DIR/want") acknowledged writes from db2"
+
+# The table as a new process sees it: db2 primary, db1 gone.
+AZ topology --json > "$RH_DIR/t2.json" || fail "topology after: $?"
+python3 - "$RH_DIR/t2.json" <<'PY' || fail "roles after: $(cat "$RH_DIR/t2.json")"
+import json, sys
+nodes = {n["id"]: n for n in json.load(open(sys.argv[1]))["nodes"]}
+assert sorted(nodes) == ["db2", "db3"], nodes
+assert nodes["db2"]["role"] == "primary" and nodes["db3"]["role"] == "replica"
+PY
+echo "PASS: failover followed with no config edit"
