@@ -209,8 +209,11 @@ static void carry_over(azr_loaded_plugin *p, const azr_gen *g,
         size_t *map = malloc(g->n_nodes * sizeof *map);
         if (map == NULL)
             return; /* the instance starts afresh */
+        /* A node that is not in the group now starts afresh if it comes
+         * back: an ejection carried for a node no request can reach would
+         * hold one of failover's ejection places for good. */
         for (size_t i = 0; i < g->n_nodes; i++)
-            map[i] = i < prev->n_nodes ? i : AZR_NODE_NEW;
+            map[i] = i < prev->n_nodes && g->present[i] ? i : AZR_NODE_NEW;
         ops->carry(p->state, old->state, map, g->n_nodes);
         free(map);
         return;

@@ -445,6 +445,50 @@ static void fo_describe(void *state, size_t index,
                                            memory_order_relaxed) != 0;
 }
 
+static uint64_t fo_load(const _Atomic uint64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* ABI 1.2: the nodes that stay keep their ejection, failure streak and
+ * multiplier in a new table (a reload or a topology change must not
+ * readmit a failing node). A trial claimed in the old table is not: the
+ * node is offered again once its ejection ends. */
+static void fo_carry(void *state, const void *previous,
+                     const size_t *previous_index, size_t n_nodes)
+{
+    fo_state *st = state;
+    const fo_state *old = previous;
+    size_t ejected = 0;
+    for (size_t i = 0; i < n_nodes && i < st->n_nodes; i++) {
+        size_t p = previous_index[i];
+        if (p == AZR_NODE_NEW || p >= old->n_nodes)
+            continue;
+        const fo_node *from = &old->nodes[p];
+        fo_node *to = &st->nodes[i];
+        uint64_t until = fo_load(&from->ejected_until);
+        if (until != 0 && ejected < st->max_ejected) {
+            atomic_store_explicit(&to->ejected_until, until,
+                                  memory_order_relaxed);
+            ejected++;
+        }
+        atomic_store_explicit(&to->failures,
+                              atomic_load_explicit(&from->failures,
+                                                   memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&to->times_ejected,
+                              atomic_load_explicit(&from->times_ejected,
+                                                   memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&to->healthy_since,
+                              fo_load(&from->healthy_since),
+                              memory_order_relaxed);
+        atomic_store_explicit(&to->ejections, fo_load(&from->ejections),
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&st->n_ejected, ejected, memory_order_release);
+}
+
 static const azr_policy_ops fo_ops = {
     .struct_size = sizeof(azr_policy_ops),
     .create = fo_create,
@@ -452,6 +496,7 @@ static const azr_policy_ops fo_ops = {
     .pick = fo_pick,
     .observe = fo_observe,
     .describe = fo_describe,
+    .carry = fo_carry,
 };
 
 AZR_PLUGIN_DECLARE = {

@@ -24,6 +24,18 @@
 
 #include "resp_tls.h"
 
+/* The name the node's certificate is verified against when server_name
+ * is not set: the host's choice (ABI 1.2: a node discovered by IP address
+ * is checked against the name of the seed it was found through), else the
+ * node's host. */
+static const char *verify_name(const rtls_state *st,
+                               const azr_node_view *node)
+{
+    if (AZR_HOST_HAS(st->host, tls_name) && st->host->tls_name != NULL)
+        return st->host->tls_name(st->env, node);
+    return node->host;
+}
+
 /* TCP connect, then the TLS handshake (when tls = yes). */
 static int open_transport(rtls_conn *c, uint64_t deadline,
                           azr_transport_result *res)
@@ -36,7 +48,8 @@ static int open_transport(rtls_conn *c, uint64_t deadline,
     if (!st->cfg.tls)
         return 0;
 
-    c->ssl = rtls_tls_new(st, c->fd, c->node->host);
+    const char *name = verify_name(st, c->node);
+    c->ssl = rtls_tls_new(st, c->fd, name);
     if (c->ssl == NULL) {
         res->status = AZR_STATUS_TLS_FAILURE;
         return AZR_E_TLS;
@@ -68,8 +81,7 @@ static int open_transport(rtls_conn *c, uint64_t deadline,
         char why[200];
         rtls_tls_describe_failure(c->ssl, e, saved,
                                   st->cfg.server_name != NULL
-                                      ? st->cfg.server_name
-                                      : c->node->host,
+                                      ? st->cfg.server_name : name,
                                   why, sizeof why);
         res->status = AZR_STATUS_TLS_FAILURE;
         return RTLS_ERROR(st, AZR_E_TLS, "TLS handshake with %s failed: %s",

@@ -617,6 +617,34 @@ static void wl_describe(void *state, size_t index,
         report->latency_ns = azr__bits_double(bits);
 }
 
+/* ABI 1.2: a new table keeps what was learned of the nodes that stay:
+ * their estimates. Outstanding counts start at zero: a request picked
+ * before the swap reports to this instance, where taking one from zero
+ * takes nothing (wl_take_one), while a copied count could never be
+ * trusted (the old instance keeps counting until it is retired). Samples
+ * not folded yet are dropped. */
+static void wl_carry(void *state, const void *previous,
+                     const size_t *previous_index, size_t n_nodes)
+{
+    wl_state *st = state;
+    const wl_state *old = previous;
+    for (size_t i = 0; i < n_nodes && i < st->n_nodes; i++) {
+        size_t p = previous_index[i];
+        if (p == AZR_NODE_NEW || p >= old->n_nodes)
+            continue;
+        const wl_node *from = &old->nodes[p];
+        wl_node *to = &st->nodes[i];
+        atomic_store_explicit(&to->estimate,
+                              atomic_load_explicit(&from->estimate,
+                                                   memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&to->stamp_ns,
+                              atomic_load_explicit(&from->stamp_ns,
+                                                   memory_order_relaxed),
+                              memory_order_relaxed);
+    }
+}
+
 static const azr_policy_ops wl_ops = {
     .struct_size = sizeof(azr_policy_ops),
     .create = wl_create,
@@ -624,6 +652,7 @@ static const azr_policy_ops wl_ops = {
     .pick = wl_pick,
     .observe = wl_observe,
     .describe = wl_describe,
+    .carry = wl_carry,
 };
 
 AZR_PLUGIN_DECLARE = {

@@ -28,7 +28,7 @@ CI_SCRIPT=${BASH_SOURCE[0]}
 ci_init tsan "${1:-}" "${2:-}" 600
 
 # suite:case - the test case of each suite that holds its threaded tests.
-TSAN_CASES="check_core:threads check_metadata:cache"
+TSAN_CASES="check_core:threads check_metadata:cache check_topology:threads"
 
 CFLAGS="-fsanitize=thread -fno-omit-frame-pointer -g -O1"
 LDFLAGS="-fsanitize=thread"

@@ -705,6 +705,30 @@ class TestAz(unittest.TestCase):
         self.assertNotIn(bad, info.reason)
 
 
+class TestTopology(unittest.TestCase):
+    def test_reload_and_table_numbers(self):
+        lambda_env()
+        md_control("/_mode/ok")
+        path = group_ini("reload.ini")
+        with azroute.open(path) as r:
+            self.assertEqual(r.topology_mode, "static")
+            self.assertEqual(r.topology_generation, 1)
+            self.assertTrue(all(n.present and n.az_source == "config"
+                                for n in r.nodes))
+            r.refresh_topology()  # static: nothing to discover
+            self.assertEqual(r.topology_generation, 1)
+            r.reload()
+            self.assertEqual(r.topology_generation, 2)
+            self.assertEqual(r.execute("PING"), "PONG")
+            with open(path, "a") as f:
+                f.write("[node broken]\nport = 0\n")
+            with self.assertRaises(azroute.ConfigError) as cm:
+                r.reload()
+            self.assertIn("reload.ini:", str(cm.exception))
+            self.assertEqual(r.topology_generation, 2)
+            self.assertEqual(r.execute("PING"), "PONG")
+
+
 class TestLifecycle(unittest.TestCase):
     def test_close(self):
         r = azroute.open(solo_ini(2))

@@ -445,6 +445,47 @@ class Router:
                             _lib.azr_strerror(rc).decode())
         return info
 
+    @property
+    def topology_mode(self) -> str:
+        """"static" or "replication" ([topology] mode)."""
+        ctx = self._enter()
+        try:
+            return _lib.azr_topology_mode_name(ctx).decode()
+        finally:
+            self._leave()
+
+    @property
+    def topology_generation(self) -> int:
+        """Number of the node table in use: 1 after open, one more at each
+        change (a failover, a replica joining or leaving, a reload)."""
+        ctx = self._enter()
+        try:
+            return int(_lib.azr_topology_generation(ctx))
+        finally:
+            self._leave()
+
+    def refresh_topology(self) -> None:
+        """Discovers the group now (live topology) and swaps the table in
+        if it changed. Blocking. A failed discovery keeps the table in use
+        and raises its error."""
+        self._call_with_errbuf(_lib.azr_topology_refresh)
+
+    def reload(self) -> None:
+        """Reads the router's azroute.ini again and swaps it in. A file
+        that does not load leaves the running configuration untouched and
+        raises ConfigError ("FILE:LINE: ...")."""
+        self._call_with_errbuf(_lib.azr_reload)
+
+    def _call_with_errbuf(self, fn: Any) -> None:
+        errbuf = create_string_buffer(_capi.AZR_ERRBUF_SIZE)
+        ctx = self._enter()
+        try:
+            rc = fn(ctx, errbuf)
+        finally:
+            self._leave()
+        if rc != _capi.AZR_OK:
+            raise _failure(rc, errbuf)
+
     def invalidate_az(self) -> None:
         """Same as :func:`azroute.invalidate_az` (the cache is
         process-wide, not this router's)."""
