@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "generation.h"
 #include "rcu.h"
@@ -325,7 +326,17 @@ void azr__gen_publish(azr_ctx *ctx, azr_gen *next)
         atomic_fetch_add_explicit(&ctx->topology_changes, 1,
                                   memory_order_relaxed);
     }
-    azr__gen_reclaim(ctx, 0);
+    /* Readers hold a table for a pick or an outcome (well under a
+     * microsecond): the old one is almost always free again within a
+     * millisecond. Writers only get here (the refresh thread, a reload),
+     * never a request. What is still held is freed by the next swap, the
+     * refresh thread's next round or azr_close(). */
+    for (int tries = 0; tries < 3; tries++) {
+        azr__gen_reclaim(ctx, 0);
+        if (ctx->retired_gens == NULL)
+            break;
+        nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+    }
 }
 
 const char *azr__node_id(azr_ctx *ctx, size_t node)

@@ -348,6 +348,15 @@ static int is_error(const azr_reply *r)
            (r->type == AZR_REPLY_ERROR || r->type == AZR_REPLY_BLOB_ERROR);
 }
 
+/* A write refused because its node is no longer the primary: it was not
+ * applied, so it may go to the new primary. */
+static int is_readonly(const azr_reply *r)
+{
+    return is_error(r) && r->str != NULL &&
+           (strncmp(r->str, "READONLY", 8) == 0 ||
+            strncmp(r->str, "MASTERDOWN", 10) == 0);
+}
+
 /* The transport's pipeline_timed, or NULL when it has none (ABI 1.0). */
 static int (*timed_op(const azr_transport_ops *ops))(void *, size_t,
                                                     const azr_command *,
@@ -434,6 +443,10 @@ static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
     for (size_t i = 0; i < n; i++) {
         if (is_error(replies[i]))
             status = AZR_STATUS_ERROR_REPLY;
+        /* A former primary: whoever runs the command, the table is stale
+         * (azr_exec also retries it on the new primary). */
+        if (is_readonly(replies[i]))
+            azr__topology_kick(ctx, "a write was refused with READONLY");
         azr__conn_state_apply(&c->state, azr__command_effect(&cmds[i]));
     }
     /* A held reply's round-trip is the caller's wait, not latency. */
@@ -510,15 +523,6 @@ static azr_code refuse_stateful(const azr_command *cmd, char *errbuf)
                         "of its connection, which azr_exec shares through "
                         "the pool: run it on a connection of your own "
                         "(azr_connect + azr_conn_command)", name);
-}
-
-/* A write refused because its node is no longer the primary: it was not
- * applied, so it may go to the new primary. */
-static int is_readonly(const azr_reply *r)
-{
-    return is_error(r) && r->str != NULL &&
-           (strncmp(r->str, "READONLY", 8) == 0 ||
-            strncmp(r->str, "MASTERDOWN", 10) == 0);
 }
 
 /* Live topology, a write that found no primary or was refused by a former

@@ -215,6 +215,9 @@ static azr_code refresh(azr_ctx *ctx, const char *why, char *errbuf)
     azr_gen *cur = atomic_load_explicit(&ctx->gen, memory_order_acquire);
     azr_code rc = azr__topology_swap(ctx, cur->cfg, why, 0, errbuf);
     pthread_mutex_unlock(&t->refresh_lock);
+    pthread_mutex_lock(&ctx->gen_lock);
+    azr__gen_reclaim(ctx, 0); /* tables still held at their swap */
+    pthread_mutex_unlock(&ctx->gen_lock);
     pthread_mutex_lock(&t->lock);
     t->last_ns = mono_ns();
     pthread_cond_broadcast(&t->cond);
