@@ -107,7 +107,7 @@ static const char *source_name(unsigned char source)
 
 /* Logs at INFO what changed from a to b (the -v of the tool). */
 static void log_changes(azr_ctx *ctx, const azr_gen *a, const azr_gen *b,
-                        const char *why)
+                        uint64_t number, const char *why)
 {
     const char *old_primary = "none", *new_primary = "none";
     for (size_t i = 0; a != NULL && i < a->n_nodes; i++)
@@ -117,7 +117,7 @@ static void log_changes(azr_ctx *ctx, const azr_gen *a, const azr_gen *b,
         if (b->present[i] && b->views[i].role == AZR_ROLE_PRIMARY)
             new_primary = b->views[i].id;
     azr__log(ctx, AZR_LOG_INFO, "topology: table %llu (%s): %zu nodes, "
-             "primary %s%s%s", (unsigned long long)b->number, why,
+             "primary %s%s%s", (unsigned long long)number, why,
              b->n_members, old_primary, strcmp(old_primary, new_primary)
              ? " -> " : "", strcmp(old_primary, new_primary) ? new_primary
                                                              : "");
@@ -184,15 +184,22 @@ azr_code azr__topology_swap(azr_ctx *ctx, azr_cfg_ref *cfg, const char *why,
     azr_gen *next = NULL;
     if (force || cur == NULL || !azr__gen_same_table(cur, specs, n, ctx))
         rc = azr__gen_build(ctx, cfg, specs, n, cur, &next, errbuf);
+    /* Everything that reads the old table happens before the swap, which
+     * may free it. */
+    size_t *left = NULL, n_left = 0;
     if (next != NULL) {
+        log_changes(ctx, cur, next, ctx->gen_number + 1, why);
+        if (cur != NULL && (left = malloc(cur->n_nodes * sizeof *left)))
+            for (size_t i = 0; i < cur->n_nodes; i++)
+                if (cur->present[i] && !next->present[i])
+                    left[n_left++] = i;
         azr__gen_publish(ctx, next);
-        log_changes(ctx, cur, next, why);
     }
     pthread_mutex_unlock(&ctx->gen_lock);
     /* Idle connections to nodes that left are of no further use. */
-    for (size_t i = 0; next != NULL && cur != NULL && i < cur->n_nodes; i++)
-        if (cur->present[i] && !next->present[i])
-            azr__pool_drain(ctx, i);
+    for (size_t k = 0; k < n_left; k++)
+        azr__pool_drain(ctx, left[k]);
+    free(left);
     free(specs);
     azr__discovery_free(&d);
     return rc;

@@ -108,7 +108,8 @@ int main(int argc, char **argv)
         }
     unsigned long refresh_ok = 0, refresh_err = 0, reload_ok = 0,
                   reload_err = 0;
-    char refresh_msg[AZR_ERRBUF_SIZE] = "", reload_msg[AZR_ERRBUF_SIZE] = "";
+    char refresh_msg[AZR_ERRBUF_SIZE + 64] = "",
+         reload_msg[AZR_ERRBUF_SIZE + 64] = "";
     double start = now_s();
     for (unsigned long n = 0; now_s() - start < seconds; n++) {
         err[0] = '\0';
