@@ -11,16 +11,6 @@
 #include "generation.h"
 #include "rcu.h"
 
-azr_gen *azr__gen_enter(azr_ctx *ctx)
-{
-    return azr__rcu_enter(&ctx->gen);
-}
-
-void azr__gen_leave(void)
-{
-    azr__rcu_leave();
-}
-
 azr_cfg_ref *azr__cfg_ref_new(azr_config *cfg)
 {
     azr_cfg_ref *ref = malloc(sizeof *ref);

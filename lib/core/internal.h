@@ -16,6 +16,7 @@
 
 #include "../config/config.h"
 #include "counters.h"
+#include "rcu.h"
 
 #define AZR_CACHE_LINE 64
 
@@ -160,8 +161,15 @@ struct azr_ctx {
 };
 
 /* The current generation, held until azr__gen_leave() (rcu.h). */
-azr_gen *azr__gen_enter(azr_ctx *ctx);
-void azr__gen_leave(void);
+static inline azr_gen *azr__gen_enter(azr_ctx *ctx)
+{
+    return azr__rcu_enter(&ctx->gen);
+}
+
+static inline void azr__gen_leave(void)
+{
+    azr__rcu_leave();
+}
 
 /* context.c: loads and creates g's policy chain (from g->cfg), carrying
  * per-node state over from prev's instances where the plugin can. */

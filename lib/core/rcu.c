@@ -20,29 +20,19 @@
 
 #define AZR_CACHE_LINE_BYTES 64
 
-typedef struct rcu_slot {
-    _Alignas(AZR_CACHE_LINE_BYTES) void *_Atomic held;
-} rcu_slot;
-
-static rcu_slot slots[AZR_RCU_SLOTS];
+azr_rcu_slot azr__rcu_slots[AZR_RCU_SLOTS];
+#define slots azr__rcu_slots
 static _Atomic uint64_t slots_in_use;        /* bit s: slot s owned */
 static _Atomic unsigned long shared_readers; /* sections without a slot */
 
 static pthread_once_t rcu_once = PTHREAD_ONCE_INIT;
 static pthread_key_t rcu_key;
 static int rcu_key_ok;
-static int use_membarrier;
+int azr__rcu_membarrier;
+#define use_membarrier azr__rcu_membarrier
 
-/* The calling thread's state. `slot` is 1 + its slot (0: none claimed
- * yet, -1: none to be had, use the shared counter). */
-static _Thread_local struct {
-    int slot;
-    unsigned depth;         /* nesting of the current sections */
-    void *_Atomic *src;     /* source of the outermost section */
-    void *ptr;              /* pointer it returned */
-    uint64_t shared;        /* bit d: the section at depth d+1 is counted
-                               as shared (depths beyond 64 always are) */
-} self;
+_Thread_local AZR_RCU_TLS azr_rcu_self azr__rcu_self;
+#define self azr__rcu_self
 
 static long membarrier_call(int cmd)
 {
@@ -90,15 +80,6 @@ static int claim_slot(void)
     }
 }
 
-/* Orders the reader's slot store before its re-read of the source. */
-static inline void reader_barrier(void)
-{
-    if (use_membarrier)
-        atomic_signal_fence(memory_order_seq_cst);
-    else
-        atomic_thread_fence(memory_order_seq_cst);
-}
-
 /* Enters the section at depth self.depth as a shared one. */
 static void *enter_shared(void *_Atomic *src)
 {
@@ -113,7 +94,7 @@ static int section_is_shared(unsigned depth)
     return depth > 64 || (self.shared & ((uint64_t)1 << (depth - 1))) != 0;
 }
 
-void *azr__rcu_enter(void *_Atomic *src)
+void *azr__rcu_enter_slow(void *_Atomic *src)
 {
     if (self.depth++ > 0) {
         if (src == self.src && self.depth <= 64)
@@ -126,11 +107,11 @@ void *azr__rcu_enter(void *_Atomic *src)
     if (self.slot < 0)
         return self.ptr = enter_shared(src);
 
-    rcu_slot *slot = &slots[self.slot - 1];
+    azr_rcu_slot *slot = &slots[self.slot - 1];
     void *p = atomic_load_explicit(src, memory_order_acquire);
     for (;;) {
         atomic_store_explicit(&slot->held, p, memory_order_relaxed);
-        reader_barrier();
+        azr__rcu_reader_barrier();
         void *q = atomic_load_explicit(src, memory_order_acquire);
         if (q == p)
             return self.ptr = p;
@@ -138,7 +119,7 @@ void *azr__rcu_enter(void *_Atomic *src)
     }
 }
 
-void azr__rcu_leave(void)
+void azr__rcu_leave_slow(void)
 {
     if (self.depth == 0)
         return;
