@@ -58,7 +58,9 @@
 #                           certificate, client.crt is accepted; as they
 #                           trust ca, they may send ca.crt along with
 #                           their certificate, unlike rh_start_tls); KIND
-#                           plain: plaintext members. Members run with
+#                           plain: plaintext members ($RH_GROUP_CERT, if
+#                           set, names the certificate of tls members
+#                           instead of server). Members run with
 #                           --repl-diskless-sync-delay 0 (the first sync
 #                           is immediate). ARGS go to every
 #                           member, after which come the member's own
@@ -341,7 +343,7 @@ rh_group() {
         rh_gown=""
         eval "rh_gown=\${RH_GARGS_$rh_gm:-}"
         if [ "$rh_gkind" = tls ]; then
-            eval "rh_start_tls \"\$rh_gm\" server $rh_grepl $rh_gcommon $rh_gown"
+            eval "rh_start_tls \"\$rh_gm\" \"\${RH_GROUP_CERT:-server}\" $rh_grepl $rh_gcommon $rh_gown"
         else
             eval "rh_start_plain \"\$rh_gm\" $rh_grepl $rh_gcommon $rh_gown"
         fi || return 1

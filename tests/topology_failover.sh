@@ -57,6 +57,12 @@ for i, n in (("1", "db1"), ("2", "db2"), ("3", "db3")):
 assert nodes["db2"]["same_az"] is True and nodes["db1"]["same_az"] is False
 PY
 
+AZ check > "$RH_DIR/check.txt" || fail "check exited $?"
+grep -q '^topology: replication (table 1)$' "$RH_DIR/check.txt" &&
+    grep -q '^nodes: 3 discovered$' "$RH_DIR/check.txt" &&
+    grep -q 'db1 .*az use1-az1 (config)  primary' "$RH_DIR/check.txt" ||
+    fail "check: $(cat "$RH_DIR/check.txt")"
+
 # The writer runs the whole time.
 "$WRITER" "$RH_DIR/azroute.ini" "$RH_DIR/w.log" "$RH_DIR/stop" &
 WPID=$!

@@ -80,4 +80,36 @@ assert b["errors"] == 0, b
 assert b["topology_changes"] >= 2, b["topology_changes"]
 print("changes %d, errors %d" % (b["topology_changes"], b["errors"]))
 PY
-echo "PASS: Valkey AZs from the servers; joins and departures followed"
+# TLS names: a group whose certificate names only DNS:localhost, found
+# through the seed localhost. Its replicas are discovered by IP address
+# (ROLE lists 127.0.0.1) and must be verified against the seed's name.
+rh_use_redis
+rh_cert dnsonly "DNS:localhost" 30 || fail "certificate"
+RH_GROUP_CERT=dnsonly rh_group tls dn 3 || exit 1
+for seed in localhost 127.0.0.1; do
+    cat > "$RH_DIR/dn-$seed.ini" <<INI
+[azroute]
+transport = resp_tls
+[topology]
+mode = replication
+seeds = $seed:$(rh_port dn1)
+[transport resp_tls]
+ca_file = $RH_DIR/ca.crt
+INI
+done
+timeout 60 "$AZROUTE_BIN" -c "$RH_DIR/dn-localhost.ini" bench --read -n 300 \
+    --json PING > "$RH_DIR/dn.json" || fail "bench via localhost exited $?"
+python3 - "$RH_DIR/dn.json" <<'PY' || fail "nodes by IP: $(cat "$RH_DIR/dn.json")"
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert b["errors"] == 0, b
+assert len(b["nodes"]) == 3, b["nodes"]
+by_ip = [n for n in b["nodes"] if n["id"].startswith("127.0.0.1:")]
+assert len(by_ip) == 2 and sum(n["requests"] for n in by_ip) > 0, by_ip
+PY
+# The control: reached by IP, the same certificate does not verify.
+if timeout 60 "$AZROUTE_BIN" -c "$RH_DIR/dn-127.0.0.1.ini" topology \
+        > /dev/null 2> "$RH_DIR/dn.err"; then
+    fail "a certificate without the IP address verified by IP"
+fi
+echo "PASS: Valkey AZs from the servers; joins and departures followed; TLS names from the seed"
