@@ -39,7 +39,7 @@ typedef struct azr_seed {
 
 typedef struct azr_discovery {
     azr_found *found;       /* every server reached or named */
-    size_t n_found;
+    size_t n_found, cap;
     size_t primary;         /* index in found[], SIZE_MAX: none */
 } azr_discovery;
 
@@ -59,6 +59,23 @@ typedef struct azr_discovery {
 azr_code azr__discover_replication(azr_ctx *ctx, const azr_seed *seeds,
                                    size_t n_seeds, azr_discovery *out,
                                    char *errbuf);
+
+/* discover_parse.c: the I/O-free part. */
+
+/* Adds host:port (once; an existing entry is returned) with the name its
+ * certificate is verified against. NULL past AZR_MAX_NODES or on ENOMEM. */
+azr_found *azr__discovery_add(azr_discovery *d, const char *host,
+                              unsigned port, const char *tls_name);
+
+/* Takes found[i]'s answers to ROLE and INFO server: its role, its AZ, and
+ * the servers it names (added). A reply that is not well-formed is an
+ * error naming the server and what is wrong. */
+azr_code azr__discovery_parse(azr_discovery *d, size_t i,
+                              const azr_reply *role, const azr_reply *info,
+                              char *errbuf);
+
+/* Decides the primary once every server was asked (d->primary). */
+void azr__discovery_decide(azr_discovery *d);
 
 /* 1 if found[i] is in the group decided by discovery. */
 int azr__discovery_member(const azr_discovery *d, size_t i);
