@@ -14,7 +14,9 @@
 #     starts, e.g. check_transport under tests/transport_api.sh) runs
 #     through the shell test(s) in TESTS that name it.
 # Each run must report at least one check, so a renamed test case cannot
-# make the pass silently run nothing.
+# make the pass silently run nothing. Then tests/topology_stress.sh runs
+# (azr_exec on 8 threads against a real group during refreshes and
+# reloads).
 #
 # Reports go to BUILDDIR/sanitizer-logs/tsan.PID (TSAN_OPTIONS log_path);
 # any such file fails the pass, whatever the tests themselves concluded.
@@ -116,6 +118,17 @@ for suite in $(ci_unit_suites); do
     fi
 done
 [ "$n_runs" -gt 0 ] || { rc=1; ci_log "found no threaded suite"; }
+
+# Live topology under load: 8 threads run azr_exec against a real TLS group
+# while the main thread refreshes and reloads in a loop. A shell test (no
+# Check lines), so it runs on its own; its reports land in $logs as well.
+ci_log "topology_stress: make check TESTS=tests/topology_stress.sh"
+if ! ci_make check TESTS=tests/topology_stress.sh \
+        >"$CI_BUILD/ci-check-topology_stress.log" 2>&1; then
+    rc=1
+    ci_log "topology_stress: FAILED"
+    tail -n 60 "$CI_BUILD/tests/topology_stress.log" >&2 2>/dev/null
+fi
 
 reports=$(find "$logs" -type f -size +0 | sort)
 if [ -n "$reports" ]; then
