@@ -6,6 +6,9 @@
 # azr_exec) must see errors only until the promotion is done plus one
 # refresh, then none, with no config edit; every acknowledged write must
 # be readable on the new primary; `azroute topology` shows the new roles.
+# Then a graceful switchover (writes paused, the replica promoted, the
+# primary demoted, writes resumed): the paused writes meet a former
+# primary (READONLY) and are retried on the new one, with no error.
 . "$AZR_TEST_SRCDIR/tests/redis_harness.sh"
 rh_init
 rh_make_certs || { echo "FAIL: certificates"; exit 1; }
@@ -25,7 +28,7 @@ failover_wait_ms = 2000
 [transport resp_tls]
 ca_file = $RH_DIR/ca.crt
 connect_timeout_ms = 300
-command_timeout_ms = 500
+command_timeout_ms = 2000
 [node db1]
 host = 127.0.0.1
 port = $P1
@@ -109,4 +112,37 @@ nodes = {n["id"]: n for n in json.load(open(sys.argv[1]))["nodes"]}
 assert sorted(nodes) == ["db2", "db3"], nodes
 assert nodes["db2"]["role"] == "primary" and nodes["db3"]["role"] == "replica"
 PY
-echo "PASS: failover followed with no config edit"
+# A graceful switchover: the writes waiting in db2's pause are answered
+# READONLY once it follows db3, and azr_exec retries them on db3.
+"$WRITER" "$RH_DIR/azroute.ini" "$RH_DIR/w2.log" "$RH_DIR/stop2" \
+    --prefix s &
+WPID=$!
+sleep 1
+rh_cli db2 CLIENT PAUSE 1500 WRITE >/dev/null || fail "CLIENT PAUSE"
+sleep 0.1
+rh_cli db3 REPLICAOF NO ONE >/dev/null || fail "promoting db3"
+rh_cli db2 REPLICAOF 127.0.0.1 "$P3" >/dev/null || fail "demoting db2"
+rh_cli db2 CLIENT UNPAUSE >/dev/null || fail "CLIENT UNPAUSE"
+sleep 2
+touch "$RH_DIR/stop2"
+i=0; while kill -0 $WPID 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+kill -0 $WPID 2>/dev/null && fail "the writer did not stop"
+awk '$1 == "err" { errs++; if (!msg) msg = $0 }
+     $1 == "ok" { last = $4; n++ }
+     END {
+        printf "switchover: %d writes, %d errors, last on %s\n", n, errs, last
+        if (errs > 0) { print "error: " msg; exit 1 }
+        if (last != "db3") exit 1
+     }' "$RH_DIR/w2.log" || fail "the writer did not follow the switchover"
+# The retry path was taken: db2 refused writes with READONLY.
+ro=$(rh_cli db2 INFO errorstats | tr -d '\r' |
+     sed -n 's/^errorstat_READONLY:count=\([0-9]*\).*/\1/p')
+[ "${ro:-0}" -ge 1 ] || fail "db2 answered no write with READONLY"
+echo "db2 refused $ro write(s) with READONLY; each was retried on db3"
+awk '$1 == "ok" { print "GET s:" $2 }' "$RH_DIR/w2.log" > "$RH_DIR/gets2"
+awk '$1 == "ok" { print $2 }' "$RH_DIR/w2.log" > "$RH_DIR/want2"
+timeout 30 redis-cli -h 127.0.0.1 -p "$P3" --tls --cacert "$RH_DIR/ca.crt" \
+    < "$RH_DIR/gets2" > "$RH_DIR/got2" || fail "reading back from db3"
+cmp -s "$RH_DIR/want2" "$RH_DIR/got2" ||
+    fail "acknowledged writes missing on db3: $(diff "$RH_DIR/want2" "$RH_DIR/got2" | head -5)"
+echo "PASS: failover and switchover followed with no config edit"

@@ -1,20 +1,19 @@
 /*
  * writer.c - a program that writes through azroute the whole time a test
- * changes the group under it (tests/topology_*.sh, the failover benchmark).
+ * changes the group under it (tests/topology_failover.sh,
+ * tests/bench/failover_window.sh).
  *
- *   writer CONFIG OUT STOPFILE [--read]
+ *   writer CONFIG OUT STOPFILE [--read] [--prefix P]
  *
- * Opens CONFIG and runs SET w:N N (N = 0, 1, ...) through azr_exec as
- * writes, one after the other (with --read: GET w:0 as reads), until
- * STOPFILE exists (checked between requests) or 120 s pass. Each request
- * appends one line to OUT:
- *     ok N T_MS NODE_ID        the write N was acknowledged
+ * Opens CONFIG and runs SET P:N N (N = 0, 1, ...; P defaults to w) through
+ * azr_exec as writes, one after the other (with --read: GET P:0 as
+ * reads), until STOPFILE exists (checked between requests) or 120 s pass.
+ * Each request appends one line to OUT:
+ *     ok N T_MS NODE_ID        request N was acknowledged by NODE_ID
  *     err N T_MS message       it failed (the reason, one line)
- * T_MS is CLOCK_MONOTONIC in ms when the request ended (the tests compare
- * it with `date` taken through clock_gettime too: the fields of
- * /proc/uptime are not precise enough, so they stamp events with this
- * program's sibling `writer now`). Exit 0.
- *   writer now                prints CLOCK_MONOTONIC in ms
+ * T_MS is CLOCK_MONOTONIC in ms when the request ended; `writer now`
+ * prints the same clock, so that a script can stamp its own events on
+ * the writer's time line. Exit 0.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,11 +37,22 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc < 4) {
-        fprintf(stderr, "usage: writer CONFIG OUT STOPFILE [--read] | "
-                        "writer now\n");
+        fprintf(stderr, "usage: writer CONFIG OUT STOPFILE [--read] "
+                        "[--prefix P] | writer now\n");
         return 2;
     }
-    int reads = argc > 4 && strcmp(argv[4], "--read") == 0;
+    int reads = 0;
+    const char *prefix = "w";
+    for (int i = 4; i < argc; i++) {
+        if (strcmp(argv[i], "--read") == 0)
+            reads = 1;
+        else if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc)
+            prefix = argv[++i];
+        else {
+            fprintf(stderr, "writer: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
     char err[AZR_ERRBUF_SIZE];
     azr_ctx *ctx;
     azr_open_options o = { .struct_size = sizeof o };
@@ -60,8 +70,8 @@ int main(int argc, char **argv)
     double start = now_ms();
     for (unsigned long n = 0; access(argv[3], F_OK) != 0 &&
                               now_ms() - start < 120000; n++) {
-        char key[32], val[32];
-        snprintf(key, sizeof key, "w:%lu", reads ? 0ul : n);
+        char key[96], val[32];
+        snprintf(key, sizeof key, "%.64s:%lu", prefix, reads ? 0ul : n);
         snprintf(val, sizeof val, "%lu", n);
         const char *set[] = { "SET", key, val };
         const char *get[] = { "GET", key };
