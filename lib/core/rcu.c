@@ -18,10 +18,7 @@
 
 #include "rcu.h"
 
-#define AZR_CACHE_LINE_BYTES 64
-
 azr_rcu_slot azr__rcu_slots[AZR_RCU_SLOTS];
-#define slots azr__rcu_slots
 static _Atomic uint64_t slots_in_use;        /* bit s: slot s owned */
 static _Atomic unsigned long shared_readers; /* sections without a slot */
 
@@ -29,10 +26,8 @@ static pthread_once_t rcu_once = PTHREAD_ONCE_INIT;
 static pthread_key_t rcu_key;
 static int rcu_key_ok;
 int azr__rcu_membarrier;
-#define use_membarrier azr__rcu_membarrier
 
 _Thread_local AZR_RCU_TLS azr_rcu_self azr__rcu_self;
-#define self azr__rcu_self
 
 static long membarrier_call(int cmd)
 {
@@ -42,7 +37,7 @@ static long membarrier_call(int cmd)
 static void release_slot(void *value)
 {
     int s = (int)(intptr_t)value - 1;
-    atomic_store_explicit(&slots[s].held, NULL, memory_order_release);
+    atomic_store_explicit(&azr__rcu_slots[s].held, NULL, memory_order_release);
     atomic_fetch_and_explicit(&slots_in_use, ~((uint64_t)1 << s),
                               memory_order_release);
 }
@@ -50,7 +45,7 @@ static void release_slot(void *value)
 static void rcu_init(void)
 {
     long cmds = membarrier_call(MEMBARRIER_CMD_QUERY);
-    use_membarrier =
+    azr__rcu_membarrier =
         cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
         membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
     rcu_key_ok = pthread_key_create(&rcu_key, release_slot) == 0;
@@ -80,67 +75,67 @@ static int claim_slot(void)
     }
 }
 
-/* Enters the section at depth self.depth as a shared one. */
+/* Enters the section at depth azr__rcu_self.depth as a shared one. */
 static void *enter_shared(void *_Atomic *src)
 {
     atomic_fetch_add_explicit(&shared_readers, 1, memory_order_seq_cst);
-    if (self.depth <= 64)
-        self.shared |= (uint64_t)1 << (self.depth - 1);
+    if (azr__rcu_self.depth <= 64)
+        azr__rcu_self.shared |= (uint64_t)1 << (azr__rcu_self.depth - 1);
     return atomic_load_explicit(src, memory_order_seq_cst);
 }
 
 static int section_is_shared(unsigned depth)
 {
-    return depth > 64 || (self.shared & ((uint64_t)1 << (depth - 1))) != 0;
+    return depth > 64 || (azr__rcu_self.shared & ((uint64_t)1 << (depth - 1))) != 0;
 }
 
 void *azr__rcu_enter_slow(void *_Atomic *src)
 {
-    if (self.depth++ > 0) {
-        if (src == self.src && self.depth <= 64)
-            return self.ptr;
+    if (azr__rcu_self.depth++ > 0) {
+        if (src == azr__rcu_self.src && azr__rcu_self.depth <= 64)
+            return azr__rcu_self.ptr;
         return enter_shared(src);
     }
-    if (self.slot == 0)
-        self.slot = claim_slot();
-    self.src = src;
-    if (self.slot < 0)
-        return self.ptr = enter_shared(src);
+    if (azr__rcu_self.slot == 0)
+        azr__rcu_self.slot = claim_slot();
+    azr__rcu_self.src = src;
+    if (azr__rcu_self.slot < 0)
+        return azr__rcu_self.ptr = enter_shared(src);
 
-    azr_rcu_slot *slot = &slots[self.slot - 1];
+    azr_rcu_slot *slot = &azr__rcu_slots[azr__rcu_self.slot - 1];
     void *p = atomic_load_explicit(src, memory_order_acquire);
     for (;;) {
         atomic_store_explicit(&slot->held, p, memory_order_relaxed);
         azr__rcu_reader_barrier();
         void *q = atomic_load_explicit(src, memory_order_acquire);
         if (q == p)
-            return self.ptr = p;
+            return azr__rcu_self.ptr = p;
         p = q;
     }
 }
 
 void azr__rcu_leave_slow(void)
 {
-    if (self.depth == 0)
+    if (azr__rcu_self.depth == 0)
         return;
-    if (section_is_shared(self.depth)) {
-        if (self.depth <= 64)
-            self.shared &= ~((uint64_t)1 << (self.depth - 1));
+    if (section_is_shared(azr__rcu_self.depth)) {
+        if (azr__rcu_self.depth <= 64)
+            azr__rcu_self.shared &= ~((uint64_t)1 << (azr__rcu_self.depth - 1));
         atomic_fetch_sub_explicit(&shared_readers, 1, memory_order_release);
-    } else if (self.depth == 1) {
-        atomic_store_explicit(&slots[self.slot - 1].held, NULL,
+    } else if (azr__rcu_self.depth == 1) {
+        atomic_store_explicit(&azr__rcu_slots[azr__rcu_self.slot - 1].held, NULL,
                               memory_order_release);
     }
-    if (--self.depth == 0) {
-        self.src = NULL;
-        self.ptr = NULL;
+    if (--azr__rcu_self.depth == 0) {
+        azr__rcu_self.src = NULL;
+        azr__rcu_self.ptr = NULL;
     }
 }
 
 int azr__rcu_in_use(const void *ptr)
 {
     pthread_once(&rcu_once, rcu_init);
-    if (use_membarrier)
+    if (azr__rcu_membarrier)
         membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
     else
         atomic_thread_fence(memory_order_seq_cst);
@@ -149,7 +144,7 @@ int azr__rcu_in_use(const void *ptr)
     uint64_t used = atomic_load_explicit(&slots_in_use, memory_order_acquire);
     for (int s = 0; s < AZR_RCU_SLOTS; s++)
         if ((used & ((uint64_t)1 << s)) != 0 &&
-            atomic_load_explicit(&slots[s].held, memory_order_acquire) == ptr)
+            atomic_load_explicit(&azr__rcu_slots[s].held, memory_order_acquire) == ptr)
             return 1;
     return 0;
 }
