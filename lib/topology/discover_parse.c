@@ -279,9 +279,35 @@ int azr__discovery_member(const azr_discovery *d, size_t i)
     return m == d->primary || (m != SIZE_MAX && !d->found[m].answered);
 }
 
+/* The same primary reached under two names (a seed's host name, and the
+ * IP address its replicas follow): both answer "master" and list the same
+ * replicas. The group knows it by the replicas' name, which is also what
+ * [node] hints are written with (azroute.ini(5), ELASTICACHE), so that
+ * name is kept and the seed's twin is left out. */
+static size_t as_replicas_name_it(azr_discovery *d, size_t p)
+{
+    for (size_t i = 0; i < d->n_found; i++) {
+        const azr_found *r = &d->found[i];
+        if (r->listed_by != p || !r->answered || r->role != AZR_ROLE_REPLICA)
+            continue;
+        size_t x = find(d, r->master_host, r->master_port);
+        if (x == SIZE_MAX || x == p || !d->found[x].answered ||
+            d->found[x].role != AZR_ROLE_PRIMARY ||
+            d->found[x].n_listed != d->found[p].n_listed)
+            return p;
+        for (size_t k = 0; k < d->n_found; k++)
+            if (d->found[k].listed_by == p)
+                d->found[k].listed_by = x;
+        return x;
+    }
+    return p;
+}
+
 void azr__discovery_decide(azr_discovery *d)
 {
     d->primary = choose_primary(d);
+    if (d->primary != SIZE_MAX && d->found[d->primary].answered)
+        d->primary = as_replicas_name_it(d, d->primary);
 }
 
 void azr__discovery_free(azr_discovery *d)
