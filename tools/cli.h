@@ -66,6 +66,12 @@ void azr_cli_json_string(const char *s);
 /* Writes a latency in ms (3 decimals), or null when !have. */
 void azr_cli_json_ms(int have, double ms);
 
+/* Node `index` in snapshot s, or NULL: a snapshot lists the nodes in the
+ * group when it was taken, by index (under live topology a node may join
+ * or leave between two snapshots). */
+const azr_node_snapshot *azr_cli_snapshot_node(const azr_stats *s,
+                                               size_t index);
+
 /* Parses --read / --write into *intent; 1 if `arg` was one of them. */
 int azr_cli_parse_intent(const char *arg, azr_intent *intent);
 

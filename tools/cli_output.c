@@ -129,3 +129,12 @@ int azr_cli_parse_intent(const char *arg, azr_intent *intent)
     }
     return 0;
 }
+
+const azr_node_snapshot *azr_cli_snapshot_node(const azr_stats *s,
+                                               size_t index)
+{
+    for (size_t i = 0; i < s->n_nodes; i++)
+        if (s->nodes[i].index == index)
+            return &s->nodes[i];
+    return NULL;
+}

@@ -207,16 +207,6 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
     return 0;
 }
 
-/* Node `index` in snapshot s, or NULL (it joined the group later). */
-static const azr_node_snapshot *snapshot_node(const azr_stats *s,
-                                              size_t index)
-{
-    for (size_t i = 0; i < s->n_nodes; i++)
-        if (s->nodes[i].index == index)
-            return &s->nodes[i];
-    return NULL;
-}
-
 /* The bench's share of the statistics: the difference of two snapshots,
  * node by node index (under live topology the table may change during
  * the run). */
@@ -229,7 +219,7 @@ static void stats_delta(azr_stats *after, const azr_stats *before)
     after->topology_changes -= before->topology_changes;
     for (size_t i = 0; i < after->n_nodes; i++) {
         azr_node_snapshot *a = &after->nodes[i];
-        const azr_node_snapshot *b = snapshot_node(before, a->index);
+        const azr_node_snapshot *b = azr_cli_snapshot_node(before, a->index);
         if (b == NULL)
             b = &none;
         a->bytes_sent -= b->bytes_sent;

@@ -194,8 +194,13 @@ int azr_cli_probe(azr_ctx *ctx, int argc, char **argv)
     if (!azr_cli_has_transport(ctx, argv[0]))
         return AZR_EXIT_USAGE;
 
-    size_t n = azr_node_count(ctx);
-    probe_node *pn = calloc(n, sizeof *pn);
+    /* The nodes in the group now (under live topology, nodes that left
+     * keep their index but are not probed). */
+    size_t count_all = azr_node_count(ctx), n = 0;
+    probe_node *pn = calloc(count_all > 0 ? count_all : 1, sizeof *pn);
+    for (size_t i = 0; pn != NULL && i < count_all; i++)
+        if (azr_node_get(ctx, i, &pn[n].info) == AZR_OK && pn[n].info.present)
+            n++;
     uint64_t *same_v = malloc(n * count * sizeof *same_v);
     uint64_t *cross_v = malloc(n * count * sizeof *cross_v);
     int status = AZR_EXIT_OK;
@@ -210,7 +215,6 @@ int azr_cli_probe(azr_ctx *ctx, int argc, char **argv)
     azr_stats_get(ctx, &before);
     size_t n_same = 0, n_cross = 0;
     for (size_t i = 0; i < n; i++) {
-        azr_node_get(ctx, i, &pn[i].info);
         pn[i].samples = malloc(count * sizeof *pn[i].samples);
         if (pn[i].samples == NULL) {
             azr_cli_error("probe: out of memory");
@@ -228,10 +232,13 @@ int azr_cli_probe(azr_ctx *ctx, int argc, char **argv)
     }
     azr_stats_get(ctx, &after);
     for (size_t i = 0; before != NULL && after != NULL && i < n; i++) {
-        pn[i].bytes_sent = after->nodes[i].bytes_sent -
-                           before->nodes[i].bytes_sent;
-        pn[i].bytes_received = after->nodes[i].bytes_received -
-                               before->nodes[i].bytes_received;
+        size_t index = pn[i].info.index;
+        const azr_node_snapshot *b = azr_cli_snapshot_node(before, index);
+        const azr_node_snapshot *a = azr_cli_snapshot_node(after, index);
+        if (a == NULL || b == NULL)
+            continue;
+        pn[i].bytes_sent = a->bytes_sent - b->bytes_sent;
+        pn[i].bytes_received = a->bytes_received - b->bytes_received;
     }
     azr_cli_latency same = azr_cli_summarise(same_v, n_same);
     azr_cli_latency cross = azr_cli_summarise(cross_v, n_cross);

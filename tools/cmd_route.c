@@ -147,8 +147,8 @@ int azr_cli_pick(azr_ctx *ctx, int argc, char **argv)
         }
     }
 
-    size_t n = azr_node_count(ctx);
-    unsigned long *hits = calloc(n, sizeof *hits);
+    /* By node index; under live topology nodes may join during the run. */
+    unsigned long *hits = calloc(AZR_MAX_NODES, sizeof *hits);
     if (hits == NULL) {
         azr_cli_error("pick: out of memory");
         return AZR_EXIT_RUNTIME;
@@ -175,10 +175,10 @@ int azr_cli_pick(azr_ctx *ctx, int argc, char **argv)
             azr_node_get(ctx, node, &info);
             printf("%s\n", info.id);
         } else {
-            for (size_t i = 0; i < n; i++) {
-                azr_node_get(ctx, i, &info);
-                printf("%-24s %lu\n", info.id, hits[i]);
-            }
+            for (size_t i = 0; i < azr_node_count(ctx); i++)
+                if (azr_node_get(ctx, i, &info) == AZR_OK &&
+                    (info.present || hits[i] > 0))
+                    printf("%-24s %lu\n", info.id, hits[i]);
         }
     }
     free(hits);
