@@ -55,6 +55,14 @@ assert b["same_az_share"] >= 0.95, b["same_az_share"]
 print("same-AZ share %.4f" % b["same_az_share"])
 PY
 
+# probe and pick on the discovered table
+AZ probe -n 3 > "$RH_DIR/probe.txt" || fail "probe exited $?: $(cat "$RH_DIR/probe.txt")"
+[ "$(grep -c '127.0.0.1:' "$RH_DIR/probe.txt")" -eq 3 ] ||
+    fail "probe: $(cat "$RH_DIR/probe.txt")"
+AZ pick --read -n 100 > "$RH_DIR/pick.txt" || fail "pick exited $?"
+grep -q "127.0.0.1:$(rh_port vk2) *100$" "$RH_DIR/pick.txt" ||
+    fail "pick: reads not all on the same-AZ replica: $(cat "$RH_DIR/pick.txt")"
+
 # A replica joins and one leaves while bench runs (refresh_ms = 300).
 rh_use_valkey
 rh_start_tls vk4 server --availability-zone use1-az2 \
