@@ -221,6 +221,16 @@ static azr_code refresh(azr_ctx *ctx, const char *why, char *errbuf)
     pthread_mutex_lock(&t->refresh_lock);
     azr_gen *cur = atomic_load_explicit(&ctx->gen, memory_order_acquire);
     azr_code rc = azr__topology_swap(ctx, cur->cfg, why, 0, errbuf);
+    /* An outage fails discovery at the event pace: the first failure of
+     * a kind is an error, its repeats are logged at INFO until one
+     * succeeds. */
+    int repeat = rc != AZR_OK && strcmp(t->last_error, errbuf) == 0;
+    if (rc != AZR_OK)
+        azr__log(ctx, repeat ? AZR_LOG_INFO : AZR_LOG_ERROR, "topology: "
+                 "discovery (%s) failed, the table in use is kept: %s", why,
+                 errbuf);
+    snprintf(t->last_error, sizeof t->last_error, "%s",
+             rc != AZR_OK ? errbuf : "");
     pthread_mutex_unlock(&t->refresh_lock);
     pthread_mutex_lock(&ctx->gen_lock);
     azr__gen_reclaim(ctx, 0); /* tables still held at their swap */
@@ -229,9 +239,6 @@ static azr_code refresh(azr_ctx *ctx, const char *why, char *errbuf)
     t->last_ns = mono_ns();
     pthread_cond_broadcast(&t->cond);
     pthread_mutex_unlock(&t->lock);
-    if (rc != AZR_OK)
-        azr__log(ctx, AZR_LOG_ERROR, "topology: discovery (%s) failed, the "
-                 "table in use is kept: %s", why, errbuf);
     return rc;
 }
 

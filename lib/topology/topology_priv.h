@@ -20,6 +20,8 @@ struct azr_topology {
     int kicked;                   /* an event asks for a refresh */
     char kick_reason[160];
     uint64_t last_ns;             /* end of the last refresh (monotonic) */
+    char last_error[AZR_ERRBUF_SIZE]; /* of the last discovery; "" if it
+                                         succeeded (refresh_lock) */
 };
 
 /* Discovers the group from cfg's seeds (and the current table) and
