@@ -160,6 +160,24 @@ START_TEST(test_reload_nodes_join_and_leave)
 }
 END_TEST
 
+START_TEST(test_cluster_mode_is_refused)
+{
+    char *path = azr_test_write_file("[azroute]\ntransport = resp_tls\n"
+                                     "[topology]\nmode = cluster\n"
+                                     "seeds = 127.0.0.1:7000\n");
+    azr_open_options o = { .struct_size = sizeof o, .az_id = "use1-az1" };
+    char err[AZR_ERRBUF_SIZE], want[AZR_ERRBUF_SIZE];
+    azr_ctx *ctx = NULL;
+    ck_assert_int_eq(azr_open_ex(&ctx, path, &o, err), AZR_E_UNSUPPORTED);
+    ck_assert_ptr_null(ctx);
+    snprintf(want, sizeof want, "%s:3: mode = cluster is not supported by "
+             "this version of azroute", path);
+    ck_assert_str_eq(err, want);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 /* ---- picks and outcomes while tables are swapped ---- */
 
 typedef struct worker {
@@ -242,6 +260,7 @@ int main(void)
     tcase_add_test(reload, test_reload_carries_state);
     tcase_add_test(reload, test_reload_refuses_a_bad_file);
     tcase_add_test(reload, test_reload_nodes_join_and_leave);
+    tcase_add_test(reload, test_cluster_mode_is_refused);
     suite_add_tcase(s, reload);
     TCase *threads = tcase_create("threads");
     tcase_set_timeout(threads, 120);

@@ -156,11 +156,14 @@ int main(int argc, char **argv)
         azr_cli_error("%s", err[0] != '\0' ? err : azr_strerror(rc));
         /* The setup was refused before anything was attempted: the file
          * (AZR_E_CONFIG, which includes a plugin it names that does not
-         * exist) or a plugin file it names (AZR_E_PLUGIN: refused). Both
+         * exist), a plugin file it names (AZR_E_PLUGIN: refused) or a
+         * mode this version does not support (AZR_E_UNSUPPORTED). All
          * are configuration errors, exit 2 (azroute(1), EXIT STATUS);
-         * anything else, such as running out of memory, is exit 1. */
+         * anything else, such as running out of memory or a group whose
+         * servers do not answer, is exit 1. */
         return rc == AZR_E_CONFIG || rc == AZR_E_PLUGIN ||
-                       rc == AZR_E_INVALID_ARGUMENT
+                       rc == AZR_E_INVALID_ARGUMENT ||
+                       rc == AZR_E_UNSUPPORTED
                    ? AZR_EXIT_USAGE : AZR_EXIT_RUNTIME;
     }
     int status = cmd->run(ctx, argc - i, argv + i);

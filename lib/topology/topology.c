@@ -363,10 +363,6 @@ unsigned azr__topology_failover_wait_ms(azr_ctx *ctx)
 
 azr_code azr__topology_open(azr_ctx *ctx, char *errbuf)
 {
-    if (ctx->cfg->topo_mode == AZR_TOPO_CLUSTER)
-        return azr__set_err(errbuf, AZR_E_UNSUPPORTED, "%s:%u: mode = "
-                            "cluster is not supported by this version of "
-                            "azroute", ctx->cfg->path, ctx->cfg->topo_line);
     if (ctx->transport == NULL)
         return azr__set_err(errbuf, AZR_E_NO_TRANSPORT, "%s: mode = "
                             "replication needs a transport", ctx->cfg->path);
