@@ -113,9 +113,11 @@ assert sorted(nodes) == ["db2", "db3"], nodes
 assert nodes["db2"]["role"] == "primary" and nodes["db3"]["role"] == "replica"
 PY
 # A graceful switchover: the writes waiting in db2's pause are answered
-# READONLY once it follows db3, and azr_exec retries them on db3.
+# READONLY once it follows db3, and azr_exec retries them on db3. This
+# writer works in a child forked after its context's refresh thread
+# started: the child must start a thread of its own to follow the group.
 "$WRITER" "$RH_DIR/azroute.ini" "$RH_DIR/w2.log" "$RH_DIR/stop2" \
-    --prefix s &
+    --prefix s --fork &
 WPID=$!
 sleep 1
 rh_cli db2 CLIENT PAUSE 1500 WRITE >/dev/null || fail "CLIENT PAUSE"

@@ -584,12 +584,18 @@ AZR_EXTERN void azr_conn_close(azr_conn *conn);
  * pipeline leaves it poolable).
  *
  * Runs one command on a node routed by `intent`, retrying on the next
- * candidate (never the same node twice) when a node cannot be reached or the
- * transport fails, up to [azroute] max_attempts. A write is retried only
- * when it was never sent (its node could not be connected): once handed to
- * a node it may have been applied, so a later failure is returned as is.
- * *node_index (may be NULL) receives the node that answered. An error reply
- * is AZR_OK with an ERROR reply. Thread-safe.
+ * candidate (never the same node twice within one table) when a node cannot
+ * be reached or the transport fails, up to [azroute] max_attempts. A write
+ * is retried only when it was never sent (its node could not be connected)
+ * or when the node refused it as no longer the primary (READONLY or
+ * MASTERDOWN: not applied): once handed to a node otherwise it may have
+ * been applied, so a later failure is returned as is. Under live topology
+ * a write that finds no primary, or is refused so, waits for the group's
+ * new table (at most [topology] failover_wait_ms over the call) and goes
+ * to the new primary, still within max_attempts; after that the refusal
+ * is returned as the server's ERROR reply. *node_index (may be NULL)
+ * receives the node that answered. An error reply is AZR_OK with an ERROR
+ * reply. Thread-safe.
  */
 AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
                              const azr_command *cmd, azr_reply **reply,
@@ -669,7 +675,10 @@ typedef struct azr_stats {
     uint64_t taken_at_ms;       /* wall-clock time of the snapshot (ms
                                    since the epoch) */
     size_t n_nodes;
-    azr_node_snapshot *nodes;   /* n_nodes, by index */
+    azr_node_snapshot *nodes;   /* n_nodes: the nodes in the table when
+                                   the snapshot was taken, by increasing
+                                   index (nodes[i].index; a node that left
+                                   the group is in no later snapshot) */
 } azr_stats;
 
 /* Takes a snapshot of every counter (each read atomically; the set is not

@@ -204,7 +204,10 @@ static void carry_over(azr_loaded_plugin *p, const azr_gen *g,
         return;
     for (size_t j = 0; j < prev->n_policies; j++) {
         const azr_loaded_plugin *old = &prev->policies[j];
-        if (strcmp(old->desc->name, p->desc->name) != 0 || old->state == NULL)
+        /* The same descriptor: the same file, loaded once by the
+         * dynamic loader (a plugin of the same name from another file may
+         * lay its state out differently). */
+        if (old->desc != p->desc || old->state == NULL)
             continue;
         size_t *map = malloc(g->n_nodes * sizeof *map);
         if (map == NULL)

@@ -160,7 +160,10 @@ static void host_push(azr_plugin_env *env, const azr_node_view *node,
     azr_ctx *ctx = env->ctx;
     if (push == NULL)
         return;
-    if (ctx->push != NULL && node != NULL)
+    /* A discovery connection is not the application's: nothing there
+     * subscribed, and its view has no index to report. */
+    if (ctx->push != NULL && node != NULL &&
+        node->index != AZR_DISCOVERY_INDEX)
         ctx->push(ctx->push_userdata, node->index, push);
     else
         atomic_fetch_add_explicit(&ctx->pushes_unclaimed, 1,

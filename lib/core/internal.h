@@ -149,7 +149,8 @@ struct azr_ctx {
 
     struct azr_pool *pool;               /* lib/conn.c; NULL until used */
     struct azr_topology *topology;       /* NULL in static mode */
-    _Atomic int topology_started;        /* its thread runs */
+    _Atomic int topology_started;        /* fork epoch its thread was
+                                            started in; 0: not yet */
 
     /* RESP3 push frames (host.c) */
     azr_push_fn push;

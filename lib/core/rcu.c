@@ -34,9 +34,13 @@ static long membarrier_call(int cmd)
     return syscall(__NR_membarrier, cmd, 0, 0);
 }
 
+/* Runs on the exiting thread (a pthread key destructor). A section a
+ * later destructor opens counts as shared: the slot may be someone
+ * else's by then. */
 static void release_slot(void *value)
 {
     int s = (int)(intptr_t)value - 1;
+    azr__rcu_self.slot = -1;
     atomic_store_explicit(&azr__rcu_slots[s].held, NULL, memory_order_release);
     atomic_fetch_and_explicit(&slots_in_use, ~((uint64_t)1 << s),
                               memory_order_release);

@@ -558,21 +558,23 @@ static azr_code exec_routed(azr_ctx *ctx, azr_intent intent,
          * could not be reached), attempts left: wait for the group to
          * elect one. */
         if (rc != AZR_OK && intent == AZR_INTENT_WRITE &&
-            r.n_tried < r.max && (rc == AZR_E_NO_NODE || r.n_tried > 0) &&
+            r.spent + r.n_tried < r.max &&
+            (rc == AZR_E_NO_NODE || r.n_tried > 0 || r.spent > 0) &&
             await_new_table(ctx, &deadline, "a write found no primary")) {
             /* the new table may hold the primary tried already */
-            r.n_tried = 0;
+            azr__route_new_table(&r);
             continue;
         }
         if (rc != AZR_OK)
             return rc;
         azr_conn *conn = NULL;
-        rc = conn_get(ctx, node, (unsigned)r.n_tried, &conn, errbuf);
+        rc = conn_get(ctx, node, r.spent + (unsigned)r.n_tried, &conn,
+                      errbuf);
         if (rc == AZR_OK) {
             rc = conn_run(conn, 1, cmd, reply, opts, errbuf);
             azr_conn_close(conn); /* pooled, or closed if it failed */
             if (rc == AZR_OK && intent == AZR_INTENT_WRITE &&
-                is_readonly(*reply) && r.n_tried + 1 < r.max &&
+                is_readonly(*reply) && r.spent + r.n_tried + 1 < r.max &&
                 await_new_table(ctx, &deadline, "a write was refused with "
                                 "READONLY")) {
                 azr_reply_free(*reply);

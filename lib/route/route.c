@@ -53,28 +53,34 @@ static azr_code tried_suffix(azr_code code, size_t n_tried, char *errbuf)
 azr_code azr__route_next(azr_ctx *ctx, azr_intent intent, azr_route *r,
                          size_t *node, char *errbuf)
 {
-    if (r->n_tried < r->max) {
+    if (r->spent + r->n_tried < r->max) {
         const azr_pick_request req = {
             .intent = intent,
-            .attempt = (unsigned)r->n_tried,
+            .attempt = r->spent + (unsigned)r->n_tried,
             .excluded = r->tried,
             .n_excluded = r->n_tried,
         };
         azr_code rc = azr_pick_ex(ctx, &req, node);
         if (rc == AZR_OK)
             return AZR_OK;
-        if (r->n_tried == 0)
+        if (r->n_tried == 0 && r->spent == 0)
             return pick_error(rc, intent, errbuf);
         /* no other candidate: report the last failure */
     }
-    return tried_suffix(r->last, r->n_tried, errbuf);
+    return tried_suffix(r->last, r->spent + r->n_tried, errbuf);
+}
+
+void azr__route_new_table(azr_route *r)
+{
+    r->spent += (unsigned)r->n_tried;
+    r->n_tried = 0;
 }
 
 void azr__route_failed(azr_ctx *ctx, azr_route *r, size_t node, azr_code rc,
                        const char *errbuf)
 {
     azr__log(ctx, AZR_LOG_INFO, "attempt %zu failed on node %s: %s",
-             r->n_tried + 1, azr__node_id(ctx, node),
+             r->spent + r->n_tried + 1, azr__node_id(ctx, node),
              errbuf != NULL && errbuf[0] != '\0' ? errbuf : azr_strerror(rc));
     r->last = rc;
     r->tried[r->n_tried++] = node;

@@ -32,14 +32,21 @@ void azr__chain_observe(azr_ctx *ctx, size_t node, uint64_t rtt_ns,
  *     }
  *     return rc;
  * Every attempt ends the request or is recorded by azr__route_failed, so the
- * count of nodes tried is also the attempt number.
+ * count of nodes tried (plus r.spent) is also the attempt number.
  */
 typedef struct azr_route {
     size_t tried[AZR_ATTEMPTS_CAP];
     size_t n_tried;
+    unsigned spent; /* attempts made against earlier tables (live
+                       topology: azr__route_new_table) */
     unsigned max;   /* the context's max_attempts, within 1..cap */
     azr_code last;  /* failure of the last node tried */
 } azr_route;
+
+/* The node table changed during the request (live topology): the nodes
+ * tried may be worth trying again in the new one, but the attempts made
+ * still count against max_attempts. */
+void azr__route_new_table(azr_route *r);
 
 /* Starts a request: nothing tried, at most the context's max_attempts
  * (clamped to 1..AZR_ATTEMPTS_CAP) attempts. */

@@ -13,18 +13,24 @@
 /* A view for a server that is not (yet) in the table: the transport
  * connects to host:port and verifies tls_name (host.c reads it back
  * through AZR_DISCOVERY_INDEX). */
-static void temp_entry(azr_node_entry *e, const azr_found *f)
+/* The view's strings are copies in `names` (two AZR_DISC_HOST_MAX
+ * buffers): parsing the answers may move found[] while the transport
+ * still holds the view. */
+static void temp_entry(azr_node_entry *e, const azr_found *f,
+                       char names[2][AZR_DISC_HOST_MAX])
 {
+    memcpy(names[0], f->host, AZR_DISC_HOST_MAX);
+    memcpy(names[1], f->tls_name, AZR_DISC_HOST_MAX);
     memset(e, 0, sizeof *e);
     e->view.struct_size = sizeof e->view;
     e->view.index = AZR_DISCOVERY_INDEX;
-    e->view.id = f->host;
-    e->view.host = f->host;
+    e->view.id = names[0];
+    e->view.host = names[0];
     e->view.port = (uint16_t)f->port;
     e->view.role = AZR_ROLE_REPLICA;
     e->view.weight = 1;
     e->view.az_id = "";
-    e->tls_name = f->tls_name;
+    e->tls_name = names[1];
 }
 
 /* Asks found[i] for ROLE and INFO server. A server that cannot be reached
@@ -35,7 +41,8 @@ static azr_code query(azr_ctx *ctx, azr_discovery *d, size_t i,
 {
     const azr_transport_ops *ops = ctx->transport->desc->transport;
     azr_node_entry e;
-    temp_entry(&e, &d->found[i]);
+    char names[2][AZR_DISC_HOST_MAX];
+    temp_entry(&e, &d->found[i], names);
     azr_transport_result res = { .struct_size = sizeof res };
     void *conn = NULL;
     azr__plugin_error_reset();
@@ -87,8 +94,12 @@ azr_code azr__discover_replication(azr_ctx *ctx, const azr_seed *seeds,
     out->primary = SIZE_MAX;
     for (size_t i = 0; i < n_seeds; i++)
         if (azr__discovery_add(out, seeds[i].host, seeds[i].port,
-                               seeds[i].host) == NULL)
-            return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+                               seeds[i].host) == NULL) {
+            azr__discovery_free(out);
+            return azr__set_err(errbuf, AZR_E_NOMEM, "more than %d seeds "
+                                "and nodes, or out of memory",
+                                AZR_MAX_NODES);
+        }
     /* Breadth first: found[] grows as servers name others. */
     azr_code rc = AZR_OK;
     for (size_t i = 0; i < out->n_found && rc == AZR_OK; i++)

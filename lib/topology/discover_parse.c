@@ -314,5 +314,5 @@ void azr__discovery_free(azr_discovery *d)
 {
     free(d->found);
     d->found = NULL;
-    d->n_found = 0;
+    d->n_found = d->cap = 0;
 }

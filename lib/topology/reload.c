@@ -49,6 +49,33 @@ static const char *fixed_part_changed(azr_config *run, azr_config *next)
     return NULL;
 }
 
+/* A static context's new table: the file's [node] sections. Idle
+ * connections to nodes it no longer has are closed. */
+static azr_code reload_static(azr_ctx *ctx, azr_cfg_ref *ref, char *err)
+{
+    pthread_mutex_lock(&ctx->gen_lock);
+    azr_gen *cur = atomic_load_explicit(&ctx->gen, memory_order_acquire);
+    size_t n_before = cur->n_nodes;
+    unsigned char *was = malloc(n_before);
+    if (was != NULL)
+        memcpy(was, cur->present, n_before);
+    /* cur may be freed by the swap: what is needed of it was copied. */
+    azr_code rc = azr__gen_build_static(ctx, ref, cur, err);
+    azr_gen *now = atomic_load_explicit(&ctx->gen, memory_order_acquire);
+    size_t *left = rc == AZR_OK && was != NULL
+                       ? malloc(n_before * sizeof *left) : NULL;
+    size_t n_left = 0;
+    for (size_t i = 0; left != NULL && i < n_before; i++)
+        if (was[i] && !now->present[i])
+            left[n_left++] = i;
+    pthread_mutex_unlock(&ctx->gen_lock);
+    for (size_t k = 0; k < n_left; k++)
+        azr__pool_drain(ctx, left[k]);
+    free(left);
+    free(was);
+    return rc;
+}
+
 AZR_EXTERN azr_code azr_reload(azr_ctx *ctx, char errbuf[AZR_ERRBUF_SIZE])
 {
     if (errbuf != NULL)
@@ -78,11 +105,12 @@ AZR_EXTERN azr_code azr_reload(azr_ctx *ctx, char errbuf[AZR_ERRBUF_SIZE])
         pthread_mutex_lock(&t->refresh_lock);
         rc = azr__topology_swap(ctx, ref, "azr_reload", 1, err);
         pthread_mutex_unlock(&t->refresh_lock);
+        /* The thread reads refresh_ms anew when it wakes. */
+        pthread_mutex_lock(&t->lock);
+        pthread_cond_broadcast(&t->cond);
+        pthread_mutex_unlock(&t->lock);
     } else {
-        pthread_mutex_lock(&ctx->gen_lock);
-        azr_gen *cur = atomic_load_explicit(&ctx->gen, memory_order_acquire);
-        rc = azr__gen_build_static(ctx, ref, cur, err);
-        pthread_mutex_unlock(&ctx->gen_lock);
+        rc = reload_static(ctx, ref, err);
     }
     /* The generation took its own reference (or none on failure). */
     pthread_mutex_lock(&ctx->gen_lock);

@@ -284,11 +284,54 @@ static void *refresh_thread(void *arg)
     return NULL;
 }
 
+/* fork(): the child has none of the parent's threads. Each fork bumps
+ * the process's epoch in the child, and a context whose thread was started
+ * in an earlier epoch starts its own on the child's first request (a
+ * program that opens its context, then forks workers, as pre-forking
+ * servers do, keeps following the group in every worker). */
+_Atomic unsigned azr__topology_epoch = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    atomic_fetch_add_explicit(&azr__topology_epoch, 1, memory_order_relaxed);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* The locks as the parent left them may be held by a thread the child
+ * does not have: made anew (the child runs one thread at this point
+ * unless it started others before its first request). */
+static void adopt_after_fork(struct azr_topology *t)
+{
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->refresh_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    t->thread_ok = 0;
+    t->kicked = 0;
+    atomic_store_explicit(&t->started_epoch, 0, memory_order_relaxed);
+}
+
 void azr__topology_use_slow(azr_ctx *ctx)
 {
     struct azr_topology *t = ctx->topology;
+    unsigned epoch = atomic_load_explicit(&azr__topology_epoch,
+                                          memory_order_relaxed);
+    unsigned started = atomic_load_explicit(&t->started_epoch,
+                                            memory_order_acquire);
+    if (started != 0 && started != epoch)
+        adopt_after_fork(t);
     pthread_mutex_lock(&t->lock);
     if (!t->thread_ok && !t->stop) {
+        atomic_store_explicit(&t->started_epoch, epoch,
+                              memory_order_release);
         t->thread_ok = pthread_create(&t->thread, NULL, refresh_thread,
                                       ctx) == 0;
         if (!t->thread_ok)
@@ -296,7 +339,8 @@ void azr__topology_use_slow(azr_ctx *ctx)
                      "refresh thread: %s", strerror(errno));
     }
     /* Once tried: a context that cannot have the thread still routes. */
-    atomic_store_explicit(&ctx->topology_started, 1, memory_order_relaxed);
+    atomic_store_explicit(&ctx->topology_started, (int)epoch,
+                          memory_order_relaxed);
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -366,6 +410,7 @@ azr_code azr__topology_open(azr_ctx *ctx, char *errbuf)
     if (ctx->transport == NULL)
         return azr__set_err(errbuf, AZR_E_NO_TRANSPORT, "%s: mode = "
                             "replication needs a transport", ctx->cfg->path);
+    pthread_once(&atfork_once, register_atfork);
     struct azr_topology *t = calloc(1, sizeof *t);
     if (t == NULL)
         return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
@@ -388,6 +433,14 @@ azr_code azr__topology_open(azr_ctx *ctx, char *errbuf)
 void azr__topology_close(azr_ctx *ctx)
 {
     struct azr_topology *t = ctx->topology;
+    /* A thread started before a fork() is the parent's: not ours to stop
+     * or join. */
+    unsigned started = atomic_load_explicit(&t->started_epoch,
+                                            memory_order_acquire);
+    if (started != 0 && started != atomic_load_explicit(
+                                       &azr__topology_epoch,
+                                       memory_order_relaxed))
+        adopt_after_fork(t);
     pthread_mutex_lock(&t->lock);
     t->stop = 1;
     pthread_cond_broadcast(&t->cond);

@@ -16,12 +16,18 @@
 
 /* Starts the refresh thread on the first request of a live context (a
  * context that is never used never starts a thread, and one opened before
- * a fork() starts it in the process that uses it). One relaxed load once
- * started: fine on the pick path. */
+ * a fork() starts it in the process that uses it; a child of a process
+ * whose thread ran starts its own). Two relaxed loads once started: fine
+ * on the pick path. */
+/* The process's fork epoch: 1, one more in the child of every fork(). */
+extern _Atomic unsigned azr__topology_epoch;
+
 void azr__topology_use_slow(azr_ctx *ctx);
 static inline void azr__topology_use(azr_ctx *ctx)
 {
-    if (!atomic_load_explicit(&ctx->topology_started, memory_order_relaxed))
+    if ((unsigned)atomic_load_explicit(&ctx->topology_started,
+                                       memory_order_relaxed) !=
+        atomic_load_explicit(&azr__topology_epoch, memory_order_relaxed))
         azr__topology_use_slow(ctx);
 }
 

@@ -6,6 +6,7 @@
 #define AZR_LIB_TOPOLOGY_PRIV_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "../core/internal.h"
@@ -16,6 +17,8 @@ struct azr_topology {
     pthread_cond_t cond;          /* kicks, stop, a refresh done */
     pthread_t thread;
     int thread_ok;                /* thread started (join it) */
+    _Atomic unsigned started_epoch; /* azr__topology_epoch the thread was
+                                       started in; 0: never */
     int stop;
     int kicked;                   /* an event asks for a refresh */
     char kick_reason[160];

@@ -3,7 +3,7 @@
  * changes the group under it (tests/topology_failover.sh,
  * tests/bench/failover_window.sh).
  *
- *   writer CONFIG OUT STOPFILE [--read] [--prefix P]
+ *   writer CONFIG OUT STOPFILE [--read] [--prefix P] [--fork]
  *
  * Opens CONFIG and runs SET P:N N (N = 0, 1, ...; P defaults to w) through
  * azr_exec as writes, one after the other (with --read: GET P:0 as
@@ -11,6 +11,10 @@
  * Each request appends one line to OUT:
  *     ok N T_MS NODE_ID        request N was acknowledged by NODE_ID
  *     err N T_MS message       it failed (the reason, one line)
+ * With --fork, the program runs one request (which starts the context's
+ * refresh thread), then forks: the child does the work above on the
+ * context it inherited (as a pre-forking server's workers do) and the
+ * parent waits for it and exits with its status.
  * T_MS is CLOCK_MONOTONIC in ms when the request ended; `writer now`
  * prints the same clock, so that a script can stamp its own events on
  * the writer's time line. Exit 0.
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <azroute/azroute.h>
@@ -41,11 +46,13 @@ int main(int argc, char **argv)
                         "[--prefix P] | writer now\n");
         return 2;
     }
-    int reads = 0;
+    int reads = 0, forks = 0;
     const char *prefix = "w";
     for (int i = 4; i < argc; i++) {
         if (strcmp(argv[i], "--read") == 0)
             reads = 1;
+        else if (strcmp(argv[i], "--fork") == 0)
+            forks = 1;
         else if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc)
             prefix = argv[++i];
         else {
@@ -59,6 +66,30 @@ int main(int argc, char **argv)
     if (azr_open_ex(&ctx, argv[1], &o, err) != AZR_OK) {
         fprintf(stderr, "writer: %s\n", err);
         return 1;
+    }
+    if (forks) {
+        const char *ping[] = { "SET", "writer:fork", "parent" };
+        const azr_command cmd = { .argc = 3, .argv = ping };
+        azr_reply *reply = NULL;
+        azr_code rc = azr_exec(ctx, AZR_INTENT_WRITE, &cmd, &reply, NULL,
+                               err);
+        azr_reply_free(reply);
+        if (rc != AZR_OK) {
+            fprintf(stderr, "writer: before the fork: %s\n", err);
+            azr_close(ctx);
+            return 1;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fork");
+            return 1;
+        }
+        if (pid > 0) {
+            int st = 0;
+            waitpid(pid, &st, 0);
+            azr_close(ctx);
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+        }
     }
     FILE *out = fopen(argv[2], "w");
     if (out == NULL) {
