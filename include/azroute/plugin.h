@@ -245,7 +245,8 @@ typedef struct azr_outcome {
  *   context (live topology, azr_reload) and this instance, just created
  *   for the new table, replaces `previous`, the same plugin's instance for
  *   the old one. previous_index[i] is node i's index in the old table, or
- *   AZR_NODE_NEW. Copy what you learned of the nodes that stay (latency
+ *   AZR_NODE_NEW (a node new to the table, or not in the group now: it
+ *   starts afresh). Copy what you learned of the nodes that stay (latency
  *   estimates, ejections). `previous` still serves picks and outcomes
  *   while carry runs, so read it as pick does (atomics); it is destroyed
  *   later, once no request uses it. Without carry the new instance starts
