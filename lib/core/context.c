@@ -72,14 +72,25 @@ static azr_code learn_az_locked(azr_ctx *ctx)
 {
     azr_az_info info;
     memset(&info, 0, sizeof info);
-    /* [metadata] of the configuration in effect (a reload may change it) */
-    azr_gen *g = azr__gen_enter(ctx);
+    /* [metadata] of the configuration in effect (a reload may change it),
+     * held by a reference rather than a read section: the fetch may take
+     * its whole timeout, and a section would keep retired tables alive. */
+    pthread_mutex_lock(&ctx->gen_lock);
+    azr_gen *g = atomic_load_explicit(&ctx->gen, memory_order_acquire);
+    azr_cfg_ref *ref = g != NULL ? g->cfg : ctx->cfg_ref;
+    if (ref != NULL)
+        ref->refs++;
+    pthread_mutex_unlock(&ctx->gen_lock);
     const azr_md_request req = {
-        .cfg = g != NULL ? g->cfg->cfg : ctx->cfg,
+        .cfg = ref != NULL ? ref->cfg : ctx->cfg,
         .override_az_id = ctx->override_az_id,
     };
     azr__md_resolve(&req, &info);
-    azr__gen_leave();
+    if (ref != NULL) {
+        pthread_mutex_lock(&ctx->gen_lock);
+        azr__cfg_ref_drop(ref);
+        pthread_mutex_unlock(&ctx->gen_lock);
+    }
     publish_az(ctx, &info);
     if (!info.known && info.error != AZR_OK)
         azr__log(ctx, AZR_LOG_WARNING, "AZ ID unknown, routing without AZ "

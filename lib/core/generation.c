@@ -159,13 +159,7 @@ static azr_gen *gen_alloc(size_t n)
     g->primaries = calloc(n, sizeof *g->primaries);
     if (g->views == NULL || g->view_ptrs == NULL || g->present == NULL ||
         g->az_source == NULL || g->members == NULL || g->primaries == NULL) {
-        free(g->views);
-        free(g->view_ptrs);
-        free(g->present);
-        free(g->az_source);
-        free(g->members);
-        free(g->primaries);
-        free(g);
+        azr__gen_free(NULL, g); /* no chain, no configuration yet */
         return NULL;
     }
     memset(g->views, 0, n * sizeof *g->views);

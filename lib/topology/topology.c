@@ -302,10 +302,9 @@ static void register_atfork(void)
     pthread_atfork(NULL, NULL, on_fork_child);
 }
 
-/* The locks as the parent left them may be held by a thread the child
- * does not have: made anew (the child runs one thread at this point
- * unless it started others before its first request). */
-static void adopt_after_fork(struct azr_topology *t)
+/* The locks and the condition (on the monotonic clock, as the waits
+ * compute their deadlines). */
+static void init_sync(struct azr_topology *t)
 {
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->refresh_lock, NULL);
@@ -314,6 +313,14 @@ static void adopt_after_fork(struct azr_topology *t)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&t->cond, &attr);
     pthread_condattr_destroy(&attr);
+}
+
+/* The locks as the parent left them may be held by a thread the child
+ * does not have: made anew (the child runs one thread at this point
+ * unless it started others before its first request). */
+static void adopt_after_fork(struct azr_topology *t)
+{
+    init_sync(t);
     t->thread_ok = 0;
     t->kicked = 0;
     atomic_store_explicit(&t->started_epoch, 0, memory_order_relaxed);
@@ -414,13 +421,7 @@ azr_code azr__topology_open(azr_ctx *ctx, char *errbuf)
     struct azr_topology *t = calloc(1, sizeof *t);
     if (t == NULL)
         return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
-    pthread_mutex_init(&t->lock, NULL);
-    pthread_mutex_init(&t->refresh_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    init_sync(t);
     ctx->topology = t;
     pthread_mutex_lock(&t->refresh_lock);
     azr_code rc = azr__topology_swap(ctx, ctx->cfg_ref, "azr_open", 1,
