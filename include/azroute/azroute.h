@@ -83,7 +83,9 @@ typedef enum azr_code {
     AZR_E_NO_TRANSPORT = 14,    /* the configuration names no transport */
     AZR_E_UNSUPPORTED = 15,     /* the operation is not available here */
     AZR_E_AUTH = 16,            /* the server refused AUTH */
-    AZR_E_NOT_FOUND = 17        /* a named item (node, plugin) is unknown */
+    AZR_E_NOT_FOUND = 17,       /* a named item (node, plugin) is unknown */
+    AZR_E_CROSSSLOT = 18        /* cluster mode: a command's keys are in
+                                   different slots */
 } azr_code;
 
 /* Returns a static, human-readable, one-line description of `code`.
@@ -630,6 +632,108 @@ AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
                                 char errbuf[AZR_ERRBUF_SIZE]);
 
 /*
+ * Cluster mode ([topology] mode = cluster; azroute.ini(5)). The context
+ * learns the shards of a Valkey/Redis Cluster (CLUSTER SHARDS, else
+ * CLUSTER SLOTS), which slots each serves, and each node's role and AZ.
+ * A command's keys decide its shard; the policy chain then chooses among
+ * that shard's nodes (its primary only, for a write), so every policy,
+ * a user's plugin included, works unchanged per shard.
+ */
+
+/* Number of hash slots of a cluster. */
+#define AZR_SLOT_COUNT 16384u
+/* "No slot": a keyless command, routed over every node. */
+#define AZR_SLOT_NONE ((unsigned)-1)
+
+/* The slot of a key: CRC16 (XMODEM) of the key modulo 16384, or of its
+ * hash tag when it has one: the bytes between the first '{' and the first
+ * '}' after it, if there is at least one byte between them
+ * ("{user1000}.following" hashes "user1000"; "foo{}{bar}" hashes whole).
+ * Pure and thread-safe. */
+AZR_EXTERN unsigned azr_key_slot(const void *key, size_t key_len);
+
+/*
+ * The slot `cmd` routes by: its keys' slot when it has keys, found through
+ * a built-in table of the commands of Redis 7 / Valkey 8 (key positions
+ * as COMMAND INFO gives them, with numkeys and STREAMS forms). A keyless
+ * command, or one the table does not know, gets AZR_SLOT_NONE: it goes to
+ * any node the chain picks, and a node that does not serve its key
+ * answers MOVED, which azr_exec() follows. AZR_E_CROSSSLOT (errbuf names
+ * the command and two slots) when its keys are in different slots;
+ * AZR_E_INVALID_ARGUMENT for an empty command. Thread-safe.
+ */
+AZR_EXTERN azr_code azr_command_slot(const azr_command *cmd, unsigned *slot,
+                                     char errbuf[AZR_ERRBUF_SIZE]);
+
+/*
+ * As azr_pick_ex(), for a request on keys of `slot`: in cluster mode the
+ * chain runs over the nodes of the shard that serves the slot (for a write,
+ * its primary only); a slot a MOVED reply moved is served by the shard of
+ * the node it named. AZR_SLOT_NONE, or a context not in cluster mode: as
+ * azr_pick_ex(). Errors: as azr_pick_ex(); AZR_E_NO_NODE when no shard
+ * serves the slot; AZR_E_INVALID_ARGUMENT for a slot past 16383.
+ * Thread-safe, lock-free and allocation-free.
+ */
+AZR_EXTERN azr_code azr_pick_slot(azr_ctx *ctx, const azr_pick_request *req,
+                                  unsigned slot, size_t *node_index);
+
+/* azr_pick_slot() for the slot of `key` (azr_key_slot()), first attempt. */
+AZR_EXTERN azr_code azr_pick_key(azr_ctx *ctx, azr_intent intent,
+                                 const void *key, size_t key_len,
+                                 size_t *node_index);
+
+/*
+ * Runs `n` commands as one pipeline through the engine and stores their
+ * replies in replies[0..n-1], in the caller's order (each freed by the
+ * caller). Options as azr_exec_ex() (NULL: reads). In cluster mode the
+ * commands are split by node (each shard's group is routed by the chain
+ * and sent as one pipeline, in turn), and a command answered MOVED, ASK,
+ * TRYAGAIN or CLUSTERDOWN is sent again alone, as azr_exec() would. A
+ * command whose keys are in different slots fails the call before
+ * anything is sent (AZR_E_CROSSSLOT). Retries follow azr_exec(): a group
+ * of reads whose node fails goes to the next candidate; a group holding a
+ * write is never sent twice, and its failure fails the call. On an error
+ * every reply is NULL. Commands azr_exec() refuses are refused here too
+ * (AZR_E_UNSUPPORTED). Thread-safe.
+ */
+AZR_EXTERN azr_code azr_exec_pipeline(azr_ctx *ctx,
+                                      const azr_exec_options *options,
+                                      size_t n, const azr_command *cmds,
+                                      azr_reply **replies,
+                                      char errbuf[AZR_ERRBUF_SIZE]);
+
+/* One slot range, first..last inclusive. */
+typedef struct azr_slot_range {
+    unsigned first, last;
+} azr_slot_range;
+
+/* One shard of the cluster as the table holds it. */
+typedef struct azr_shard_info {
+    const char *id;      /* the cluster's id of its primary (CLUSTER SHARDS
+                            names no shard); valid until azr_close() */
+    size_t primary;      /* node index; SIZE_MAX while it has none */
+    size_t n_nodes;
+    const size_t *nodes; /* node indexes, the primary first */
+    size_t n_ranges;
+    const azr_slot_range *ranges; /* ascending */
+} azr_shard_info;
+
+/* The shards of the table in use (azr_shards_get()). */
+typedef struct azr_shards {
+    uint64_t generation; /* azr_topology_generation() of that table */
+    size_t n_shards;     /* 0 outside cluster mode */
+    azr_shard_info *shards;
+} azr_shards;
+
+/* Copies the shards of the table in use into a new azr_shards, freed with
+ * azr_shards_free(). Errors: AZR_E_INVALID_ARGUMENT, AZR_E_NOMEM.
+ * Thread-safe. */
+AZR_EXTERN azr_code azr_shards_get(azr_ctx *ctx, azr_shards **shards);
+
+/* Frees a copy. NULL is accepted. */
+AZR_EXTERN void azr_shards_free(azr_shards *shards);
+
+/*
  * Statistics: what routing did and saved.
  */
 
@@ -672,6 +776,10 @@ typedef struct azr_stats {
     double cross_az_cost_usd;
     uint64_t topology_changes;  /* node table changes since open */
     uint64_t pushes_unclaimed;  /* see azr_pushes_unclaimed() */
+    /* cluster mode: replies that sent a command elsewhere */
+    uint64_t redirects_moved;   /* MOVED followed */
+    uint64_t redirects_ask;     /* ASK followed (ASKING sent) */
+    uint64_t cluster_retries;   /* TRYAGAIN / CLUSTERDOWN waited out */
     uint64_t taken_at_ms;       /* wall-clock time of the snapshot (ms
                                    since the epoch) */
     size_t n_nodes;

@@ -39,6 +39,7 @@ static const char *code_text(azr_code code)
     case AZR_E_UNSUPPORTED: return "operation not supported";
     case AZR_E_AUTH: return "authentication failed";
     case AZR_E_NOT_FOUND: return "not found";
+    case AZR_E_CROSSSLOT: return "keys of one command in different slots";
     }
     return NULL;
 }
