@@ -115,7 +115,8 @@ static azr_code copy_field(builder *b, const azr_reply *r, char *dst,
     return AZR_OK;
 }
 
-/* A port: an integer (or its decimal text). 0 when absent or nil. */
+/* A port: an integer (or its decimal text). 0 when absent, nil or 0 (the
+ * servers leave out "port" and "tls-port" when 0, older ones list 0). */
 static azr_code port_field(builder *b, const azr_reply *r, unsigned *port,
                            const char *field, size_t ni)
 {
@@ -123,13 +124,15 @@ static azr_code port_field(builder *b, const azr_reply *r, unsigned *port,
     *port = 0;
     if (r == NULL || r->type == AZR_REPLY_NIL)
         return AZR_OK;
+    if (r->type == AZR_REPLY_INTEGER && r->integer == 0)
+        return AZR_OK;
     if (r->type == AZR_REPLY_INTEGER) {
         v = r->integer;
-    } else if (is_text(r) && r->len > 0 && r->len <= 6) {
+    } else if (is_text(r) && r->len > 0 && r->len <= 6 &&
+               strspn(r->str, "0123456789") == r->len) {
         v = 0;
-        for (size_t i = 0; i < r->len && v >= 0; i++)
-            v = r->str[i] >= '0' && r->str[i] <= '9'
-                    ? v * 10 + (r->str[i] - '0') : -1;
+        for (size_t i = 0; i < r->len; i++)
+            v = v * 10 + (r->str[i] - '0');
     } else {
         return fail(b, AZR_E_PROTOCOL, "node %zu: %s is not a number", ni,
                     field);
@@ -260,12 +263,9 @@ static azr_code shards_node(builder *b, const azr_reply *r, size_t ni,
     unsigned port = 0, tls_port = 0;
     if (rc == AZR_OK)
         rc = port_field(b, kv_find(r, "port"), &port, "port", ni);
-    if (rc == AZR_OK && tls) {
-        const azr_reply *t = kv_find(r, "tls-port");
-        /* "tls-port" 0 is absent (older servers list it anyway) */
-        if (t == NULL || t->type != AZR_REPLY_INTEGER || t->integer != 0)
-            rc = port_field(b, t, &tls_port, "tls-port", ni);
-    }
+    if (rc == AZR_OK && tls)
+        rc = port_field(b, kv_find(r, "tls-port"), &tls_port, "tls-port",
+                        ni);
     n->port = tls && tls_port != 0 ? tls_port : port;
     if (rc == AZR_OK && n->port == 0)
         rc = fail(b, AZR_E_PROTOCOL, "node %zu (%s) without port", ni,
