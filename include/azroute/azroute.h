@@ -203,9 +203,9 @@ typedef struct azr_ctx azr_ctx;
  * On success *ctxp receives a context the caller releases with azr_close().
  * Errors: AZR_E_CONFIG (errbuf holds "FILE:LINE: ..."), AZR_E_PLUGIN,
  * AZR_E_NOMEM, AZR_E_INVALID_ARGUMENT; with [topology] mode = replication
- * also the first discovery's failure (AZR_E_CONNECT: no seed answered,
- * AZR_E_PROTOCOL: a malformed reply; errbuf names the server) and
- * AZR_E_UNSUPPORTED for mode = cluster. Thread-safe (no shared state
+ * or cluster also the first discovery's failure (AZR_E_CONNECT: no seed
+ * answered, AZR_E_PROTOCOL: a malformed reply, or a seed that is not a
+ * cluster node; errbuf names the server). Thread-safe (no shared state
  * besides the process-wide AZ cache).
  */
 AZR_EXTERN azr_code azr_open(azr_ctx **ctxp, const char *config_path,
