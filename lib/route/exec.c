@@ -11,10 +11,15 @@
  *    node that then failed is never sent elsewhere.
  *  - Every attempt counts against one budget, max_attempts, whatever
  *    caused it: a failure, a new table, a redirection.
- *  - A MOVED moves the slot for the whole context at once (ctx->moved)
- *    and asks for a discovery (rate-limited); an ASK sends ASKING and
- *    the command to the target once, on a connection of the pool (ASKING
- *    lasts one command, so the connection goes back clean).
+ *  - A MOVED sends the request's next attempt to the node it names (a
+ *    primary: the one node sure to serve the slot), and, when a primary
+ *    sent it, moves the slot for the whole context at once (ctx->moved)
+ *    and asks for a discovery (rate-limited). A replica's MOVED is
+ *    followed but not recorded: a replica learns of a slot's move after
+ *    the primaries do, and its stale view would send reads back and
+ *    forth between two shards. An ASK sends ASKING and the command to
+ *    the target once, on a connection of the pool (ASKING lasts one
+ *    command, so the connection goes back clean).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +36,8 @@ typedef struct exec_req {
     azr_route r;
     uint64_t deadline;   /* of the waits for a new table; 0: none yet */
     unsigned backoffs;   /* TRYAGAIN / CLUSTERDOWN rounds so far */
+    size_t moved_to;     /* the next attempt goes to the node a MOVED
+                            named, not through a pick; SIZE_MAX: none */
 } exec_req;
 
 static void req_init(exec_req *q, azr_ctx *ctx, azr_intent intent,
@@ -42,6 +49,7 @@ static void req_init(exec_req *q, azr_ctx *ctx, azr_intent intent,
     q->opts = *opts;
     azr__route_init(ctx, &q->r);
     q->r.slot = slot;
+    q->moved_to = SIZE_MAX;
 }
 
 /* The error for a command azr_exec must not run on a pooled connection. */
@@ -139,8 +147,10 @@ static int follow(exec_req *q, size_t *node, const azr_command *cmd,
             atomic_fetch_add_explicit(&ctx->redirects_moved, 1,
                                       memory_order_relaxed);
             if (target != SIZE_MAX) {
-                azr__moved_note(ctx, rd.slot, target);
+                if (azr__node_is_primary(ctx, *node))
+                    azr__moved_note(ctx, rd.slot, target);
                 azr__topology_kick(ctx, "a reply was MOVED");
+                q->moved_to = target;
             } else if (!await_new_table(q, "a reply was MOVED to a node "
                                            "the table lacks")) {
                 return 0;
@@ -187,7 +197,13 @@ static azr_code exec_routed(exec_req *q, size_t n, const azr_command *cmds,
     size_t node;
     azr_code rc;
     for (;;) {
-        rc = azr__route_next(ctx, q->intent, r, &node, errbuf);
+        if (q->moved_to != SIZE_MAX && r->spent + r->n_tried < r->max) {
+            node = q->moved_to;
+            rc = AZR_OK;
+        } else {
+            rc = azr__route_next(ctx, q->intent, r, &node, errbuf);
+        }
+        q->moved_to = SIZE_MAX;
         /* No primary left to try (none in the table, or the ones tried
          * could not be reached), attempts left: wait for the group to
          * elect one. */

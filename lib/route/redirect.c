@@ -38,6 +38,15 @@ size_t azr__node_by_address(azr_ctx *ctx, const char *host, unsigned port,
     return found;
 }
 
+int azr__node_is_primary(azr_ctx *ctx, size_t node)
+{
+    const azr_gen *g = azr__gen_enter(ctx);
+    int primary = node < g->n_nodes && g->present[node] &&
+                  g->views[node].role == AZR_ROLE_PRIMARY;
+    azr__gen_leave();
+    return primary;
+}
+
 void azr__moved_note(azr_ctx *ctx, unsigned slot, size_t node)
 {
     if (ctx->moved == NULL || slot >= AZR_SLOT_COUNT || node >= 0xffffu)

@@ -157,6 +157,9 @@ azr_redirect_kind azr__redirect_kind(const azr_ctx *ctx, const azr_reply *r,
 size_t azr__node_by_address(azr_ctx *ctx, const char *host, unsigned port,
                             size_t asked);
 
+/* 1 if `node` is a primary of the current table. */
+int azr__node_is_primary(azr_ctx *ctx, size_t node);
+
 /* Records that `slot` is now served by `node` (a MOVED reply), for picks
  * against the current table (ctx->moved). */
 void azr__moved_note(azr_ctx *ctx, unsigned slot, size_t node);
