@@ -1,0 +1,150 @@
+/*
+ * kv.c - writes and reads keys through azroute's pipelines
+ * (azr_exec_pipeline) for the cluster-mode tests (tests/cluster_redis.sh,
+ * tests/bench/cluster.sh).
+ *
+ *   kv CONFIG set PREFIX N [--from F] [--batch B]
+ *   kv CONFIG get PREFIX N [--from F] [--batch B]
+ *
+ * set: SET PREFIX:i PREFIX-i for i in [F, F+N) as writes, in pipelines of
+ * B commands (default 100; in cluster mode the library splits each by
+ * node). get: GET PREFIX:i as reads, in pipelines of B, each reply
+ * compared with PREFIX-i. Prints one line
+ *     set N errors E
+ *     get N match M nil X wrong W errors E
+ * (E: commands whose pipeline failed or whose reply was an error reply;
+ * the first of each kind is printed on stderr), then
+ *     stats moved M ask A retries R
+ * from azr_stats_get. Exit 0 when every command succeeded (and, for get,
+ * every value matched), 1 otherwise, 2 on a usage error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <azroute/azroute.h>
+
+#define BATCH_MAX 10000
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: kv CONFIG set|get PREFIX N [--from F] "
+                    "[--batch B]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5)
+        return usage();
+    const char *config = argv[1], *op = argv[2], *prefix = argv[3];
+    int writes;
+    if (strcmp(op, "set") == 0)
+        writes = 1;
+    else if (strcmp(op, "get") == 0)
+        writes = 0;
+    else
+        return usage();
+    char *end;
+    unsigned long n = strtoul(argv[4], &end, 10), from = 0, batch = 100;
+    if (*end != '\0')
+        return usage();
+    for (int i = 5; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--from") == 0)
+            from = strtoul(argv[++i], &end, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--batch") == 0)
+            batch = strtoul(argv[++i], &end, 10);
+        else
+            return usage();
+        if (*end != '\0')
+            return usage();
+    }
+    if (batch == 0 || batch > BATCH_MAX || strlen(prefix) > 64)
+        return usage();
+
+    char err[AZR_ERRBUF_SIZE];
+    azr_ctx *ctx;
+    azr_open_options o = { .struct_size = sizeof o };
+    if (azr_open_ex(&ctx, config, &o, err) != AZR_OK) {
+        fprintf(stderr, "kv: %s\n", err);
+        return 1;
+    }
+    azr_exec_options x = {
+        .struct_size = sizeof x,
+        .intent = writes ? AZR_INTENT_WRITE : AZR_INTENT_READ,
+    };
+    char (*keys)[96] = calloc(batch, sizeof *keys);
+    char (*vals)[96] = calloc(batch, sizeof *vals);
+    const char **argvs = calloc(batch * 3, sizeof *argvs);
+    azr_command *cmds = calloc(batch, sizeof *cmds);
+    azr_reply **replies = calloc(batch, sizeof *replies);
+    if (!keys || !vals || !argvs || !cmds || !replies) {
+        fprintf(stderr, "kv: out of memory\n");
+        return 1;
+    }
+    unsigned long match = 0, nil = 0, wrong = 0, errors = 0;
+    int said_err = 0, said_wrong = 0;
+    for (unsigned long i = from; i < from + n; i += batch) {
+        size_t m = (size_t)(from + n - i < batch ? from + n - i : batch);
+        for (size_t j = 0; j < m; j++) {
+            snprintf(keys[j], sizeof keys[j], "%s:%lu", prefix, i + j);
+            snprintf(vals[j], sizeof vals[j], "%s-%lu", prefix, i + j);
+            const char **a = argvs + 3 * j;
+            a[0] = writes ? "SET" : "GET";
+            a[1] = keys[j];
+            a[2] = vals[j];
+            cmds[j].argc = writes ? 3 : 2;
+            cmds[j].argv = a;
+        }
+        azr_code rc = azr_exec_pipeline(ctx, &x, m, cmds, replies, err);
+        if (rc != AZR_OK) {
+            errors += m;
+            if (!said_err++)
+                fprintf(stderr, "kv: pipeline at %s: %s\n", keys[0], err);
+            continue;
+        }
+        for (size_t j = 0; j < m; j++) {
+            azr_reply *r = replies[j];
+            if (r == NULL || r->type == AZR_REPLY_ERROR) {
+                errors++;
+                if (!said_err++)
+                    fprintf(stderr, "kv: %s %s: %s\n", cmds[j].argv[0],
+                            keys[j], r ? r->str : "no reply");
+            } else if (!writes && r->type == AZR_REPLY_NIL) {
+                nil++;
+                if (!said_wrong++)
+                    fprintf(stderr, "kv: GET %s: nil\n", keys[j]);
+            } else if (!writes && (r->len != strlen(vals[j]) ||
+                                   memcmp(r->str, vals[j], r->len) != 0)) {
+                wrong++;
+                if (!said_wrong++)
+                    fprintf(stderr, "kv: GET %s: '%.*s', not '%s'\n",
+                            keys[j], (int)(r->len > 80 ? 80 : r->len),
+                            r->str ? r->str : "", vals[j]);
+            } else {
+                match++;
+            }
+            azr_reply_free(r);
+        }
+    }
+    if (writes)
+        printf("set %lu errors %lu\n", n, errors);
+    else
+        printf("get %lu match %lu nil %lu wrong %lu errors %lu\n", n, match,
+               nil, wrong, errors);
+    azr_stats *st = NULL;
+    if (azr_stats_get(ctx, &st) == AZR_OK) {
+        printf("stats moved %llu ask %llu retries %llu\n",
+               (unsigned long long)st->redirects_moved,
+               (unsigned long long)st->redirects_ask,
+               (unsigned long long)st->cluster_retries);
+        azr_stats_free(st);
+    }
+    free(keys);
+    free(vals);
+    free(argvs);
+    free(cmds);
+    free(replies);
+    azr_close(ctx);
+    return errors == 0 && nil == 0 && wrong == 0 ? 0 : 1;
+}
