@@ -1,16 +1,20 @@
 /*
- * cmd_bench.c - the bench command:
+ * cmd_bench.c - the bench command's options and report (bench_load.c
+ * makes the load):
  *
- *   bench [-n N] [-P DEPTH] [--read|--write] [--json] [CMD ARG...]
+ *   bench [-n N] [-P DEPTH] [-c CLIENTS] [--keyspace N] [--read|--write]
+ *         [--json] [--emit FORMAT] [CMD ARG...]
  *       runs CMD (default PING) N times (default 1000) through the engine
  *       (azr_exec: pick, pooled connection, outcome reported). With -P
- *       DEPTH > 1 (an extension for comparing with redis-benchmark -P),
- *       commands go in pipelined batches of DEPTH on a routed connection
- *       (azr_connect + azr_conn_pipeline), each command's latency being
- *       its batch's round trip; a failed batch counts DEPTH errors and the
- *       next batch is routed again. Per node: requests = the requests it
+ *       DEPTH > 1 (as redis-benchmark -P), commands go in pipelines of
+ *       DEPTH through azr_exec_pipeline (split by node in cluster mode),
+ *       each command's latency being its pipeline's; a failed pipeline
+ *       counts its commands as errors. -c runs CLIENTS threads sharing
+ *       the N requests. --keyspace N turns each __rand_int__ in the
+ *       arguments into a 12-digit random number below N per request (as
+ *       redis-benchmark -r). Per node: requests = the requests it
  *       answered plus the failed attempts the engine reported for it
- *       (connect failures and retries included; a failed batch is one),
+ *       (connect failures and retries included; a failed pipeline is one),
  *       errors = those failed attempts, avg_ms = the latency of the
  *       requests it answered. Totals: requests issued, requests that
  *       failed after all retries, avg/p50/p99 of the answered ones. Exit 1
@@ -24,18 +28,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
+#include "bench.h"
 
 #define BENCH_DEFAULT_N 1000
 #define COUNT_MAX 100000000ul
 #define PIPELINE_MAX 10000ul
-
-typedef struct bench_node {
-    azr_node_stats before, after;
-    uint64_t answered;      /* requests this node answered */
-    uint64_t error_replies; /* answers that were error replies */
-    long double total_ns;   /* their latency, for avg_ms */
-} bench_node;
+#define CLIENTS_MAX 256ul
 
 /* Requests a node took: the ones it answered plus the failed attempts the
  * engine reported for it (a failed pipelined batch is one attempt). */
@@ -44,125 +42,12 @@ static uint64_t node_requests(const bench_node *b)
     return b->answered + (b->after.errors - b->before.errors);
 }
 
-/* What a bench loop collected. */
-typedef struct bench_run {
-    uint64_t *lat;          /* latency of each answered request */
-    bench_node *bn;
-    size_t n_ok;
-    unsigned long errors, error_replies;
-    char first_err[AZR_ERRBUF_SIZE];
-    char first_reply_err[AZR_ERRBUF_SIZE];
-} bench_run;
-
-static void bench_failed(bench_run *run, unsigned long n, azr_code rc,
-                         const char *err)
-{
-    run->errors += n;
-    if (run->first_err[0] == '\0')
-        snprintf(run->first_err, sizeof run->first_err, "%s",
-                 err[0] != '\0' ? err : azr_strerror(rc));
-}
-
-static void bench_answered(bench_run *run, size_t node, uint64_t ns,
-                           const azr_reply *reply)
-{
-    run->lat[run->n_ok++] = ns;
-    run->bn[node].answered++;
-    run->bn[node].total_ns += (long double)ns;
-    if (reply->type == AZR_REPLY_ERROR ||
-        reply->type == AZR_REPLY_BLOB_ERROR) {
-        run->bn[node].error_replies++;
-        if (run->error_replies++ == 0)
-            snprintf(run->first_reply_err, sizeof run->first_reply_err,
-                     "%.*s", (int)(reply->len < 200 ? reply->len : 200),
-                     reply->str != NULL ? reply->str : "");
-    }
-}
-
-/* One azr_exec per request: pick, pooled connection, retry, report. */
-static void bench_single(azr_ctx *ctx, azr_intent intent,
-                         const azr_command *cmd, unsigned long count,
-                         bench_run *run)
-{
-    char err[AZR_ERRBUF_SIZE];
-    for (unsigned long k = 0; k < count; k++) {
-        azr_reply *reply = NULL;
-        size_t node = 0;
-        uint64_t t0 = azr_cli_now_ns();
-        azr_code rc = azr_exec(ctx, intent, cmd, &reply, &node, err);
-        uint64_t t1 = azr_cli_now_ns();
-        if (rc != AZR_OK) {
-            bench_failed(run, 1, rc, err);
-            if (rc == AZR_E_NO_TRANSPORT || rc == AZR_E_INVALID_ARGUMENT)
-                return;
-            continue;
-        }
-        bench_answered(run, node, t1 - t0, reply);
-        azr_reply_free(reply);
-    }
-}
-
-/* Batches of `depth` on a routed connection (azr_conn_pipeline). */
-static void bench_pipelined(azr_ctx *ctx, azr_intent intent,
-                            const azr_command *cmd, unsigned long count,
-                            unsigned long depth, bench_run *run)
-{
-    azr_command *cmds = malloc(depth * sizeof *cmds);
-    azr_reply **replies = malloc(depth * sizeof *replies);
-    char err[AZR_ERRBUF_SIZE];
-    azr_conn *conn = NULL;
-    if (cmds == NULL || replies == NULL) {
-        bench_failed(run, count, AZR_E_NOMEM, "out of memory");
-        goto out;
-    }
-    for (unsigned long i = 0; i < depth; i++)
-        cmds[i] = *cmd;
-    for (unsigned long done = 0; done < count;) {
-        unsigned long batch = count - done < depth ? count - done : depth;
-        done += batch;
-        azr_code rc = AZR_OK;
-        if (conn == NULL)
-            rc = azr_connect(ctx, intent, &conn, err);
-        if (rc != AZR_OK) {
-            bench_failed(run, batch, rc, err);
-            continue;
-        }
-        uint64_t t0 = azr_cli_now_ns();
-        rc = azr_conn_pipeline(conn, batch, cmds, replies, err);
-        uint64_t t1 = azr_cli_now_ns();
-        if (rc != AZR_OK) {
-            bench_failed(run, batch, rc, err);
-            azr_conn_close(conn);
-            conn = NULL;
-            continue;
-        }
-        for (unsigned long i = 0; i < batch; i++) {
-            bench_answered(run, azr_conn_node(conn), t1 - t0, replies[i]);
-            azr_reply_free(replies[i]);
-        }
-    }
-out:
-    azr_conn_close(conn);
-    free(cmds);
-    free(replies);
-}
-
-/* What `bench` was asked to do. */
-typedef struct bench_opts {
-    unsigned long count, depth;
-    azr_intent intent;
-    int json;
-    int emit;               /* -1: none, else an azr_stats_kind */
-    int live;               /* live topology: report table changes */
-    azr_command cmd;
-} bench_opts;
-
 /* Parses bench's options; returns 0 or the exit status for a usage
  * error. */
 static int bench_parse(int argc, char **argv, bench_opts *o)
 {
     static const char *const ping[] = { "PING" };
-    *o = (bench_opts){ .count = BENCH_DEFAULT_N, .depth = 1,
+    *o = (bench_opts){ .count = BENCH_DEFAULT_N, .depth = 1, .clients = 1,
                        .intent = AZR_INTENT_READ, .emit = -1 };
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -182,6 +67,16 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
             if (!azr_cli_parse_count("bench -P", next, PIPELINE_MAX,
                                      &o->depth))
                 return AZR_EXIT_USAGE;
+        } else if (strcmp(argv[i], "-c") == 0) {
+            i++;
+            if (!azr_cli_parse_count("bench -c", next, CLIENTS_MAX,
+                                     &o->clients))
+                return AZR_EXIT_USAGE;
+        } else if (strcmp(argv[i], "--keyspace") == 0) {
+            i++;
+            if (!azr_cli_parse_count("bench --keyspace", next, 1000000000000ul,
+                                     &o->keyspace))
+                return AZR_EXIT_USAGE;
         } else if (strcmp(argv[i], "--emit") == 0) {
             i++;
             o->emit = next == NULL ? -2
@@ -195,7 +90,8 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
             }
         } else if (!azr_cli_parse_intent(argv[i], &o->intent)) {
             azr_cli_error("bench: unknown option '%s' (usage: bench [-n N] "
-                          "[-P DEPTH] [--read|--write] [--json] [--emit "
+                          "[-P DEPTH] [-c CLIENTS] [--keyspace N] "
+                          "[--read|--write] [--json] [--emit "
                           "prometheus|emf|json] [CMD ARG...])", argv[i]);
             return AZR_EXIT_USAGE;
         }
@@ -217,6 +113,9 @@ static void stats_delta(azr_stats *after, const azr_stats *before)
     after->same_az_answered = after->bytes_sent = after->bytes_received = 0;
     after->cross_az_bytes = 0;
     after->topology_changes -= before->topology_changes;
+    after->redirects_moved -= before->redirects_moved;
+    after->redirects_ask -= before->redirects_ask;
+    after->cluster_retries -= before->cluster_retries;
     for (size_t i = 0; i < after->n_nodes; i++) {
         azr_node_snapshot *a = &after->nodes[i];
         const azr_node_snapshot *b = azr_cli_snapshot_node(before, a->index);
@@ -243,7 +142,7 @@ static void stats_delta(azr_stats *after, const azr_stats *before)
 
 static void bench_print_json(const bench_opts *o,
                              const bench_run *run, const azr_stats *d,
-                             const azr_cli_latency *s)
+                             const azr_cli_latency *s, double elapsed_s)
 {
     size_t n_ok = run->n_ok;
     fputs("{\"az_id\":", stdout);
@@ -264,8 +163,14 @@ static void bench_print_json(const bench_opts *o,
            (unsigned long long)d->cross_az_bytes);
     printf("%.6f", d->answered > 0 ? d->cross_az_cost_usd * 1e6 /
                                           (double)d->answered : 0.0);
-    printf(",\"topology_changes\":%llu,\"nodes\":[",
-           (unsigned long long)d->topology_changes);
+    printf(",\"topology_changes\":%llu,\"redirects_moved\":%llu,"
+           "\"redirects_ask\":%llu,\"cluster_retries\":%llu,"
+           "\"elapsed_s\":%.3f,\"requests_per_s\":%.1f,\"nodes\":[",
+           (unsigned long long)d->topology_changes,
+           (unsigned long long)d->redirects_moved,
+           (unsigned long long)d->redirects_ask,
+           (unsigned long long)d->cluster_retries, elapsed_s,
+           elapsed_s > 0 ? (double)run->n_ok / elapsed_s : 0.0);
     for (size_t k = 0; k < d->n_nodes; k++) {
         const azr_node_snapshot *nd = &d->nodes[k];
         const bench_node *b = &run->bn[nd->index];
@@ -303,6 +208,10 @@ static void bench_print_table(const bench_opts *o, const bench_run *run,
            o->intent == AZR_INTENT_WRITE ? "write" : "read");
     if (o->depth > 1)
         printf(", pipelined by %lu", o->depth);
+    if (o->clients > 1)
+        printf(", %lu clients", o->clients);
+    if (o->keyspace > 0)
+        printf(", keyspace %lu", o->keyspace);
     printf("), caller AZ %s\n", d->az_known ? d->az_id : "unknown");
     printf("%-*s  %10s  %8s  %11s  %8s  %12s  %s\n", idw, "NODE",
            "REQUESTS", "ERRORS", "ERR REPLIES", "AVG ms", "BYTES", "SAME-AZ");
@@ -333,6 +242,12 @@ static void bench_print_table(const bench_opts *o, const bench_run *run,
     if (d->topology_changes > 0 || o->live)
         printf("topology changes during the run: %llu\n",
                (unsigned long long)d->topology_changes);
+    if (d->redirects_moved + d->redirects_ask + d->cluster_retries > 0)
+        printf("cluster: %llu MOVED, %llu ASK followed, %llu TRYAGAIN/"
+               "CLUSTERDOWN retried\n",
+               (unsigned long long)d->redirects_moved,
+               (unsigned long long)d->redirects_ask,
+               (unsigned long long)d->cluster_retries);
     printf("cross-AZ bytes %llu, estimated cross-AZ cost $%.4f per million "
            "requests (at $%.3f/GB each way)\n",
            (unsigned long long)d->cross_az_bytes,
@@ -384,10 +299,8 @@ int azr_cli_bench(azr_ctx *ctx, int argc, char **argv)
 
     bench_run run = { .lat = lat, .bn = bn };
     uint64_t start = azr_cli_now_ns();
-    if (o.depth > 1)
-        bench_pipelined(ctx, o.intent, &o.cmd, o.count, o.depth, &run);
-    else
-        bench_single(ctx, o.intent, &o.cmd, o.count, &run);
+    if (azr_bench_load(ctx, &o, &run) != 0)
+        goto out;
     double elapsed_s = (double)(azr_cli_now_ns() - start) / 1e9;
     for (size_t k = 0; k < azr_node_count(ctx); k++)
         azr_node_stats_get(ctx, k, &bn[k].after);
@@ -405,7 +318,7 @@ int azr_cli_bench(azr_ctx *ctx, int argc, char **argv)
                       run.error_replies, run.first_reply_err);
     azr_cli_latency s = azr_cli_summarise(lat, run.n_ok);
     if (o.json)
-        bench_print_json(&o, &run, after, &s);
+        bench_print_json(&o, &run, after, &s, elapsed_s);
     else
         bench_print_table(&o, &run, after, &s, elapsed_s);
     status = run.n_ok > 0 ? AZR_EXIT_OK : AZR_EXIT_RUNTIME;

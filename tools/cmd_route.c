@@ -130,8 +130,15 @@ int azr_cli_pick(azr_ctx *ctx, int argc, char **argv)
 {
     azr_intent intent = AZR_INTENT_READ;
     unsigned long count = 1;
+    const char *key = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--read") == 0) {
+        if (strcmp(argv[i], "--key") == 0) {
+            if (i + 1 >= argc) {
+                azr_cli_error("pick --key: expected a key");
+                return AZR_EXIT_USAGE;
+            }
+            key = argv[++i];
+        } else if (strcmp(argv[i], "--read") == 0) {
             intent = AZR_INTENT_READ;
         } else if (strcmp(argv[i], "--write") == 0) {
             intent = AZR_INTENT_WRITE;
@@ -142,7 +149,7 @@ int azr_cli_pick(azr_ctx *ctx, int argc, char **argv)
                 return AZR_EXIT_USAGE;
         } else {
             azr_cli_error("pick: unknown argument '%s' (usage: pick "
-                          "[--read|--write] [-n N])", argv[i]);
+                          "[--read|--write] [--key KEY] [-n N])", argv[i]);
             return AZR_EXIT_USAGE;
         }
     }
@@ -156,7 +163,9 @@ int azr_cli_pick(azr_ctx *ctx, int argc, char **argv)
     int status = AZR_EXIT_OK;
     size_t node = 0;
     for (unsigned long k = 0; k < count; k++) {
-        azr_code rc = azr_pick(ctx, intent, &node);
+        azr_code rc = key != NULL
+                          ? azr_pick_key(ctx, intent, key, strlen(key), &node)
+                          : azr_pick(ctx, intent, &node);
         if (rc != AZR_OK) {
             if (rc == AZR_E_NO_NODE && intent == AZR_INTENT_WRITE)
                 azr_cli_error("pick: no node available for a write (writes "

@@ -693,13 +693,15 @@ AZR_EXTERN azr_code azr_pick_key(azr_ctx *ctx, azr_intent intent,
  * anything is sent (AZR_E_CROSSSLOT). Retries follow azr_exec(): a group
  * of reads whose node fails goes to the next candidate; a group holding a
  * write is never sent twice, and its failure fails the call. On an error
- * every reply is NULL. Commands azr_exec() refuses are refused here too
- * (AZR_E_UNSUPPORTED). Thread-safe.
+ * every reply is NULL. node_indexes (may be NULL) receives, for each
+ * command, the node that answered it. Commands azr_exec() refuses are
+ * refused here too (AZR_E_UNSUPPORTED). Thread-safe.
  */
 AZR_EXTERN azr_code azr_exec_pipeline(azr_ctx *ctx,
                                       const azr_exec_options *options,
                                       size_t n, const azr_command *cmds,
                                       azr_reply **replies,
+                                      size_t *node_indexes,
                                       char errbuf[AZR_ERRBUF_SIZE]);
 
 /* One slot range, first..last inclusive. */

@@ -216,4 +216,8 @@ azr_cfg_plugin_section *azr__config_section(azr_config *cfg,
 
 void azr__config_free(azr_config *cfg);
 
+/* The mode as written in azroute.ini ("static", "replication",
+ * "cluster"). */
+const char *azr__cfg_topo_mode_name(azr_topology_mode mode);
+
 #endif /* AZR_LIB_CONFIG_H */

@@ -77,10 +77,6 @@ azr_code azr__cfg_stats_price(azr_cfg_stats *st, const char *value,
 void azr__cfg_stats_clear(azr_cfg_stats *st);
 
 /* ---- config_topology.c: the [topology] values -------------------------- */
-
-/* The mode as written in azroute.ini ("static", "replication",
- * "cluster"). */
-const char *azr__cfg_topo_mode_name(azr_topology_mode mode);
 /* Parses such a name. Returns 0 and sets *mode, or -1. */
 int azr__cfg_topo_mode_parse(const char *s, azr_topology_mode *mode);
 

@@ -322,11 +322,6 @@ static azr_code open_context(azr_ctx *ctx, const azr_open_options *o,
         return AZR_E_CONFIG;
     if ((ctx->plugin_dir = strdup(dir)) == NULL)
         return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
-    /* Refused before anything is fetched or loaded. */
-    if (ctx->cfg->topo_mode == AZR_TOPO_CLUSTER)
-        return azr__set_err(errbuf, AZR_E_UNSUPPORTED, "%s:%u: mode = "
-                            "cluster is not supported by this version of "
-                            "azroute", ctx->cfg->path, ctx->cfg->topo_line);
     azr__learn_az(ctx);
     azr_code rc = load_transport(ctx, errbuf);
     if (rc != AZR_OK)
@@ -400,6 +395,7 @@ AZR_EXTERN void azr_close(azr_ctx *ctx)
         for (size_t i = 0; i < ctx->n_entries; i++)
             free(ctx->entries[i]);
     free(ctx->entries);
+    free((void *)ctx->moved);
     while (ctx->strings != NULL) {
         azr_retired *next = ctx->strings->next;
         free(ctx->strings);

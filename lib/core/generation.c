@@ -270,6 +270,13 @@ void azr__gen_free(azr_ctx *ctx, azr_gen *g)
     (void)ctx;
     if (g == NULL)
         return;
+    for (size_t k = 0; k < g->n_shards; k++) {
+        free(g->shards[k].nodes);
+        free(g->shards[k].ranges);
+    }
+    free(g->shards);
+    free(g->slot_shard);
+    free(g->node_shard);
     /* The chain in reverse order of creation. */
     for (size_t i = g->n_policies; i-- > 0;)
         azr__plugin_unload(&g->policies[i]);
@@ -362,4 +369,98 @@ azr_code azr__gen_build_static(azr_ctx *ctx, azr_cfg_ref *cfg,
         azr__gen_publish(ctx, g);
     free(specs);
     return rc;
+}
+
+/* ---- cluster tables ---- */
+
+/* Shard k's nodes (the primary first) and ranges, from the specs. */
+static azr_code shard_fill(azr_ctx *ctx, azr_gen *g, size_t k,
+                           const azr_shard_spec *spec,
+                           const azr_node_spec *specs, size_t n)
+{
+    azr_gen_shard *sh = &g->shards[k];
+    sh->primary = SIZE_MAX;
+    sh->id = azr__intern(ctx, spec->id != NULL ? spec->id : "");
+    sh->nodes = malloc((n > 0 ? n : 1) * sizeof *sh->nodes);
+    sh->ranges = malloc((spec->n_ranges > 0 ? spec->n_ranges : 1) *
+                        sizeof *sh->ranges);
+    if (sh->id == NULL || sh->nodes == NULL || sh->ranges == NULL)
+        return AZR_E_NOMEM;
+    for (size_t j = 0; j < n; j++) {
+        if (specs[j].shard != k)
+            continue;
+        size_t i = azr__node_entry_find(ctx, &specs[j]);
+        if (i == SIZE_MAX || i >= g->n_nodes)
+            continue;
+        g->node_shard[i] = (uint16_t)k;
+        if (specs[j].role == AZR_ROLE_PRIMARY && sh->primary == SIZE_MAX) {
+            sh->primary = i;
+            memmove(sh->nodes + 1, sh->nodes, sh->n_nodes * sizeof i);
+            sh->nodes[0] = i;
+        } else {
+            sh->nodes[sh->n_nodes] = i;
+        }
+        sh->n_nodes++;
+    }
+    for (size_t r = 0; r < spec->n_ranges; r++) {
+        sh->ranges[sh->n_ranges++] = spec->ranges[r];
+        for (unsigned s = spec->ranges[r].first;
+             s <= spec->ranges[r].last && s < AZR_SLOT_COUNT; s++)
+            g->slot_shard[s] = (uint16_t)k;
+    }
+    return AZR_OK;
+}
+
+azr_code azr__gen_set_shards(azr_ctx *ctx, azr_gen *g,
+                             const azr_shard_spec *shards, size_t n_shards,
+                             const azr_node_spec *specs, size_t n,
+                             char *errbuf)
+{
+    if (n_shards >= AZR_NO_SHARD)
+        return azr__set_err(errbuf, AZR_E_PROTOCOL, "%zu shards: more than "
+                            "a table holds", n_shards);
+    g->shards = calloc(n_shards > 0 ? n_shards : 1, sizeof *g->shards);
+    g->slot_shard = malloc(AZR_SLOT_COUNT * sizeof *g->slot_shard);
+    g->node_shard = malloc(g->n_nodes * sizeof *g->node_shard);
+    if (g->shards == NULL || g->slot_shard == NULL || g->node_shard == NULL)
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    g->n_shards = n_shards;
+    for (size_t s = 0; s < AZR_SLOT_COUNT; s++)
+        g->slot_shard[s] = AZR_NO_SHARD;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        g->node_shard[i] = AZR_NO_SHARD;
+    for (size_t k = 0; k < n_shards; k++)
+        if (shard_fill(ctx, g, k, &shards[k], specs, n) != AZR_OK)
+            return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    return AZR_OK;
+}
+
+int azr__gen_same_shards(const azr_gen *a, const azr_shard_spec *shards,
+                         size_t n_shards, const azr_node_spec *specs,
+                         size_t n, const azr_ctx *ctx)
+{
+    if (a->slot_shard == NULL || a->n_shards != n_shards)
+        return 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = azr__node_entry_find(ctx, &specs[k]);
+        if (i == SIZE_MAX || i >= a->n_nodes ||
+            a->node_shard[i] == AZR_NO_SHARD ||
+            strcmp(a->shards[a->node_shard[i]].id,
+                   shards[specs[k].shard].id) != 0)
+            return 0;
+    }
+    size_t covered = 0, covered_before = 0;
+    for (size_t s = 0; s < AZR_SLOT_COUNT; s++)
+        covered_before += a->slot_shard[s] != AZR_NO_SHARD;
+    for (size_t k = 0; k < n_shards; k++)
+        for (size_t r = 0; r < shards[k].n_ranges; r++)
+            for (unsigned s = shards[k].ranges[r].first;
+                 s <= shards[k].ranges[r].last && s < AZR_SLOT_COUNT; s++) {
+                uint16_t owner = a->slot_shard[s];
+                if (owner == AZR_NO_SHARD ||
+                    strcmp(a->shards[owner].id, shards[k].id) != 0)
+                    return 0;
+                covered++;
+            }
+    return covered == covered_before;
 }

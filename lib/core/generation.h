@@ -34,7 +34,16 @@ typedef struct azr_node_spec {
     const char *tls_name;    /* NULL: host */
     int by_id;               /* static tables: a node is its [node]
                                 section (two may share an address) */
+    size_t shard;            /* cluster tables: index in the shard specs */
 } azr_node_spec;
+
+/* One shard of a cluster table being built. */
+typedef struct azr_shard_spec {
+    const char *id;
+    const azr_slot_range *ranges; /* ascending, disjoint, within
+                                     0..AZR_SLOT_COUNT-1 */
+    size_t n_ranges;
+} azr_shard_spec;
 
 /* Builds the generation for `specs` (n <= AZR_MAX_NODES, distinct
  * host:port) under `cfg` (a reference is taken), with a new instance of
@@ -44,6 +53,22 @@ typedef struct azr_node_spec {
 azr_code azr__gen_build(azr_ctx *ctx, azr_cfg_ref *cfg,
                         const azr_node_spec *specs, size_t n,
                         const azr_gen *prev, azr_gen **out, char *errbuf);
+
+/* Makes g (built by azr__gen_build from `specs`, not yet published) a
+ * cluster table: its shards, which slots each serves and each node's
+ * shard (specs[k].shard). The primary of a shard is its node whose spec
+ * says AZR_ROLE_PRIMARY. Caller holds gen_lock. */
+azr_code azr__gen_set_shards(azr_ctx *ctx, azr_gen *g,
+                             const azr_shard_spec *shards, size_t n_shards,
+                             const azr_node_spec *specs, size_t n,
+                             char *errbuf);
+
+/* 1 if cluster table `a` has the same shards (by id) serving the same
+ * slots with the same nodes as the specs (azr__gen_same_table compares
+ * the nodes themselves). */
+int azr__gen_same_shards(const azr_gen *a, const azr_shard_spec *shards,
+                         size_t n_shards, const azr_node_spec *specs,
+                         size_t n, const azr_ctx *ctx);
 
 /* Builds and publishes the table of a static context: cfg's [node]
  * sections as written. Caller holds gen_lock. */

@@ -72,6 +72,20 @@ struct azr_cfg_ref {
     unsigned refs;
 };
 
+/* "No shard" in azr_gen.slot_shard and node_shard. */
+#define AZR_NO_SHARD UINT16_MAX
+
+/* One shard of a cluster table: its nodes (the primary first) and the
+ * slots it serves. */
+typedef struct azr_gen_shard {
+    const char *id;                   /* interned */
+    size_t primary;                   /* node index, SIZE_MAX: none */
+    size_t *nodes;
+    size_t n_nodes;
+    azr_slot_range *ranges;
+    size_t n_ranges;
+} azr_gen_shard;
+
 /* One node table with its chain (generation.h). Immutable once published
  * but for the views' same_az bytes. */
 typedef struct azr_gen {
@@ -89,6 +103,12 @@ typedef struct azr_gen {
     azr_loaded_plugin *policies;      /* the chain's instances */
     size_t n_policies;
     azr_chain_link *chain;            /* n_policies */
+    /* cluster mode (NULL and 0 in the other modes) */
+    azr_gen_shard *shards;
+    size_t n_shards;
+    uint16_t *slot_shard;             /* AZR_SLOT_COUNT: the shard serving
+                                         each slot, AZR_NO_SHARD: none */
+    uint16_t *node_shard;             /* n_nodes: a present node's shard */
     struct azr_gen *retired_next;
 } azr_gen;
 
@@ -159,6 +179,13 @@ struct azr_ctx {
 
     /* node table changes since open (live topology) */
     _Atomic uint64_t topology_changes;
+
+    /* cluster mode: slots a MOVED reply moved since the table was made
+     * (AZR_SLOT_COUNT entries; NULL in the other modes). An entry is
+     * (table number & 0xffff) << 16 | (node index + 1), and counts only
+     * for that table: a new table starts from what discovery said. */
+    _Atomic uint32_t *moved;
+    _Atomic uint64_t redirects_moved, redirects_ask, cluster_retries;
 };
 
 /* The current generation, held until azr__gen_leave() (rcu.h). */

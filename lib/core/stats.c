@@ -127,6 +127,12 @@ AZR_EXTERN azr_code azr_stats_get(azr_ctx *ctx, azr_stats **statsp)
                                                memory_order_relaxed);
     s->pushes_unclaimed = atomic_load_explicit(&ctx->pushes_unclaimed,
                                                memory_order_relaxed);
+    s->redirects_moved = atomic_load_explicit(&ctx->redirects_moved,
+                                              memory_order_relaxed);
+    s->redirects_ask = atomic_load_explicit(&ctx->redirects_ask,
+                                            memory_order_relaxed);
+    s->cluster_retries = atomic_load_explicit(&ctx->cluster_retries,
+                                              memory_order_relaxed);
     *statsp = s;
     return AZR_OK;
 }

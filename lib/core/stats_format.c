@@ -91,6 +91,9 @@ static json_object *stats_json(const azr_stats *s)
                            json_object_new_double(s->cross_az_cost_usd));
     json_object_object_add(o, "topology_changes", u64(s->topology_changes));
     json_object_object_add(o, "pushes_unclaimed", u64(s->pushes_unclaimed));
+    json_object_object_add(o, "redirects_moved", u64(s->redirects_moved));
+    json_object_object_add(o, "redirects_ask", u64(s->redirects_ask));
+    json_object_object_add(o, "cluster_retries", u64(s->cluster_retries));
     json_object *nodes = json_object_new_array();
     for (size_t i = 0; i < s->n_nodes; i++)
         json_object_array_add(nodes, node_json(&s->nodes[i]));
@@ -324,6 +327,16 @@ static void stats_prometheus(const azr_stats *s, outbuf *b)
                "RESP3 push frames dropped for want of a push callback.");
     out_printf(b, "azroute_push_frames_unclaimed_total %llu\n",
                (unsigned long long)s->pushes_unclaimed);
+    out_family(b, "azroute_cluster_redirects_total", "counter",
+               "Cluster replies that sent a command to another node.");
+    out_printf(b, "azroute_cluster_redirects_total{kind=\"moved\"} %llu\n",
+               (unsigned long long)s->redirects_moved);
+    out_printf(b, "azroute_cluster_redirects_total{kind=\"ask\"} %llu\n",
+               (unsigned long long)s->redirects_ask);
+    out_family(b, "azroute_cluster_retries_total", "counter",
+               "TRYAGAIN and CLUSTERDOWN replies waited out and retried.");
+    out_printf(b, "azroute_cluster_retries_total %llu\n",
+               (unsigned long long)s->cluster_retries);
 }
 
 /* Copies a json-c rendering into a buffer of our own (freed with free). */

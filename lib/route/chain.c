@@ -56,16 +56,83 @@ static azr_code chain_failed(azr_ctx *ctx, const azr_chain_link *link,
     return AZR_E_PLUGIN;
 }
 
+/* The node a MOVED reply named for `slot` under table g, or SIZE_MAX. */
+static size_t moved_to(const azr_ctx *ctx, const azr_gen *g, unsigned slot)
+{
+    uint32_t m = atomic_load_explicit(&ctx->moved[slot],
+                                      memory_order_relaxed);
+    size_t node = (size_t)(m & 0xffffu);
+    if (node == 0 || (m >> 16) != (uint32_t)(g->number & 0xffffu) ||
+        node > g->n_nodes || !g->present[node - 1])
+        return SIZE_MAX;
+    return node - 1;
+}
+
+/* Cluster: the candidates for a request on `slot`: the nodes of the shard
+ * serving it (only its primary for a write). After a MOVED, the node it
+ * named serves the slot's writes (the cluster says it is the primary now)
+ * and its shard the reads. */
+static size_t slot_candidates(const azr_ctx *ctx, const azr_gen *g,
+                              const azr_pick_request *req, unsigned slot,
+                              const azr_node_view **cand)
+{
+    size_t moved = moved_to(ctx, g, slot);
+    uint16_t shard = moved != SIZE_MAX ? g->node_shard[moved]
+                                       : g->slot_shard[slot];
+    size_t n = 0;
+    if (req->intent == AZR_INTENT_WRITE) {
+        size_t p = moved != SIZE_MAX ? moved
+                   : shard != AZR_NO_SHARD ? g->shards[shard].primary
+                                           : SIZE_MAX;
+        if (p != SIZE_MAX && !is_excluded(req, p))
+            cand[n++] = &g->views[p];
+        return n;
+    }
+    if (shard == AZR_NO_SHARD) {
+        if (moved != SIZE_MAX && !is_excluded(req, moved))
+            cand[n++] = &g->views[moved];
+        return n;
+    }
+    const azr_gen_shard *sh = &g->shards[shard];
+    for (size_t k = 0; k < sh->n_nodes; k++)
+        if (!is_excluded(req, sh->nodes[k]))
+            cand[n++] = &g->views[sh->nodes[k]];
+    return n;
+}
+
+void azr__slot_groups(azr_ctx *ctx, size_t n, const unsigned *slots,
+                      uint32_t *keys)
+{
+    const azr_gen *g = azr__gen_enter(ctx);
+    for (size_t i = 0; i < n; i++) {
+        unsigned slot = slots[i];
+        if (slot >= AZR_SLOT_COUNT || g->slot_shard == NULL) {
+            keys[i] = AZR_GROUP_ANY;
+            continue;
+        }
+        size_t moved = moved_to(ctx, g, slot);
+        uint16_t shard = moved != SIZE_MAX ? g->node_shard[moved]
+                                           : g->slot_shard[slot];
+        keys[i] = shard != AZR_NO_SHARD ? shard
+                  : moved != SIZE_MAX ? 0x20000u + (uint32_t)moved
+                                      : 0x40000u + slot;
+    }
+    azr__gen_leave();
+}
+
 /* The pick itself, in a read section on the generation g. */
 static azr_code pick_in(azr_ctx *ctx, const azr_gen *g,
-                        const azr_pick_request *req, size_t *node_index)
+                        const azr_pick_request *req, unsigned slot,
+                        size_t *node_index)
 {
     /* The host's rule, whatever the chain: a write goes to a primary. The
      * chain only ever sees nodes that may take the request, and only
      * nodes in the group now. */
     const azr_node_view *cand[AZR_MAX_NODES];
     size_t n = 0;
-    if (req->intent == AZR_INTENT_WRITE) {
+    if (slot != AZR_SLOT_NONE && g->slot_shard != NULL) {
+        n = slot_candidates(ctx, g, req, slot, cand);
+    } else if (req->intent == AZR_INTENT_WRITE) {
         for (size_t k = 0; k < g->n_primaries; k++)
             if (!is_excluded(req, g->primaries[k]))
                 cand[n++] = &g->views[g->primaries[k]];
@@ -108,19 +175,36 @@ static azr_code pick_in(azr_ctx *ctx, const azr_gen *g,
     return AZR_OK;
 }
 
-AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
-                                size_t *node_index)
+AZR_EXTERN azr_code azr_pick_slot(azr_ctx *ctx, const azr_pick_request *req,
+                                  unsigned slot, size_t *node_index)
 {
     if (ctx == NULL || req == NULL || node_index == NULL ||
         (req->intent != AZR_INTENT_READ && req->intent != AZR_INTENT_WRITE) ||
-        (req->n_excluded > 0 && req->excluded == NULL))
+        (req->n_excluded > 0 && req->excluded == NULL) ||
+        (slot >= AZR_SLOT_COUNT && slot != AZR_SLOT_NONE))
         return AZR_E_INVALID_ARGUMENT;
     if (ctx->topology != NULL)
         azr__topology_use(ctx);
     const azr_gen *g = azr__gen_enter(ctx);
-    azr_code rc = pick_in(ctx, g, req, node_index);
+    azr_code rc = pick_in(ctx, g, req, slot, node_index);
     azr__gen_leave();
     return rc;
+}
+
+AZR_EXTERN azr_code azr_pick_ex(azr_ctx *ctx, const azr_pick_request *req,
+                                size_t *node_index)
+{
+    return azr_pick_slot(ctx, req, AZR_SLOT_NONE, node_index);
+}
+
+AZR_EXTERN azr_code azr_pick_key(azr_ctx *ctx, azr_intent intent,
+                                 const void *key, size_t key_len,
+                                 size_t *node_index)
+{
+    if (key == NULL && key_len > 0)
+        return AZR_E_INVALID_ARGUMENT;
+    const azr_pick_request req = { .intent = intent };
+    return azr_pick_slot(ctx, &req, azr_key_slot(key, key_len), node_index);
 }
 
 AZR_EXTERN azr_code azr_pick(azr_ctx *ctx, azr_intent intent,

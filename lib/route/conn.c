@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "command_state.h"
 #include "route.h"
 #include "../core/generation.h"
 #include "../topology/topology.h"
@@ -35,15 +34,6 @@
 /* Idle connections kept per node. */
 #define AZR_POOL_IDLE_MAX 8
 
-struct azr_conn {
-    azr_ctx *ctx;
-    size_t node;
-    void *tconn;       /* the transport's connection */
-    unsigned attempt;  /* attempt number it was picked for */
-    int broken;        /* a transport call failed: close, never pool */
-    int pick_pending;  /* picked by the chain, no outcome reported yet */
-    azr_conn_state state; /* what the commands run did to it */
-};
 
 typedef struct azr_pool_slot {
     _Alignas(AZR_CACHE_LINE) pthread_mutex_t lock;
@@ -227,7 +217,7 @@ static azr_code node_error(const azr_ctx *ctx, size_t node, azr_code code,
 }
 
 /* The error of a request on a context without a transport plugin. */
-static azr_code no_transport(char *errbuf)
+azr_code azr__no_transport(char *errbuf)
 {
     return azr__set_err(errbuf, AZR_E_NO_TRANSPORT, "no transport "
                         "configured ([azroute] transport = resp_tls)");
@@ -235,9 +225,37 @@ static azr_code no_transport(char *errbuf)
 
 /* ---- connections ---- */
 
+/* Cluster mode: READONLY on every new connection, so that a replica
+ * serves reads of its shard's slots instead of redirecting them (a
+ * primary accepts it and is unaffected; a node's role may change while
+ * the connection waits in the pool). A refusal closes the connection. */
+static azr_code send_readonly(azr_ctx *ctx, size_t node, void *tconn,
+                              azr_transport_result *res)
+{
+    static const char *const argv[] = { "READONLY" };
+    const azr_command cmd = { .argc = 1, .argv = argv };
+    azr_reply *reply = NULL;
+    azr_transport_result r2 = { .struct_size = sizeof r2 };
+    int rc = transport_ops(ctx)->command(tconn, &cmd, &reply, &r2);
+    azr__counters_bytes(ctx->counters, node, r2.bytes_sent,
+                        r2.bytes_received);
+    azr_code code = transport_code(rc, &r2);
+    if (code == AZR_OK && (reply == NULL || reply->type != AZR_REPLY_STATUS)) {
+        azr__plugin_error_reset();
+        code = AZR_E_SERVER_REPLY;
+        r2.status = AZR_STATUS_ERROR_REPLY;
+    }
+    azr_reply_free(reply);
+    if (code != AZR_OK) {
+        res->status = r2.status;
+        transport_ops(ctx)->close(tconn);
+    }
+    return code;
+}
+
 /* A connection to `node`: from the pool, else a new one. A connect failure
  * is reported to the policies. */
-static azr_code conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
+azr_code azr__conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
                          azr_conn **connp, char *errbuf)
 {
     azr_conn *c = pool_take(ctx, node);
@@ -259,6 +277,8 @@ static azr_code conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
     azr__counters_bytes(ctx->counters, node, res.bytes_sent,
                         res.bytes_received);
     azr_code code = transport_code(rc, &res);
+    if (code == AZR_OK && ctx->moved != NULL)
+        code = send_readonly(ctx, node, c->tconn, &res);
     if (code != AZR_OK) {
         free(c);
         azr__chain_observe(ctx, node, 0, res.status, attempt);
@@ -271,12 +291,12 @@ static azr_code conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
     return AZR_OK;
 }
 
-static int intent_valid(azr_intent intent)
+int azr__intent_valid(azr_intent intent)
 {
     return intent == AZR_INTENT_READ || intent == AZR_INTENT_WRITE;
 }
 
-static int command_valid(const azr_command *cmd)
+int azr__command_valid(const azr_command *cmd)
 {
     if (cmd == NULL || cmd->argc == 0 || cmd->argv == NULL)
         return 0;
@@ -292,19 +312,19 @@ AZR_EXTERN azr_code azr_connect(azr_ctx *ctx, azr_intent intent,
 {
     if (errbuf != NULL)
         errbuf[0] = '\0';
-    if (ctx == NULL || connp == NULL || !intent_valid(intent))
+    if (ctx == NULL || connp == NULL || !azr__intent_valid(intent))
         return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
                             "azr_connect: invalid argument");
     *connp = NULL;
     if (ctx->transport == NULL)
-        return no_transport(errbuf);
+        return azr__no_transport(errbuf);
 
     azr_route r;
     azr__route_init(ctx, &r);
     size_t node;
     azr_code rc;
     while ((rc = azr__route_next(ctx, intent, &r, &node, errbuf)) == AZR_OK) {
-        rc = conn_get(ctx, node, (unsigned)r.n_tried, connp, errbuf);
+        rc = azr__conn_get(ctx, node, (unsigned)r.n_tried, connp, errbuf);
         if (rc == AZR_OK) {
             (*connp)->pick_pending = 1;
             if (errbuf != NULL)
@@ -333,8 +353,8 @@ AZR_EXTERN azr_code azr_connect_node(azr_ctx *ctx, size_t node_index,
         return azr__set_err(errbuf, AZR_E_NOT_FOUND, "no node with index "
                             "%zu (the table has %zu)", node_index, n_nodes);
     if (ctx->transport == NULL)
-        return no_transport(errbuf);
-    return conn_get(ctx, node_index, 0, connp, errbuf);
+        return azr__no_transport(errbuf);
+    return azr__conn_get(ctx, node_index, 0, connp, errbuf);
 }
 
 AZR_EXTERN size_t azr_conn_node(const azr_conn *conn)
@@ -342,7 +362,7 @@ AZR_EXTERN size_t azr_conn_node(const azr_conn *conn)
     return conn != NULL ? conn->node : (size_t)-1;
 }
 
-static int is_error(const azr_reply *r)
+int azr__reply_is_error(const azr_reply *r)
 {
     return r != NULL &&
            (r->type == AZR_REPLY_ERROR || r->type == AZR_REPLY_BLOB_ERROR);
@@ -350,9 +370,9 @@ static int is_error(const azr_reply *r)
 
 /* A write refused because its node is no longer the primary: it was not
  * applied, so it may go to the new primary. */
-static int is_readonly(const azr_reply *r)
+int azr__reply_is_readonly(const azr_reply *r)
 {
-    return is_error(r) && r->str != NULL &&
+    return azr__reply_is_error(r) && r->str != NULL &&
            (strncmp(r->str, "READONLY", 8) == 0 ||
             strncmp(r->str, "MASTERDOWN", 10) == 0);
 }
@@ -369,15 +389,10 @@ static int (*timed_op(const azr_transport_ops *ops))(void *, size_t,
     return ops->pipeline_timed;
 }
 
-/* How one run of commands is carried out. */
-typedef struct run_opts {
-    unsigned timeout_ms; /* 0: the transport's command timeout */
-    unsigned flags;      /* AZR_EXEC_BLOCKING */
-} run_opts;
 
 /* Runs n commands on the connection, measures and reports the outcome
  * (see AZR_EXEC_BLOCKING for what a blocking run reports). */
-static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
+azr_code azr__conn_run(azr_conn *c, size_t n, const azr_command *cmds,
                          azr_reply **replies, const run_opts *opts,
                          char *errbuf)
 {
@@ -441,11 +456,11 @@ static azr_code conn_run(azr_conn *c, size_t n, const azr_command *cmds,
     }
     azr_status status = AZR_STATUS_OK;
     for (size_t i = 0; i < n; i++) {
-        if (is_error(replies[i]))
+        if (azr__reply_is_error(replies[i]))
             status = AZR_STATUS_ERROR_REPLY;
         /* A former primary: whoever runs the command, the table is stale
          * (azr_exec also retries it on the new primary). */
-        if (is_readonly(replies[i]))
+        if (azr__reply_is_readonly(replies[i]))
             azr__topology_kick(ctx, "a write was refused with READONLY");
         azr__conn_state_apply(&c->state, azr__command_effect(&cmds[i]));
     }
@@ -466,12 +481,12 @@ AZR_EXTERN azr_code azr_conn_command(azr_conn *conn, const azr_command *cmd,
 {
     if (reply != NULL)
         *reply = NULL;
-    if (conn == NULL || reply == NULL || !command_valid(cmd))
+    if (conn == NULL || reply == NULL || !azr__command_valid(cmd))
         return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
                             "azr_conn_command: invalid argument (a NULL "
                             "handle or an empty command)");
     const run_opts defaults = { 0 };
-    return conn_run(conn, 1, cmd, reply, &defaults, errbuf);
+    return azr__conn_run(conn, 1, cmd, reply, &defaults, errbuf);
 }
 
 AZR_EXTERN azr_code azr_conn_pipeline(azr_conn *conn, size_t n,
@@ -484,7 +499,7 @@ AZR_EXTERN azr_code azr_conn_pipeline(azr_conn *conn, size_t n,
                             "azr_conn_pipeline: invalid argument");
     for (size_t i = 0; i < n; i++) {
         replies[i] = NULL;
-        if (!command_valid(&cmds[i]))
+        if (!azr__command_valid(&cmds[i]))
             return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
                                 "azr_conn_pipeline: command %zu is empty",
                                 i);
@@ -495,7 +510,7 @@ AZR_EXTERN azr_code azr_conn_pipeline(azr_conn *conn, size_t n,
         return AZR_OK;
     }
     const run_opts defaults = { 0 };
-    return conn_run(conn, n, cmds, replies, &defaults, errbuf);
+    return azr__conn_run(conn, n, cmds, replies, &defaults, errbuf);
 }
 
 AZR_EXTERN void azr_conn_close(azr_conn *conn)
@@ -514,140 +529,3 @@ AZR_EXTERN void azr_conn_close(azr_conn *conn)
     free(conn);
 }
 
-/* The error for a command azr_exec must not run on a pooled connection. */
-static azr_code refuse_stateful(const azr_command *cmd, char *errbuf)
-{
-    char name[72];
-    azr__command_name(cmd, name, sizeof name);
-    return azr__set_err(errbuf, AZR_E_UNSUPPORTED, "%s changes the state "
-                        "of its connection, which azr_exec shares through "
-                        "the pool: run it on a connection of your own "
-                        "(azr_connect + azr_conn_command)", name);
-}
-
-/* Live topology, a write that found no primary or was refused by a former
- * one: asks for a discovery and waits, up to [topology] failover_wait_ms
- * over the whole request, for a new table. 1: try again. */
-static int await_new_table(azr_ctx *ctx, uint64_t *deadline,
-                           const char *why)
-{
-    if (ctx->topology == NULL)
-        return 0;
-    uint64_t seen = azr_topology_generation(ctx);
-    azr__topology_kick(ctx, why);
-    if (*deadline == 0)
-        *deadline = azr__ctx_now_ns(ctx) +
-                    (uint64_t)azr__topology_failover_wait_ms(ctx) * 1000000u;
-    return azr__topology_wait(ctx, seen, *deadline);
-}
-
-/* The request loop of azr_exec (see its contract in azroute.h). */
-static azr_code exec_routed(azr_ctx *ctx, azr_intent intent,
-                            const azr_command *cmd, azr_reply **reply,
-                            size_t *node_index, const run_opts *opts,
-                            char *errbuf)
-{
-    azr_route r;
-    azr__route_init(ctx, &r);
-    size_t node;
-    azr_code rc;
-    uint64_t deadline = 0;
-    for (;;) {
-        rc = azr__route_next(ctx, intent, &r, &node, errbuf);
-        /* No primary left to try (none in the table, or the ones tried
-         * could not be reached), attempts left: wait for the group to
-         * elect one. */
-        if (rc != AZR_OK && intent == AZR_INTENT_WRITE &&
-            r.spent + r.n_tried < r.max &&
-            (rc == AZR_E_NO_NODE || r.n_tried > 0 || r.spent > 0) &&
-            await_new_table(ctx, &deadline, "a write found no primary")) {
-            /* the new table may hold the primary tried already */
-            azr__route_new_table(&r);
-            continue;
-        }
-        if (rc != AZR_OK)
-            return rc;
-        azr_conn *conn = NULL;
-        rc = conn_get(ctx, node, r.spent + (unsigned)r.n_tried, &conn,
-                      errbuf);
-        if (rc == AZR_OK) {
-            rc = conn_run(conn, 1, cmd, reply, opts, errbuf);
-            azr_conn_close(conn); /* pooled, or closed if it failed */
-            if (rc == AZR_OK && intent == AZR_INTENT_WRITE &&
-                is_readonly(*reply) && r.spent + r.n_tried + 1 < r.max &&
-                await_new_table(ctx, &deadline, "a write was refused with "
-                                "READONLY")) {
-                azr_reply_free(*reply);
-                *reply = NULL;
-                r.tried[r.n_tried++] = node;
-                continue;
-            }
-            if (rc == AZR_OK) {
-                if (node_index != NULL)
-                    *node_index = node;
-                return AZR_OK;
-            }
-            /* The write may have been applied before the failure: running
-             * it again elsewhere could apply it twice. */
-            if (intent == AZR_INTENT_WRITE) {
-                azr__topology_kick(ctx, "a write to the primary failed");
-                return rc;
-            }
-        } else if (intent == AZR_INTENT_WRITE) {
-            azr__topology_kick(ctx, "the primary cannot be reached");
-        }
-        if (rc == AZR_E_NOMEM || rc == AZR_E_PLUGIN ||
-            rc == AZR_E_INVALID_ARGUMENT || rc == AZR_E_UNSUPPORTED)
-            return rc;
-        azr__route_failed(ctx, &r, node, rc, errbuf);
-    }
-}
-
-AZR_EXTERN azr_code azr_exec_ex(azr_ctx *ctx, const azr_exec_options *options,
-                                const azr_command *cmd, azr_reply **reply,
-                                size_t *node_index,
-                                char errbuf[AZR_ERRBUF_SIZE])
-{
-    if (errbuf != NULL)
-        errbuf[0] = '\0';
-    if (reply != NULL)
-        *reply = NULL;
-    azr_intent intent = AZR_INTENT_READ;
-    run_opts opts = { 0 };
-    if (options != NULL) {
-        if (options->struct_size < offsetof(azr_exec_options, intent) +
-                                       sizeof options->intent)
-            return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT, "azr_exec: "
-                                "options.struct_size is not set");
-        intent = options->intent;
-        if (options->struct_size >= offsetof(azr_exec_options, timeout_ms) +
-                                        sizeof options->timeout_ms)
-            opts.timeout_ms = options->timeout_ms;
-        if (options->struct_size >= offsetof(azr_exec_options, flags) +
-                                        sizeof options->flags)
-            opts.flags = options->flags;
-    }
-    if (ctx == NULL || reply == NULL || !intent_valid(intent) ||
-        !command_valid(cmd) || (opts.flags & ~AZR_EXEC_BLOCKING) != 0)
-        return azr__set_err(errbuf, AZR_E_INVALID_ARGUMENT,
-                            "azr_exec: invalid argument (a NULL handle, a "
-                            "bad intent or flag, or an empty command)");
-    if (azr__command_effect(cmd) != AZR_EFFECT_NONE)
-        return refuse_stateful(cmd, errbuf);
-    if (ctx->transport == NULL)
-        return no_transport(errbuf);
-
-    return exec_routed(ctx, intent, cmd, reply, node_index, &opts, errbuf);
-}
-
-AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
-                             const azr_command *cmd, azr_reply **reply,
-                             size_t *node_index,
-                             char errbuf[AZR_ERRBUF_SIZE])
-{
-    const azr_exec_options opts = {
-        .struct_size = sizeof opts,
-        .intent = intent,
-    };
-    return azr_exec_ex(ctx, &opts, cmd, reply, node_index, errbuf);
-}

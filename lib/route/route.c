@@ -21,6 +21,7 @@ static unsigned attempts_of(azr_ctx *ctx)
 void azr__route_init(azr_ctx *ctx, azr_route *r)
 {
     memset(r, 0, sizeof *r);
+    r->slot = AZR_SLOT_NONE;
     r->max = attempts_of(ctx);
     r->last = AZR_E_NO_NODE;
 }
@@ -60,7 +61,7 @@ azr_code azr__route_next(azr_ctx *ctx, azr_intent intent, azr_route *r,
             .excluded = r->tried,
             .n_excluded = r->n_tried,
         };
-        azr_code rc = azr_pick_ex(ctx, &req, node);
+        azr_code rc = azr_pick_slot(ctx, &req, r->slot, node);
         if (rc == AZR_OK)
             return AZR_OK;
         if (r->n_tried == 0 && r->spent == 0)

@@ -33,56 +33,71 @@ static void temp_entry(azr_node_entry *e, const azr_found *f,
     e->tls_name = names[1];
 }
 
+azr_code azr__discovery_ask(azr_ctx *ctx, const azr_found *f, size_t n,
+                            const azr_command *cmds, azr_reply **replies,
+                            char *errbuf)
+{
+    const azr_transport_ops *ops = ctx->transport->desc->transport;
+    azr_node_entry e;
+    char names[2][AZR_DISC_HOST_MAX];
+    temp_entry(&e, f, names);
+    for (size_t k = 0; k < n; k++)
+        replies[k] = NULL;
+    azr_transport_result res = { .struct_size = sizeof res };
+    void *conn = NULL;
+    azr__plugin_error_reset();
+    if (ops->connect(ctx->transport->state, &e.view, &conn, &res) != 0) {
+        azr__log(ctx, AZR_LOG_INFO, "topology: %s:%u not reachable: %s",
+                 f->host, f->port, azr__plugin_error_message());
+        return AZR_E_CONNECT;
+    }
+    int rc = 0;
+    if (ops->pipeline != NULL && n > 1)
+        rc = ops->pipeline(conn, n, cmds, replies, &res);
+    else
+        for (size_t k = 0; k < n && rc == 0; k++)
+            rc = ops->command(conn, &cmds[k], &replies[k], &res);
+    azr_code code = AZR_OK;
+    if (rc != 0 && azr__code_from_plugin(rc) == AZR_E_PROTOCOL) {
+        code = azr__set_err(errbuf, AZR_E_PROTOCOL, "%s:%u: %s failed: %s",
+                            f->host, f->port, cmds[0].argv[0],
+                            azr__plugin_error_message());
+    } else if (rc != 0) {
+        /* timed out or dropped: as good as unreachable */
+        azr__log(ctx, AZR_LOG_INFO, "topology: %s:%u did not answer: %s",
+                 f->host, f->port, azr__plugin_error_message());
+        code = AZR_E_CONNECT;
+    }
+    if (code != AZR_OK)
+        for (size_t k = 0; k < n; k++) {
+            azr_reply_free(replies[k]);
+            replies[k] = NULL;
+        }
+    ops->close(conn);
+    return code;
+}
+
 /* Asks found[i] for ROLE and INFO server. A server that cannot be reached
  * is left unanswered (not an error: it may be the primary that failed);
  * one that answers nonsense is an error. */
 static azr_code query(azr_ctx *ctx, azr_discovery *d, size_t i,
                       char *errbuf)
 {
-    const azr_transport_ops *ops = ctx->transport->desc->transport;
-    azr_node_entry e;
-    char names[2][AZR_DISC_HOST_MAX];
-    temp_entry(&e, &d->found[i], names);
-    azr_transport_result res = { .struct_size = sizeof res };
-    void *conn = NULL;
-    azr__plugin_error_reset();
-    if (ops->connect(ctx->transport->state, &e.view, &conn, &res) != 0) {
-        azr__log(ctx, AZR_LOG_INFO, "topology: %s:%u not reachable: %s",
-                 d->found[i].host, d->found[i].port,
-                 azr__plugin_error_message());
-        return AZR_OK;
-    }
     static const char *const role_argv[] = { "ROLE" };
     static const char *const info_argv[] = { "INFO", "server" };
     const azr_command cmds[2] = {
         { .argc = 1, .argv = role_argv },
         { .argc = 2, .argv = info_argv },
     };
-    azr_reply *replies[2] = { NULL, NULL };
-    int rc;
-    if (ops->pipeline != NULL) {
-        rc = ops->pipeline(conn, 2, cmds, replies, &res);
-    } else {
-        rc = ops->command(conn, &cmds[0], &replies[0], &res);
-        if (rc == 0)
-            rc = ops->command(conn, &cmds[1], &replies[1], &res);
-    }
-    azr_code code = AZR_OK;
-    if (rc != 0 && azr__code_from_plugin(rc) == AZR_E_PROTOCOL) {
-        code = azr__set_err(errbuf, AZR_E_PROTOCOL, "%s:%u: ROLE/INFO "
-                            "failed: %s", d->found[i].host, d->found[i].port,
-                            azr__plugin_error_message());
-    } else if (rc != 0) {
-        /* timed out or dropped: as good as unreachable */
-        azr__log(ctx, AZR_LOG_INFO, "topology: %s:%u did not answer: %s",
-                 d->found[i].host, d->found[i].port,
-                 azr__plugin_error_message());
-    } else {
+    azr_reply *replies[2];
+    azr_code code = azr__discovery_ask(ctx, &d->found[i], 2, cmds, replies,
+                                       errbuf);
+    if (code == AZR_E_CONNECT)
+        return AZR_OK;
+    if (code == AZR_OK)
         code = azr__discovery_parse(d, i, replies[0], replies[1], errbuf);
-    }
     azr_reply_free(replies[0]);
     azr_reply_free(replies[1]);
-    ops->close(conn);
     return code;
 }
 
@@ -94,7 +109,9 @@ azr_code azr__discover_replication(azr_ctx *ctx, const azr_seed *seeds,
     out->primary = SIZE_MAX;
     for (size_t i = 0; i < n_seeds; i++)
         if (azr__discovery_add(out, seeds[i].host, seeds[i].port,
-                               seeds[i].host) == NULL) {
+                               seeds[i].tls_name != NULL
+                                   ? seeds[i].tls_name
+                                   : seeds[i].host) == NULL) {
             azr__discovery_free(out);
             return azr__set_err(errbuf, AZR_E_NOMEM, "more than %d seeds "
                                 "and nodes, or out of memory",

@@ -35,6 +35,8 @@ typedef struct azr_found {
 typedef struct azr_seed {
     const char *host;
     unsigned port;
+    const char *tls_name;   /* the name its certificate is verified
+                               against; NULL: host */
 } azr_seed;
 
 typedef struct azr_discovery {
@@ -60,6 +62,33 @@ azr_code azr__discover_replication(azr_ctx *ctx, const azr_seed *seeds,
                                    size_t n_seeds, azr_discovery *out,
                                    char *errbuf);
 
+/* Sends the n commands to f's server (verified against f->tls_name) on a
+ * connection of its own, closed after, and takes the replies (the caller
+ * frees them). AZR_E_CONNECT when the server cannot be reached or does
+ * not answer (logged at INFO: not a failure of discovery by itself);
+ * AZR_E_PROTOCOL, with errbuf naming the server, when it answers
+ * something that is not RESP. On failure every reply is NULL. */
+azr_code azr__discovery_ask(azr_ctx *ctx, const azr_found *f, size_t n,
+                            const azr_command *cmds, azr_reply **replies,
+                            char *errbuf);
+
+/*
+ * discover_cluster.c: a Valkey/Redis Cluster. Asks the seeds in turn
+ * for CLUSTER SHARDS (CLUSTER SLOTS where that is unknown) until one
+ * answers, then every node of the map for INFO server (its
+ * availability_zone). out->found[] holds the map's nodes in its order
+ * (shard by shard; found[i].role is primary for each shard's primary,
+ * answered 0 for a node that could not be asked), `map` the shards. A
+ * node is verified against the host name it reports, else against the
+ * host of the seed the map came from. Fails when no seed answers, a seed
+ * is not a cluster node, or a reply is malformed (errbuf says which
+ * server and what). Caller frees both.
+ */
+struct azr_slotmap;
+azr_code azr__discover_cluster(azr_ctx *ctx, const azr_seed *seeds,
+                               size_t n_seeds, azr_discovery *out,
+                               struct azr_slotmap *map, char *errbuf);
+
 /* discover_parse.c: the I/O-free part. */
 
 /* Adds host:port (once; an existing entry is returned) with the name its
@@ -73,6 +102,11 @@ azr_found *azr__discovery_add(azr_discovery *d, const char *host,
 azr_code azr__discovery_parse(azr_discovery *d, size_t i,
                               const azr_reply *role, const azr_reply *info,
                               char *errbuf);
+
+/* Takes the availability_zone of an INFO server reply into f->az ("" if
+ * none); a malformed one is an error naming the server. */
+azr_code azr__discovery_parse_az(azr_found *f, const azr_reply *info,
+                                 char *errbuf);
 
 /* Decides the primary once every server was asked (d->primary). */
 void azr__discovery_decide(azr_discovery *d);

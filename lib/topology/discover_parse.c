@@ -212,6 +212,12 @@ static azr_code parse_role(azr_discovery *d, size_t self,
                         f->port, kind);
 }
 
+azr_code azr__discovery_parse_az(azr_found *f, const azr_reply *info,
+                                 char *errbuf)
+{
+    return parse_info(info, f, errbuf);
+}
+
 azr_code azr__discovery_parse(azr_discovery *d, size_t i,
                               const azr_reply *role, const azr_reply *info,
                               char *errbuf)

@@ -17,6 +17,7 @@
 
 #include "discover.h"
 #include "topology.h"
+#include "../cluster/cluster.h"
 #include "topology_priv.h"
 #include "../core/generation.h"
 
@@ -95,6 +96,49 @@ static size_t specs_from(azr_ctx *ctx, const azr_config *cfg,
     return n;
 }
 
+/* Cluster: specs[] (room for d->n_found) for the nodes of the map that
+ * have not failed, each with its shard, and shards[] (map->n_shards) for
+ * the shards; their ranges point into the map. */
+static size_t cluster_specs(azr_ctx *ctx, const azr_config *cfg,
+                            const azr_discovery *d, const azr_slotmap *map,
+                            azr_node_spec *specs, azr_shard_spec *shards)
+{
+    size_t n = 0, f = 0;
+    for (size_t k = 0; k < map->n_shards; k++) {
+        const azr_cl_shard *sh = &map->shards[k];
+        /* The shard is known by its primary's id; while it has none, by
+         * the failed primary's, else by its first node's. */
+        size_t named = sh->primary;
+        for (size_t j = 0; j < sh->n_nodes && named == SIZE_MAX; j++)
+            if (sh->nodes[j].primary)
+                named = j;
+        shards[k] = (azr_shard_spec){
+            .id = sh->n_nodes > 0
+                      ? sh->nodes[named != SIZE_MAX ? named : 0].id : "",
+            .ranges = sh->ranges,
+            .n_ranges = sh->n_ranges,
+        };
+        for (size_t j = 0; j < sh->n_nodes; j++, f++) {
+            if (sh->nodes[j].failed)
+                continue;
+            const azr_found *fd = &d->found[f];
+            const azr_cfg_node *hint = hint_for(cfg, fd->host, fd->port);
+            azr_node_spec *s = &specs[n++];
+            memset(s, 0, sizeof *s);
+            s->id = hint != NULL ? hint->id : NULL;
+            s->host = fd->host;
+            s->port = fd->port;
+            s->role = fd->role;
+            s->weight = hint != NULL ? hint->weight : 1;
+            s->priority = hint != NULL ? hint->priority : 0;
+            s->tls_name = fd->tls_name;
+            s->shard = k;
+            resolve_az(ctx, cfg, fd, hint, s);
+        }
+    }
+    return n;
+}
+
 static const char *source_name(unsigned char source)
 {
     switch (source) {
@@ -116,11 +160,21 @@ static void log_changes(azr_ctx *ctx, const azr_gen *a, const azr_gen *b,
     for (size_t i = 0; i < b->n_nodes; i++)
         if (b->present[i] && b->views[i].role == AZR_ROLE_PRIMARY)
             new_primary = b->views[i].id;
-    azr__log(ctx, AZR_LOG_INFO, "topology: table %llu (%s): %zu nodes, "
-             "primary %s%s%s", (unsigned long long)number, why,
-             b->n_members, old_primary, strcmp(old_primary, new_primary)
-             ? " -> " : "", strcmp(old_primary, new_primary) ? new_primary
-                                                             : "");
+    if (b->slot_shard != NULL) {
+        size_t covered = 0;
+        for (size_t s = 0; s < AZR_SLOT_COUNT; s++)
+            covered += b->slot_shard[s] != AZR_NO_SHARD;
+        azr__log(ctx, AZR_LOG_INFO, "topology: table %llu (%s): %zu nodes, "
+                 "%zu shards, %zu of %u slots served",
+                 (unsigned long long)number, why, b->n_members, b->n_shards,
+                 covered, AZR_SLOT_COUNT);
+    } else {
+        azr__log(ctx, AZR_LOG_INFO, "topology: table %llu (%s): %zu nodes, "
+                 "primary %s%s%s", (unsigned long long)number, why,
+                 b->n_members, old_primary,
+                 strcmp(old_primary, new_primary) ? " -> " : "",
+                 strcmp(old_primary, new_primary) ? new_primary : "");
+    }
     for (size_t i = 0; i < b->n_nodes; i++) {
         int was = a != NULL && i < a->n_nodes && a->present[i];
         const azr_node_view *v = &b->views[i];
@@ -142,8 +196,8 @@ static void log_changes(azr_ctx *ctx, const azr_gen *a, const azr_gen *b,
 /* Seeds: [topology] seeds, else the [node] sections; then the nodes of
  * the current table, so that the group stays reachable when the seeds go
  * away. */
-static azr_seed *seeds_of(const azr_config *cfg, const azr_gen *cur,
-                          size_t *n)
+static azr_seed *seeds_of(const azr_ctx *ctx, const azr_config *cfg,
+                          const azr_gen *cur, size_t *n)
 {
     size_t cap = cfg->n_seeds + cfg->n_nodes + (cur ? cur->n_members : 0);
     azr_seed *s = calloc(cap > 0 ? cap : 1, sizeof *s);
@@ -151,39 +205,106 @@ static azr_seed *seeds_of(const azr_config *cfg, const azr_gen *cur,
         return NULL;
     *n = 0;
     for (size_t i = 0; i < cfg->n_seeds; i++)
-        s[(*n)++] = (azr_seed){ cfg->seeds[i].host, cfg->seeds[i].port };
+        s[(*n)++] = (azr_seed){ cfg->seeds[i].host, cfg->seeds[i].port,
+                                NULL };
     if (cfg->n_seeds == 0)
         for (size_t i = 0; i < cfg->n_nodes; i++)
-            s[(*n)++] = (azr_seed){ cfg->nodes[i].host, cfg->nodes[i].port };
+            s[(*n)++] = (azr_seed){ cfg->nodes[i].host, cfg->nodes[i].port,
+                                    NULL };
     for (size_t i = 0; cur != NULL && i < cur->n_members; i++)
-        s[(*n)++] = (azr_seed){ cur->members[i]->host, cur->members[i]->port };
+        s[(*n)++] = (azr_seed){
+            cur->members[i]->host, cur->members[i]->port,
+            ctx->entries[cur->members[i]->index]->tls_name };
     return s;
+}
+
+/* What discovery found, as specs for a table. */
+typedef struct found_table {
+    azr_discovery d;
+    azr_slotmap map;          /* cluster */
+    azr_node_spec *specs;
+    size_t n;
+    azr_shard_spec *shards;   /* cluster */
+    size_t n_shards;
+} found_table;
+
+static void found_free(found_table *t)
+{
+    free(t->specs);
+    free(t->shards);
+    azr__discovery_free(&t->d);
+    azr__slotmap_free(&t->map);
+}
+
+static azr_code discover(azr_ctx *ctx, const azr_config *cfg,
+                         const azr_gen *cur, found_table *t, char *errbuf)
+{
+    memset(t, 0, sizeof *t);
+    size_t n_seeds = 0;
+    azr_seed *seeds = seeds_of(ctx, cfg, cur, &n_seeds);
+    if (seeds == NULL)
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    int cluster = cfg->topo_mode == AZR_TOPO_CLUSTER;
+    azr_code rc = cluster ? azr__discover_cluster(ctx, seeds, n_seeds,
+                                                  &t->d, &t->map, errbuf)
+                          : azr__discover_replication(ctx, seeds, n_seeds,
+                                                      &t->d, errbuf);
+    free(seeds);
+    if (rc != AZR_OK)
+        return rc;
+    t->specs = calloc(t->d.n_found > 0 ? t->d.n_found : 1,
+                      sizeof *t->specs);
+    t->shards = calloc(t->map.n_shards > 0 ? t->map.n_shards : 1,
+                       sizeof *t->shards);
+    if (t->specs == NULL || t->shards == NULL) {
+        found_free(t);
+        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    }
+    if (cluster) {
+        t->n = cluster_specs(ctx, cfg, &t->d, &t->map, t->specs, t->shards);
+        t->n_shards = t->map.n_shards;
+    } else {
+        t->n = specs_from(ctx, cfg, &t->d, t->specs);
+    }
+    return AZR_OK;
+}
+
+/* The table `t` describes under cfg, or NULL (rc AZR_OK) when `cur` is
+ * that table already. Caller holds gen_lock. */
+static azr_code build(azr_ctx *ctx, azr_cfg_ref *cfg, const found_table *t,
+                      const azr_gen *cur, int force, azr_gen **next,
+                      char *errbuf)
+{
+    int cluster = cfg->cfg->topo_mode == AZR_TOPO_CLUSTER;
+    *next = NULL;
+    if (!force && cur != NULL &&
+        azr__gen_same_table(cur, t->specs, t->n, ctx) &&
+        (!cluster || azr__gen_same_shards(cur, t->shards, t->n_shards,
+                                          t->specs, t->n, ctx)))
+        return AZR_OK;
+    azr_code rc = azr__gen_build(ctx, cfg, t->specs, t->n, cur, next,
+                                 errbuf);
+    if (rc == AZR_OK && cluster)
+        rc = azr__gen_set_shards(ctx, *next, t->shards, t->n_shards,
+                                 t->specs, t->n, errbuf);
+    if (rc != AZR_OK && *next != NULL) {
+        azr__gen_free(ctx, *next);
+        *next = NULL;
+    }
+    return rc;
 }
 
 azr_code azr__topology_swap(azr_ctx *ctx, azr_cfg_ref *cfg, const char *why,
                             int force, char *errbuf)
 {
     azr_gen *cur = atomic_load_explicit(&ctx->gen, memory_order_acquire);
-    size_t n_seeds = 0;
-    azr_seed *seeds = seeds_of(cfg->cfg, cur, &n_seeds);
-    if (seeds == NULL)
-        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
-    azr_discovery d;
-    azr_code rc = azr__discover_replication(ctx, seeds, n_seeds, &d, errbuf);
-    free(seeds);
+    found_table t;
+    azr_code rc = discover(ctx, cfg->cfg, cur, &t, errbuf);
     if (rc != AZR_OK)
         return rc;
-    azr_node_spec *specs = calloc(d.n_found > 0 ? d.n_found : 1,
-                                  sizeof *specs);
-    if (specs == NULL) {
-        azr__discovery_free(&d);
-        return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
-    }
-    size_t n = specs_from(ctx, cfg->cfg, &d, specs);
     pthread_mutex_lock(&ctx->gen_lock);
     azr_gen *next = NULL;
-    if (force || cur == NULL || !azr__gen_same_table(cur, specs, n, ctx))
-        rc = azr__gen_build(ctx, cfg, specs, n, cur, &next, errbuf);
+    rc = build(ctx, cfg, &t, cur, force, &next, errbuf);
     /* Everything that reads the old table happens before the swap, which
      * may free it. */
     size_t *left = NULL, n_left = 0;
@@ -200,8 +321,7 @@ azr_code azr__topology_swap(azr_ctx *ctx, azr_cfg_ref *cfg, const char *why,
     for (size_t k = 0; k < n_left; k++)
         azr__pool_drain(ctx, left[k]);
     free(left);
-    free(specs);
-    azr__discovery_free(&d);
+    found_free(&t);
     return rc;
 }
 
@@ -415,9 +535,15 @@ unsigned azr__topology_failover_wait_ms(azr_ctx *ctx)
 azr_code azr__topology_open(azr_ctx *ctx, char *errbuf)
 {
     if (ctx->transport == NULL)
-        return azr__set_err(errbuf, AZR_E_NO_TRANSPORT, "%s: mode = "
-                            "replication needs a transport", ctx->cfg->path);
+        return azr__set_err(errbuf, AZR_E_NO_TRANSPORT, "%s: mode = %s "
+                            "needs a transport", ctx->cfg->path,
+                            azr_topology_mode_name(ctx));
     pthread_once(&atfork_once, register_atfork);
+    if (ctx->cfg->topo_mode == AZR_TOPO_CLUSTER) {
+        ctx->moved = calloc(AZR_SLOT_COUNT, sizeof *ctx->moved);
+        if (ctx->moved == NULL)
+            return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
+    }
     struct azr_topology *t = calloc(1, sizeof *t);
     if (t == NULL)
         return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
@@ -460,8 +586,7 @@ AZR_EXTERN const char *azr_topology_mode_name(const azr_ctx *ctx)
 {
     if (ctx == NULL)
         return NULL;
-    return ctx->cfg->topo_mode == AZR_TOPO_REPLICATION ? "replication"
-                                                        : "static";
+    return azr__cfg_topo_mode_name(ctx->cfg->topo_mode);
 }
 
 AZR_EXTERN uint64_t azr_topology_generation(const azr_ctx *ctx)
