@@ -29,8 +29,12 @@
 #                           CLUSTER NODES, one line per live node:
 #                             MEMBER PORT ROLE SHARD NODE_ID SLOTS
 #                           ROLE primary|replica; SHARD 1..S, the shards
-#                           numbered by their lowest slot; SLOTS the
-#                           primary's ranges (first-last,...) or "-"
+#                           numbered by their lowest slot in the first
+#                           layout, and each keeping its number after (a
+#                           shard is its members: the number of its
+#                           primary's, else of a replica's, in
+#                           $RH_DIR/NAME.shardmap); SLOTS the primary's
+#                           ranges (first-last,...) or "-"
 #   ch_primary NAME SHARD   prints the member that is SHARD's primary
 #   ch_replicas NAME SHARD  prints SHARD's replicas, by member number
 #   ch_node_id NAME MEMBER  prints MEMBER's cluster node id
@@ -41,8 +45,9 @@
 #                           member number) in AZ_REPLICA... in turn
 #   ch_kill MEMBER          SIGKILL; later waits leave it out
 #   ch_wait_synced NAME [SECONDS]
-#                           waits (default 10 s) until every replica's
-#                           offset equals its primary's master_repl_offset
+#                           waits (default 10 s) until every replica has
+#                           processed its primary's replication stream up
+#                           to the primary's offset when the call began
 #   ch_cli ARGS...          redis-cli over TLS (ca.crt), bounded (120 s),
 #                           for --cluster commands: ch_cli --cluster
 #                           reshard 127.0.0.1:PORT ...
@@ -238,7 +243,9 @@ ch_layout() {
     done
     rh_cli "$ch_from" CLUSTER NODES | tr -d '\r' > "$RH_DIR/$ch_lname.cnodes" ||
         { echo "FAIL: ch_layout: CLUSTER NODES from $ch_from"; return 1; }
-    awk '
+    ch_lmap="$RH_DIR/$ch_lname.shardmap"
+    [ -s "$ch_lmap" ] || ch_lmap=""
+    awk -v mapfile="$ch_lmap" '
         NR == FNR { member[$1] = $2; next }
         $3 ~ /(^|,)fail/ { next }
         {
@@ -259,18 +266,30 @@ ch_layout() {
             name[$1] = m; mport[$1] = port; sl[$1] = (slots == "" ? "-" : slots)
         }
         END {
-            # primaries with slots, by lowest slot: shards 1..S
+            # primaries with slots
             n = 0
             for (id in role) if (role[id] == "primary" && sl[id] != "-") ids[++n] = id
-            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
-                if (first[ids[j]] < first[ids[i]]) { t = ids[i]; ids[i] = ids[j]; ids[j] = t }
-            for (i = 1; i <= n; i++) shard[ids[i]] = i
+            if (mapfile != "" && (getline l < mapfile) > 0) {
+                # a shard keeps its number: the number its members had
+                do { split(l, f, " "); was[f[1]] = f[2] } while ((getline l < mapfile) > 0)
+                for (id in role) if (name[id] in was) {
+                    p = (role[id] == "primary") ? id : pri[id]
+                    if (!(p in shard) || role[id] == "primary") shard[p] = was[name[id]]
+                }
+            } else {
+                # the first layout: shards 1..S by lowest slot
+                for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+                    if (first[ids[j]] < first[ids[i]]) { t = ids[i]; ids[i] = ids[j]; ids[j] = t }
+                for (i = 1; i <= n; i++) shard[ids[i]] = i
+            }
             for (id in role) {
                 s = (pri[id] in shard) ? shard[pri[id]] : 0
                 print name[id], mport[id], role[id], s, id, sl[id]
             }
         }' "$RH_DIR/$ch_lname.ports" "$RH_DIR/$ch_lname.cnodes" |
         sort -k4,4n -k3,3 -k1,1 > "$RH_DIR/$ch_lname.layout"
+    [ -s "$RH_DIR/$ch_lname.shardmap" ] ||
+        awk '{ print $1, $4 }' "$RH_DIR/$ch_lname.layout" > "$RH_DIR/$ch_lname.shardmap"
 }
 
 ch_primary() {
@@ -315,23 +334,27 @@ ch_kill() {
 ch_wait_synced() {
     ch_sname=$1
     ch_smax=$((${2:-10} * 10))
+    # Each primary's offset now; then every replica of its shard must
+    # have processed at least that much (the offsets grow by themselves:
+    # the primary pings its replicas every second).
+    : > "$RH_DIR/$ch_sname.offsets"
+    for ch_p in $(awk '$3 == "primary" { print $1 }' "$RH_DIR/$ch_sname.layout"); do
+        ch_off=$(rh_cli "$ch_p" INFO replication 2>/dev/null | tr -d '\r' |
+                 sed -n 's/^master_repl_offset://p')
+        [ -n "$ch_off" ] || { echo "FAIL: ch_wait_synced: no offset from $ch_p"; return 1; }
+        awk -v p="$ch_p" -v off="$ch_off" '
+            $1 == p { s = $4 } { r[NR] = $1; role[NR] = $3; sh[NR] = $4 }
+            END { for (i in r) if (role[i] == "replica" && sh[i] == s) print r[i], off }' \
+            "$RH_DIR/$ch_sname.layout" >> "$RH_DIR/$ch_sname.offsets"
+    done
     ch_w=0
     while [ "$ch_w" -lt "$ch_smax" ]; do
         ch_ok=1
-        for ch_p in $(awk '$3 == "primary" { print $1 }' "$RH_DIR/$ch_sname.layout"); do
-            ch_nrepl=$(awk -v p="$ch_p" '
-                $1 == p { s = $4 } { r[NR] = $3; sh[NR] = $4 }
-                END { for (i in r) if (r[i] == "replica" && sh[i] == s) n++; print n + 0 }' \
-                "$RH_DIR/$ch_sname.layout")
-            rh_cli "$ch_p" INFO replication 2>/dev/null | tr -d '\r' |
-                awk -v want="$ch_nrepl" -F'[:,=]' '
-                    /^master_repl_offset:/ { mo = $2 }
-                    /^slave[0-9]+:/ { for (i = 2; i < NF; i++) if ($i == "offset") off[++n] = $(i + 1) }
-                    END {
-                        if (n < want) exit 1
-                        for (i = 1; i <= n; i++) if (off[i] != mo) exit 1
-                    }' || { ch_ok=0; break; }
-        done
+        while read -r ch_r ch_off; do
+            ch_roff=$(rh_cli "$ch_r" INFO replication 2>/dev/null | tr -d '\r' |
+                      sed -n 's/^slave_repl_offset://p')
+            [ -n "$ch_roff" ] && [ "$ch_roff" -ge "$ch_off" ] || { ch_ok=0; break; }
+        done < "$RH_DIR/$ch_sname.offsets"
         [ "$ch_ok" = 1 ] && return 0
         sleep 0.1
         ch_w=$((ch_w + 1))

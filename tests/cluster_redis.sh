@@ -181,7 +181,7 @@ elapsed "b. 10000 keys written and read back; GETs on the same-AZ replicas; pick
 # Keys in every slot (about 3 a slot), so MIGRATE has work and requests
 # meet ASK; the bench's own keys too.
 "$KV" "$CFG" set r 50000 > "$RH_DIR/kv-r.txt" 2>&1 || fail "kv set r: $(cat "$RH_DIR/kv-r.txt")"
-"$KV" "$CFG" set key 1000 > "$RH_DIR/kv-key.txt" 2>&1 || fail "kv set key: $(cat "$RH_DIR/kv-key.txt")"
+"$KV" "$CFG" set key 1000 --width 12 > "$RH_DIR/kv-key.txt" 2>&1 || fail "kv set key: $(cat "$RH_DIR/kv-key.txt")"
 FROM=$(ch_node_id c "$(ch_primary c 1)")
 TO=$(ch_node_id c "$(ch_primary c 2)")
 "$WRITER" "$CFG" "$RH_DIR/w.log" "$RH_DIR/wstop" &
@@ -339,15 +339,18 @@ print("CLUSTER FAILOVER: %d errors; promoted %.0f ms after the command; "
 # SIGKILL: errors only until the election plus 2 s; the window
 late = [l for l in err if float(l[2]) > t_elected + 2000]
 after1 = [l for l in ok if shard(l) == 1 and float(l[2]) > t_kill]
-first1 = min(float(l[2]) for l in after1) if after1 else None
+on_new = [float(l[2]) for l in after1 if l[3].strip() == new1]
+first1 = min(on_new) if on_new else None
 kill_err = [float(l[2]) for l in err if float(l[2]) >= t_kill]
 print("SIGKILL: replica %s elected %.0f ms after the kill; %d errors (last %s); "
-      "first write acknowledged on shard 1 %.1f ms after the kill; "
+      "first write acknowledged by %s %.1f ms after the kill; "
       "unavailability window %.1f ms" % (
         new1, t_elected - t_kill, len(kill_err),
         ("%.1f ms after the kill" % (max(kill_err) - t_kill)) if kill_err else "none",
-        (first1 - t_kill) if first1 else -1,
-        (max(first1, max(kill_err) if kill_err else 0) - t_kill) if first1 else -1))
+        new1, (first1 - t_kill) if first1 else -1,
+        (max([first1] + kill_err) - t_kill) if first1 else -1))
+for l in err[:3]:
+    print("  error: %s (%+.1f ms from the kill)" % (" ".join(l), float(l[2]) - t_kill))
 assert not early, "errors around CLUSTER FAILOVER: %s" % " ".join(early[0])
 assert not late, "errors later than 2 s after the election: %s" % " ".join(late[0])
 assert after1 and after1[-1][3].strip() == new1, \

@@ -110,7 +110,9 @@ rh_init() {
     fi
     RH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/azr-transport.XXXXXX") || exit 99
     trap 'rh_cleanup' EXIT
-    trap 'exit 130' INT TERM
+    # HUP and PIPE too: a test whose output is cut (| head) must still
+    # stop its servers.
+    trap 'exit 130' INT TERM HUP PIPE
 }
 
 # rh_cert NAME SAN DAYS [CA]: a P-256 key and a certificate signed by CA

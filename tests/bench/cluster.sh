@@ -84,7 +84,7 @@ md ""
 
 # --- fill ---------------------------------------------------------------
 t0=$("$WRITER" now)
-"$KV" "$CFG" set key "$FILL" --batch 100 > "$RH_DIR/fill.txt" 2>&1 || die "fill: $(cat "$RH_DIR/fill.txt")"
+"$KV" "$CFG" set key "$FILL" --batch 100 --width 12 > "$RH_DIR/fill.txt" 2>&1 || die "fill: $(cat "$RH_DIR/fill.txt")"
 t1=$("$WRITER" now)
 # redis-benchmark --cluster puts a hash tag of its node in every key: its
 # own SETs fill the keys its GETs read.
