@@ -350,7 +350,7 @@ print("SIGKILL: replica %s elected %.0f ms after the kill; %d errors (last %s); 
         new1, (first1 - t_kill) if first1 else -1,
         (max([first1] + kill_err) - t_kill) if first1 else -1))
 for l in err[:3]:
-    print("  error: %s (%+.1f ms from the kill)" % (" ".join(l), float(l[2]) - t_kill))
+    print("  error: %s (%+.1f ms from the kill)" % (" ".join(l).strip(), float(l[2]) - t_kill))
 assert not early, "errors around CLUSTER FAILOVER: %s" % " ".join(early[0])
 assert not late, "errors later than 2 s after the election: %s" % " ".join(late[0])
 assert after1 and after1[-1][3].strip() == new1, \

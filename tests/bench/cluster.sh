@@ -6,11 +6,12 @@
 # A benchmark, not a test: not in TESTS. It records:
 #   1. the same-AZ share of reads per shard (bench --read --keyspace
 #      100000 --json GET key:__rand_int__, per-node requests by shard)
-#   2. throughput: `azroute bench --keyspace 100000 -P 16 -n NP GET
-#      key:__rand_int__` against `redis-benchmark --tls --cluster -r 100000
-#      -P 16 -t get -n NP` (-c RB_CLIENTS, default 50 as redis-benchmark;
-#      and -c 3, one connection a primary, as a single-threaded peer), in
-#      ROUNDS alternating rounds on the same cluster: medians and ratios
+#   2. throughput: `azroute bench -c T --keyspace 100000 -P 16 -n NP GET
+#      key:__rand_int__` (T in AZ_CLIENTS: threads) against `redis-benchmark
+#      --tls --cluster -c C -r 100000 -P 16 -t get -n NP` (C in RB_CLIENTS:
+#      connections of its one thread; the first, 50, is redis-benchmark's
+#      default and the reference of the ratios), in ROUNDS alternating
+#      rounds on the same cluster: medians and ratios
 #   3. requests redirected per slot moved while `redis-cli --cluster
 #      reshard` moves 1000 slots under a writer (tests/topology/writer)
 #      and a bench loop
@@ -20,8 +21,8 @@
 # and prints a markdown block for RESULTS.md.
 #
 #   tests/bench/cluster.sh BUILDDIR      (from the source tree)
-# Environment: ROUNDS (5), NP (200000), FILL (100000), RB_CLIENTS (50),
-# FAILOVERS (3), KILLS (3).
+# Environment: ROUNDS (5), NP (200000), FILL (100000), RB_CLIENTS ("50 3"),
+# AZ_CLIENTS ("1 2 4"), FAILOVERS (3), KILLS (3).
 set -u
 BUILD=$(cd "${1:?usage: cluster.sh BUILDDIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,7 +36,8 @@ unset AWS_LAMBDA_METADATA_API AWS_LAMBDA_METADATA_TOKEN \
 ROUNDS=${ROUNDS:-5}
 NP=${NP:-200000}
 FILL=${FILL:-100000}
-RB_CLIENTS=${RB_CLIENTS:-50}
+RB_CLIENTS=${RB_CLIENTS:-50 3}
+AZ_CLIENTS=${AZ_CLIENTS:-1 2 4}
 FAILOVERS=${FAILOVERS:-3}
 KILLS=${KILLS:-3}
 AZROUTE="$BUILD/tools/azroute"
@@ -76,7 +78,7 @@ OUT="$RH_DIR/results.md"
 md() { echo "$*" >> "$OUT"; }
 
 md "Date: $(date -u '+%Y-%m-%d %H:%M') UTC. Command: \`tests/bench/cluster.sh BUILDDIR\`"
-md "(ROUNDS=$ROUNDS NP=$NP FILL=$FILL RB_CLIENTS=$RB_CLIENTS), commit"
+md "(ROUNDS=$ROUNDS NP=$NP FILL=$FILL RB_CLIENTS=\"$RB_CLIENTS\" AZ_CLIENTS=\"$AZ_CLIENTS\"), commit"
 md "$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?'). $("$RH_REDIS" --version | cut -d' ' -f1-3),"
 md "9 TLS nodes on loopback (3 shards x (1 primary + 2 replicas)), caller in use1-az2."
 md "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
@@ -136,38 +138,56 @@ rb() { # CLIENTS -> rps
         -c "$1" -r "$FILL" -P 16 -t get -n "$NP" --csv 2>/dev/null |
         awk -F'","' '/^"GET"/ { print $2 }'
 }
-az() { # -> rps
-    "$AZROUTE" -c "$CFG" bench --read -P 16 -n "$NP" --keyspace "$FILL" \
-        GET 'key:__rand_int__' 2>/dev/null |
-        sed -n 's/^total: .*, \([0-9]*\) req\/s$/\1/p'
+az() { # THREADS -> rps
+    "$AZROUTE" -c "$CFG" bench --read -c "$1" -P 16 -n "$NP" \
+        --keyspace "$FILL" --json GET 'key:__rand_int__' 2>/dev/null |
+        python3 -c 'import json, sys
+b = json.load(sys.stdin)
+print(b["requests_per_s"] if b["errors"] == 0 else "nan")'
 }
-: > "$RH_DIR/thr.rb"; : > "$RH_DIR/thr.rb3"; : > "$RH_DIR/thr.az"
+for c in $RB_CLIENTS; do : > "$RH_DIR/thr.rb$c"; done
+for c in $AZ_CLIENTS; do : > "$RH_DIR/thr.az$c"; done
 i=0
 while [ $i -lt "$ROUNDS" ]; do
     i=$((i + 1))
-    rb "$RB_CLIENTS" >> "$RH_DIR/thr.rb"
-    az >> "$RH_DIR/thr.az"
-    rb 3 >> "$RH_DIR/thr.rb3"
-    note "round $i: redis-benchmark -c $RB_CLIENTS $(tail -n 1 "$RH_DIR/thr.rb"), -c 3 $(tail -n 1 "$RH_DIR/thr.rb3"), azroute $(tail -n 1 "$RH_DIR/thr.az") req/s"
+    line="round $i:"
+    for c in $RB_CLIENTS; do
+        rb "$c" >> "$RH_DIR/thr.rb$c"
+        line="$line redis-benchmark -c $c $(tail -n 1 "$RH_DIR/thr.rb$c"),"
+    done
+    for c in $AZ_CLIENTS; do
+        az "$c" >> "$RH_DIR/thr.az$c"
+        line="$line azroute -c $c $(tail -n 1 "$RH_DIR/thr.az$c"),"
+    done
+    note "$line"
 done
 median() {
     sort -g "$1" | awk 'NF { v[++n] = $1 } END {
         if (n == 0) { print "nan"; exit }
         print (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
 }
-rb_rps=$(median "$RH_DIR/thr.rb"); rb3_rps=$(median "$RH_DIR/thr.rb3"); az_rps=$(median "$RH_DIR/thr.az")
-md "### Throughput: GET over 100000 keys, pipelined 16 deep"
+REF=$(echo "$RB_CLIENTS" | cut -d' ' -f1)
+ref_rps=$(median "$RH_DIR/thr.rb$REF")
+md "### Throughput: GET over $FILL keys, pipelined 16 deep"
 md ""
-md "Medians of $ROUNDS alternating rounds of $NP requests, same cluster, same run."
-md "azroute: \`azroute bench --read --keyspace $FILL -P 16 -n $NP GET key:__rand_int__\`"
-md "(one thread; reads on the use1-az2 replicas). Peer: \`redis-benchmark --tls --cluster"
-md "-r $FILL -P 16 -t get -n $NP -c C\` (reads on the primaries)."
+md "Medians of $ROUNDS alternating rounds of $NP requests each, same cluster, same run."
+md "azroute: \`azroute bench --read -c T -P 16 -n $NP --keyspace $FILL GET key:__rand_int__\`"
+md "(T threads sharing one context; reads on the use1-az2 replicas; requests_per_s"
+md "of --json). Peer: \`redis-benchmark --tls --cluster -c C -r $FILL -P 16 -t get -n $NP\`"
+md "(one thread, C connections; reads on the primaries)."
 md ""
-md "| client | req/s (median) | rounds | azroute / it | goal |"
+md "| client | req/s (median) | rounds | / redis-benchmark -c $REF | goal |"
 md "|---|---|---|---|---|"
-md "$(awk -v r="$rb_rps" -v a="$az_rps" -v c="$RB_CLIENTS" -v l="$(tr '\n' ' ' < "$RH_DIR/thr.rb")" 'BEGIN { printf "| redis-benchmark -c %d | %.0f | %s | %.2f | >= 0.85 |", c, r, l, a / r }')"
-md "$(awk -v r="$rb3_rps" -v a="$az_rps" -v l="$(tr '\n' ' ' < "$RH_DIR/thr.rb3")" 'BEGIN { printf "| redis-benchmark -c 3 | %.0f | %s | %.2f | |", r, l, a / r }')"
-md "$(awk -v a="$az_rps" -v l="$(tr '\n' ' ' < "$RH_DIR/thr.az")" 'BEGIN { printf "| azroute bench | %.0f | %s | | |", a, l }')"
+for c in $RB_CLIENTS; do
+    md "$(awk -v r="$(median "$RH_DIR/thr.rb$c")" -v ref="$ref_rps" -v c="$c" \
+        -v l="$(tr '\n' ' ' < "$RH_DIR/thr.rb$c")" \
+        'BEGIN { printf "| redis-benchmark -c %d | %.0f | %s| %.2f | |", c, r, l, r / ref }')"
+done
+for c in $AZ_CLIENTS; do
+    md "$(awk -v r="$(median "$RH_DIR/thr.az$c")" -v ref="$ref_rps" -v c="$c" \
+        -v l="$(tr '\n' ' ' < "$RH_DIR/thr.az$c")" \
+        'BEGIN { printf "| azroute bench -c %d | %.0f | %s| %.2f | >= 0.85 |", c, r, l, r / ref }')"
+done
 md ""
 
 # --- 3. resharding under load ----------------------------------------------
