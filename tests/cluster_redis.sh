@@ -276,6 +276,49 @@ ch_wait_synced c || exit 1
     fail "reading r:* back after the reshard: $(cat "$RH_DIR/kv-r2.txt")"
 elapsed "c. every acknowledged write read back; $(head -n 1 "$RH_DIR/kv-r2.txt")"
 
+# One slot migrated by hand (CLUSTER SETSLOT IMPORTING/MIGRATING + MIGRATE):
+# while half of its keys have moved, new keys and moved keys are answered
+# ASK by the source and served by the target after ASKING.
+TSLOT=$(rh_cli c1 CLUSTER KEYSLOT t)
+python3 - "$RH_DIR/c.layout" "$TSLOT" > "$RH_DIR/tshards" <<'PY'
+import sys
+from cluster_slots import Layout
+lay = Layout(sys.argv[1])
+src = lay.shard_of_slot(int(sys.argv[2]))
+print(src, [s for s in sorted(lay.shards) if s != src][0])
+PY
+read -r SSRC SDST < "$RH_DIR/tshards"
+SRC=$(ch_primary c "$SSRC"); DST=$(ch_primary c "$SDST")
+"$KV" "$CFG" set '{t}' 20 > "$RH_DIR/kv-t.txt" 2>&1 || fail "kv set {t}: $(cat "$RH_DIR/kv-t.txt")"
+rh_cli "$DST" CLUSTER SETSLOT "$TSLOT" IMPORTING "$(ch_node_id c "$SRC")" | grep -q OK &&
+    rh_cli "$SRC" CLUSTER SETSLOT "$TSLOT" MIGRATING "$(ch_node_id c "$DST")" | grep -q OK ||
+    fail "SETSLOT IMPORTING/MIGRATING"
+rh_cli "$SRC" MIGRATE 127.0.0.1 "$(rh_port "$DST")" "" 0 5000 KEYS \
+    '{t}:0' '{t}:1' '{t}:2' '{t}:3' '{t}:4' '{t}:5' '{t}:6' '{t}:7' '{t}:8' '{t}:9' |
+    grep -q OK || fail "MIGRATE"
+"$KV" "$CFG" set '{t}' 10 --from 20 > "$RH_DIR/kv-t2.txt" 2>&1 ||
+    fail "new keys of a migrating slot: $(cat "$RH_DIR/kv-t2.txt")"
+"$KV" "$CFG" get '{t}' 30 --write > "$RH_DIR/kv-t3.txt" 2>&1 ||
+    fail "keys of a migrating slot from the primaries: $(cat "$RH_DIR/kv-t3.txt")"
+ask_set=$(sed -n 's/^stats moved [0-9]* ask \([0-9]*\) .*/\1/p' "$RH_DIR/kv-t2.txt")
+ask_get=$(sed -n 's/^stats moved [0-9]* ask \([0-9]*\) .*/\1/p' "$RH_DIR/kv-t3.txt")
+[ "$(rh_cli "$DST" CLUSTER COUNTKEYSINSLOT "$TSLOT")" = 20 ] ||
+    fail "the target holds $(rh_cli "$DST" CLUSTER COUNTKEYSINSLOT "$TSLOT") keys of slot $TSLOT, want 20"
+[ "${ask_set:-0}" -ge 10 ] && [ "${ask_get:-0}" -ge 20 ] ||
+    fail "ASK followed ${ask_set:-?} times for 10 new keys, ${ask_get:-?} for 20 moved ones"
+rh_cli "$SRC" MIGRATE 127.0.0.1 "$(rh_port "$DST")" "" 0 5000 KEYS \
+    '{t}:10' '{t}:11' '{t}:12' '{t}:13' '{t}:14' '{t}:15' '{t}:16' '{t}:17' \
+    '{t}:18' '{t}:19' | grep -q OK || fail "MIGRATE the rest"
+for m in "$DST" "$SRC"; do
+    rh_cli "$m" CLUSTER SETSLOT "$TSLOT" NODE "$(ch_node_id c "$DST")" | grep -q OK ||
+        fail "SETSLOT NODE on $m"
+done
+ch_wait_ok c 30 || exit 1
+ch_wait_synced c || exit 1
+"$KV" "$CFG" get '{t}' 30 > "$RH_DIR/kv-t4.txt" 2>&1 ||
+    fail "the migrated slot's keys after: $(cat "$RH_DIR/kv-t4.txt")"
+elapsed "c. slot $TSLOT moved by hand from $SRC to $DST: ASK followed $ask_set times for 10 new keys, $ask_get for 30 GETs on the primaries; all 30 read back"
+
 # --- d. failover under load ---------------------------------------------
 # Shard 3 (untouched by the reshard): CLUSTER FAILOVER on its first
 # replica. Shard 1: SIGKILL of its primary.

@@ -4,12 +4,13 @@
  * tests/bench/cluster.sh).
  *
  *   kv CONFIG set PREFIX N [--from F] [--batch B] [--width W]
- *   kv CONFIG get PREFIX N [--from F] [--batch B] [--width W]
+ *   kv CONFIG get PREFIX N [--from F] [--batch B] [--width W] [--write]
  *
  * set: SET PREFIX:i PREFIX-i for i in [F, F+N) as writes, in pipelines of
  * B commands (default 100; in cluster mode the library splits each by
  * node). get: GET PREFIX:i as reads, in pipelines of B, each reply
- * compared with PREFIX-i. i is written with at least W digits (zeros in
+ * compared with PREFIX-i (--write: the GETs go as writes, to primaries,
+ * which answer ASK for a key of a migrating slot). i is written with at least W digits (zeros in
  * front; default 1): --width 12 makes the keys that `azroute bench
  * --keyspace` and redis-benchmark -r read (key:000000000042). Prints
  *     set N errors E
@@ -35,7 +36,7 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: kv CONFIG set|get PREFIX N [--from F] "
-                    "[--batch B] [--width W]\n");
+                    "[--batch B] [--width W] [--write]\n");
     return 2;
 }
 
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
     char *end;
     unsigned long n = strtoul(argv[4], &end, 10), from = 0, batch = 100;
     unsigned long width = 1;
+    int primaries = 0;
     if (*end != '\0')
         return usage();
     for (int i = 5; i < argc; i++) {
@@ -63,6 +65,8 @@ int main(int argc, char **argv)
             batch = strtoul(argv[++i], &end, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--width") == 0)
             width = strtoul(argv[++i], &end, 10);
+        else if (!writes && strcmp(argv[i], "--write") == 0)
+            primaries = 1;
         else
             return usage();
         if (*end != '\0')
@@ -81,7 +85,7 @@ int main(int argc, char **argv)
     }
     azr_exec_options x = {
         .struct_size = sizeof x,
-        .intent = writes ? AZR_INTENT_WRITE : AZR_INTENT_READ,
+        .intent = writes || primaries ? AZR_INTENT_WRITE : AZR_INTENT_READ,
     };
     char (*keys)[96] = calloc(batch, sizeof *keys);
     char (*vals)[96] = calloc(batch, sizeof *vals);
