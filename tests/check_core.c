@@ -244,7 +244,7 @@ static const struct refusal {
     const char *plugin;
     const char *expect; /* after "TEST.ini:2: plugin 'NAME': DIR/NAME.so: " */
 } refusals[] = {
-    { "bad_abi", "built for plugin ABI 2.2, host speaks 1.2" },
+    { "bad_abi", "built for plugin ABI 2.3, host speaks 1.3" },
     { "no_symbol", "does not export azr_plugin_descriptor (not an azroute "
                    "plugin?)" },
     { "wrong_kind", "is a transport plugin, a policy is needed here" },

@@ -5,9 +5,10 @@
 #    azr_topology_refresh() and azr_reload() for 3 s: every request must
 #    succeed or fail with a proper code, every write must succeed, refresh
 #    and reload must both succeed.
-# 2. A fake plain-TCP server (python3) answering ROLE / INFO with bad
-#    replies: `azroute topology` must fail cleanly (exit 1 or 2, one
-#    `azroute:` line on stderr naming the problem, no crash, within 10 s).
+# 2. A fake plain-TCP server (python3) answering ROLE / INFO, and in
+#    cluster mode CLUSTER SHARDS / SLOTS, with bad replies: `azroute
+#    topology` must fail cleanly (exit 1 or 2, one `azroute:` line on
+#    stderr naming the problem, no crash, within 10 s).
 . "$AZR_TEST_SRCDIR/tests/redis_harness.sh"
 rh_init
 rh_make_certs || { echo "FAIL: certificates"; exit 1; }
@@ -61,9 +62,44 @@ cat > "$RH_DIR/fake.py" <<'PY'
 import os, socketserver, sys
 
 mode, portfile = sys.argv[1], sys.argv[2]
+port = 0  # ours, once bound
 
 def bulk(s):
     return b"$%d\r\n%s\r\n" % (len(s), s)
+
+def arr(items):
+    return b"*%d\r\n" % len(items) + b"".join(items)
+
+def node(i, p):
+    # a CLUSTER SHARDS node in RESP2: a flat key/value array
+    return arr([bulk(b"id"), bulk(b"%040x" % i), bulk(b"port"), b":%d\r\n" % p,
+                bulk(b"ip"), bulk(b"127.0.0.1"), bulk(b"endpoint"),
+                bulk(b"127.0.0.1"), bulk(b"role"), bulk(b"master"),
+                bulk(b"health"), bulk(b"online")])
+
+def shard(ranges, nodes):
+    return arr([bulk(b"slots"), arr([b":%d\r\n" % x for x in ranges]),
+                bulk(b"nodes"), arr(nodes)])
+
+def cluster(cmd):
+    sub = cmd[1].upper() if len(cmd) > 1 else b""
+    if mode == "cl-disabled":
+        return b"-ERR This instance has cluster support disabled\r\n"
+    if sub != b"SHARDS":
+        return b"-ERR unknown subcommand\r\n"
+    if mode == "cl-ok-reply":
+        return b"+OK\r\n"
+    if mode == "cl-slot-range":
+        return arr([shard([0, 20000], [node(1, port)])])
+    if mode == "cl-overlap":
+        return arr([shard([0, 100], [node(1, port)]),
+                    shard([50, 200], [node(2, port + 1)])])
+    if mode == "cl-2000-nodes":
+        return arr([shard([0, 16383], [node(i, 10000 + i)
+                                       for i in range(2000)])])
+    if mode == "cl-bad-port":
+        return arr([shard([0, 16383], [node(1, 70000)])])
+    return arr([shard([0, 16383], [node(1, port)])])
 
 ROLE_OK = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
 INFO_OK = bulk(b"# Server\r\nredis_version:7.0.0\r\n")
@@ -87,6 +123,10 @@ def reply(cmd):
             return bulk(b"# Server\r\nredis_version:7.0.0\r\n"
                         b"availability_zone:use1\x01az1\r\n"), False
         return INFO_OK, False
+    if name == b"CLUSTER":
+        return cluster(cmd), False
+    if name == b"READONLY":
+        return b"+OK\r\n", False
     if name == b"PING":
         return b"+PONG\r\n", False
     if name == b"HELLO":
@@ -122,6 +162,7 @@ class S(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
 
 srv = S(("127.0.0.1", 0), H)
+port = srv.server_address[1]
 tmp = portfile + ".tmp"
 with open(tmp, "w") as f:
     f.write("%d\n" % srv.server_address[1])
@@ -129,9 +170,10 @@ os.rename(tmp, portfile)
 srv.serve_forever()
 PY
 
-# bad_case MODE PATTERN: runs `azroute topology` against the fake server.
+# bad_case MODE PATTERN [TOPOLOGY_MODE]: runs `azroute topology` against
+# the fake server (topology mode replication by default).
 bad_case() {
-    mode=$1 pattern=$2
+    mode=$1 pattern=$2 topo=${3:-replication}
     pf="$RH_DIR/fake-$mode.port"
     rm -f "$pf"
     timeout 60 python3 "$RH_DIR/fake.py" "$mode" "$pf" \
@@ -145,7 +187,7 @@ bad_case() {
 transport = resp_tls
 max_attempts = 1
 [topology]
-mode = replication
+mode = $topo
 [transport resp_tls]
 tls = no
 connect_timeout_ms = 500
@@ -176,4 +218,11 @@ bad_case role-ok    'ROLE'
 bad_case role-10000 '10000|too many|ROLE'
 bad_case az-long    'availability_zone'
 bad_case az-ctrl    'availability_zone'
+bad_case cl-disabled   'not a cluster node'          cluster
+bad_case cl-ok-reply   'CLUSTER SHARDS'              cluster
+bad_case cl-slot-range 'slot 20000 outside'          cluster
+bad_case cl-overlap    'served by two shards'        cluster
+bad_case cl-2000-nodes 'more than 1024 nodes'        cluster
+bad_case cl-bad-port   'port 70000 outside'          cluster
+bad_case az-long       'availability_zone'           cluster
 echo "PASS: stress and bad discovery replies"

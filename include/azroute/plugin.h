@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define AZR_PLUGIN_ABI_MAJOR 1
-#define AZR_PLUGIN_ABI_MINOR 2
+#define AZR_PLUGIN_ABI_MINOR 3
 
 /* Name of the one symbol a plugin exports. */
 #define AZR_PLUGIN_SYMBOL "azr_plugin_descriptor"
@@ -312,6 +312,15 @@ typedef struct azr_transport_result {
  *   due within `timeout_ms` of the call instead of the transport's own
  *   command timeout. Without it the host refuses per-call timeouts
  *   (AZR_E_UNSUPPORTED).
+ * pipeline_send, pipeline_receive (ABI 1.3, both or neither; may be
+ *   NULL): the two halves of pipeline, so that the host can have
+ *   pipelines in flight on several connections at once (a cluster
+ *   pipeline split by node). pipeline_send writes the n commands (within
+ *   the command timeout; it may reopen the connection as above);
+ *   pipeline_receive then reads exactly n replies, each due within
+ *   `timeout_ms` (0: the command timeout) of its own call. The host calls
+ *   them in that order, with nothing else on the connection in between.
+ *   A failure of either breaks the connection.
  * Every reply is the answer to its command: RESP3 push frames go to
  * host->push, and a socket that received bytes nobody asked for is closed
  * (a protocol error), never used again. Before a call sends anything, the
@@ -337,6 +346,11 @@ typedef struct azr_transport_ops {
     int (*pipeline_timed)(void *conn, size_t n, const azr_command *cmds,
                           azr_reply **replies, unsigned timeout_ms,
                           azr_transport_result *res);
+    /* ---- ABI 1.3 ---- */
+    int (*pipeline_send)(void *conn, size_t n, const azr_command *cmds,
+                         azr_transport_result *res);
+    int (*pipeline_receive)(void *conn, size_t n, azr_reply **replies,
+                            unsigned timeout_ms, azr_transport_result *res);
 } azr_transport_ops;
 
 /*

@@ -392,6 +392,51 @@ static int (*timed_op(const azr_transport_ops *ops))(void *, size_t,
 
 /* Runs n commands on the connection, measures and reports the outcome
  * (see AZR_EXEC_BLOCKING for what a blocking run reports). */
+/* The accounting of a run that the transport ended with `rc`: bytes,
+ * the outcome reported (rtt_ns measured by the caller), what the
+ * commands did to the connection, and the azr_code. */
+static azr_code run_finish(azr_conn *c, size_t n, const azr_command *cmds,
+                           azr_reply **replies, const run_opts *opts, int rc,
+                           azr_transport_result *res, uint64_t rtt_ns,
+                           char *errbuf)
+{
+    azr_ctx *ctx = c->ctx;
+    azr__counters_bytes(ctx->counters, c->node, res->bytes_sent,
+                        res->bytes_received);
+    azr_code code = transport_code(rc, res);
+    int blocking = (opts->flags & AZR_EXEC_BLOCKING) != 0;
+    if (code != AZR_OK) {
+        c->broken = 1;
+        for (size_t i = 0; i < n; i++)
+            replies[i] = NULL;
+        /* A blocking command that ran out of its caller's time says
+         * nothing about the node. */
+        azr__chain_observe(ctx, c->node, 0,
+                           blocking && res->status == AZR_STATUS_TIMEOUT
+                               ? AZR_STATUS_CANCELLED : res->status,
+                           c->attempt);
+        return node_error(ctx, c->node, code, errbuf);
+    }
+    azr_status status = AZR_STATUS_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (azr__reply_is_error(replies[i]))
+            status = AZR_STATUS_ERROR_REPLY;
+        /* A former primary: whoever runs the command, the table is stale
+         * (azr_exec also retries it on the new primary). */
+        if (azr__reply_is_readonly(replies[i]))
+            azr__topology_kick(ctx, "a write was refused with READONLY");
+        azr__conn_state_apply(&c->state, azr__command_effect(&cmds[i]));
+    }
+    /* A held reply's round-trip is the caller's wait, not latency. */
+    if (blocking)
+        azr__chain_observe(ctx, c->node, 0, AZR_STATUS_CANCELLED, c->attempt);
+    else
+        azr__chain_observe(ctx, c->node, rtt_ns, status, c->attempt);
+    if (errbuf != NULL)
+        errbuf[0] = '\0';
+    return AZR_OK;
+}
+
 azr_code azr__conn_run(azr_conn *c, size_t n, const azr_command *cmds,
                          azr_reply **replies, const run_opts *opts,
                          char *errbuf)
@@ -438,41 +483,55 @@ azr_code azr__conn_run(azr_conn *c, size_t n, const azr_command *cmds,
         res.bytes_received = received;
     }
     uint64_t t1 = azr__ctx_now_ns(ctx);
+    return run_finish(c, n, cmds, replies, opts, rc, &res, t1 > t0 ? t1 - t0
+                                                                   : 0,
+                      errbuf);
+}
+
+azr_code azr__conn_send(azr_conn *c, size_t n, const azr_command *cmds,
+                        char *errbuf)
+{
+    azr_ctx *ctx = c->ctx;
+    if (c->broken)
+        return azr__set_err(errbuf, AZR_E_IO, "node %s: the connection "
+                            "failed earlier; close it",
+                            azr__node_id(ctx, c->node));
+    azr_transport_result res = { .struct_size = sizeof res };
+    azr__plugin_error_reset();
+    c->pick_pending = 0; /* the receive (or this failure) reports */
+    c->sent_at = azr__ctx_now_ns(ctx);
+    int rc = transport_ops(ctx)->pipeline_send(c->tconn, n, cmds, &res);
     azr__counters_bytes(ctx->counters, c->node, res.bytes_sent,
                         res.bytes_received);
     azr_code code = transport_code(rc, &res);
-    int blocking = (opts->flags & AZR_EXEC_BLOCKING) != 0;
-    if (code != AZR_OK) {
-        c->broken = 1;
-        for (size_t i = 0; i < n; i++)
-            replies[i] = NULL;
-        /* A blocking command that ran out of its caller's time says
-         * nothing about the node. */
-        azr__chain_observe(ctx, c->node, 0,
-                           blocking && res.status == AZR_STATUS_TIMEOUT
-                               ? AZR_STATUS_CANCELLED : res.status,
-                           c->attempt);
-        return node_error(ctx, c->node, code, errbuf);
-    }
-    azr_status status = AZR_STATUS_OK;
-    for (size_t i = 0; i < n; i++) {
-        if (azr__reply_is_error(replies[i]))
-            status = AZR_STATUS_ERROR_REPLY;
-        /* A former primary: whoever runs the command, the table is stale
-         * (azr_exec also retries it on the new primary). */
-        if (azr__reply_is_readonly(replies[i]))
-            azr__topology_kick(ctx, "a write was refused with READONLY");
-        azr__conn_state_apply(&c->state, azr__command_effect(&cmds[i]));
-    }
-    /* A held reply's round-trip is the caller's wait, not latency. */
-    if (blocking)
-        azr__chain_observe(ctx, c->node, 0, AZR_STATUS_CANCELLED, c->attempt);
-    else
-        azr__chain_observe(ctx, c->node, t1 > t0 ? t1 - t0 : 0, status,
-                           c->attempt);
-    if (errbuf != NULL)
-        errbuf[0] = '\0';
-    return AZR_OK;
+    if (code == AZR_OK)
+        return AZR_OK;
+    c->broken = 1;
+    azr__chain_observe(ctx, c->node, 0, res.status, c->attempt);
+    return node_error(ctx, c->node, code, errbuf);
+}
+
+azr_code azr__conn_receive(azr_conn *c, size_t n, const azr_command *cmds,
+                           azr_reply **replies, const run_opts *opts,
+                           char *errbuf)
+{
+    azr_ctx *ctx = c->ctx;
+    azr_transport_result res = { .struct_size = sizeof res };
+    azr__plugin_error_reset();
+    int rc = transport_ops(ctx)->pipeline_receive(c->tconn, n, replies,
+                                                  opts->timeout_ms, &res);
+    uint64_t t1 = azr__ctx_now_ns(ctx);
+    return run_finish(c, n, cmds, replies, opts, rc, &res,
+                      t1 > c->sent_at ? t1 - c->sent_at : 0, errbuf);
+}
+
+int azr__conn_can_split(const azr_ctx *ctx)
+{
+    const azr_transport_ops *ops = transport_ops(ctx);
+    return ops->struct_size >= offsetof(azr_transport_ops,
+                                        pipeline_receive) +
+                                   sizeof ops->pipeline_receive &&
+           ops->pipeline_send != NULL && ops->pipeline_receive != NULL;
 }
 
 AZR_EXTERN azr_code azr_conn_command(azr_conn *conn, const azr_command *cmd,

@@ -318,6 +318,16 @@ AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
 
 /* ---- pipelines ---- */
 
+/* One node's share of a pipeline: its commands are sub_cmds[at..at+m). */
+typedef struct group {
+    uint32_t key;          /* azr__slot_groups key */
+    size_t at, m;
+    exec_req q;            /* its request: route, attempts */
+    azr_conn *conn;        /* while in flight */
+    size_t node;
+    int done;              /* replies in place */
+} group;
+
 /* A pipeline's commands and what the call needs to split it. */
 typedef struct pipeline {
     size_t n;
@@ -326,9 +336,12 @@ typedef struct pipeline {
     size_t *nodes;         /* per command: the node that answered */
     size_t *own_nodes;     /* nodes, when the caller gave none */
     unsigned *slots;       /* per command */
-    uint32_t *keys;        /* per command: its group (azr__slot_groups) */
-    azr_command *sub_cmds; /* one group's commands */
+    uint32_t *keys;        /* per command: its group key */
+    size_t *order;         /* command indexes, grouped */
+    azr_command *sub_cmds; /* the commands in that order */
     azr_reply **sub_replies;
+    group *groups;
+    size_t n_groups;
 } pipeline;
 
 static void pipeline_free(pipeline *p)
@@ -336,8 +349,10 @@ static void pipeline_free(pipeline *p)
     free(p->own_nodes);
     free(p->slots);
     free(p->keys);
+    free(p->order);
     free(p->sub_cmds);
     free(p->sub_replies);
+    free(p->groups);
 }
 
 static void replies_clear(pipeline *p)
@@ -346,35 +361,129 @@ static void replies_clear(pipeline *p)
         azr_reply_free(p->replies[i]);
         p->replies[i] = NULL;
     }
+    for (size_t k = 0; k < p->n_groups; k++)
+        if (!p->groups[k].done)
+            for (size_t j = 0; j < p->groups[k].m; j++) {
+                azr_reply_free(p->sub_replies[p->groups[k].at + j]);
+                p->sub_replies[p->groups[k].at + j] = NULL;
+            }
 }
 
-/* Runs the commands of group `key` (with the keyless ones when `any`)
- * as one request; their replies go to their places. */
-static azr_code run_group(azr_ctx *ctx, pipeline *p, azr_intent intent,
-                          const run_opts *opts, uint32_t key, int any,
-                          char *errbuf)
+/* Splits the commands into groups, one per shard; the keyless ones join
+ * the first group that has keys (any node takes them). */
+static void pipeline_group(pipeline *p, azr_ctx *ctx, azr_intent intent,
+                           const run_opts *opts)
 {
-    size_t m = 0;
-    unsigned slot = AZR_SLOT_NONE;
+    uint32_t first_keyed = AZR_GROUP_ANY;
+    for (size_t i = 0; i < p->n && first_keyed == AZR_GROUP_ANY; i++)
+        first_keyed = p->keys[i];
     for (size_t i = 0; i < p->n; i++)
-        if (p->keys[i] == key || (any && p->keys[i] == AZR_GROUP_ANY)) {
-            p->sub_cmds[m++] = p->cmds[i];
-            if (slot == AZR_SLOT_NONE)
-                slot = p->slots[i];
+        if (p->keys[i] == AZR_GROUP_ANY)
+            p->keys[i] = first_keyed;
+    for (size_t i = 0; i < p->n; i++) {
+        size_t k = 0;
+        while (k < p->n_groups && p->groups[k].key != p->keys[i])
+            k++;
+        if (k == p->n_groups) {
+            group *g = &p->groups[p->n_groups++];
+            memset(g, 0, sizeof *g);
+            g->key = p->keys[i];
+            g->node = SIZE_MAX;
+            req_init(&g->q, ctx, intent, opts, p->slots[i]);
         }
-    exec_req q;
-    req_init(&q, ctx, intent, opts, slot);
-    size_t node = SIZE_MAX;
-    azr_code rc = exec_routed(&q, m, p->sub_cmds, p->sub_replies, &node,
-                              errbuf);
-    if (rc != AZR_OK)
-        return rc;
-    m = 0;
-    for (size_t i = 0; i < p->n; i++)
-        if (p->keys[i] == key || (any && p->keys[i] == AZR_GROUP_ANY)) {
-            p->replies[i] = p->sub_replies[m++];
-            p->nodes[i] = node;
+        p->groups[k].m++;
+    }
+    size_t at = 0;
+    for (size_t k = 0; k < p->n_groups; k++) {
+        p->groups[k].at = at;
+        at += p->groups[k].m;
+        p->groups[k].m = 0;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        size_t k = 0;
+        while (p->groups[k].key != p->keys[i])
+            k++;
+        group *g = &p->groups[k];
+        p->order[g->at + g->m] = i;
+        p->sub_cmds[g->at + g->m] = p->cmds[i];
+        g->m++;
+    }
+}
+
+/* Puts group g's replies in their places. */
+static void group_deliver(pipeline *p, group *g)
+{
+    for (size_t j = 0; j < g->m; j++) {
+        size_t i = p->order[g->at + j];
+        p->replies[i] = p->sub_replies[g->at + j];
+        p->sub_replies[g->at + j] = NULL;
+        p->nodes[i] = g->node;
+    }
+    g->done = 1;
+}
+
+/* The first attempt of every group at once (ABI 1.3 transports): each
+ * group's node is picked and sent its commands, then the replies are
+ * read in turn, so the nodes work in parallel. A group whose node cannot
+ * be reached or fails is left for the request loop (reads), or fails the
+ * call if its commands were sent (writes: never sent twice). */
+static azr_code run_in_flight(pipeline *p, char *errbuf)
+{
+    azr_code failed = AZR_OK;
+    for (size_t k = 0; k < p->n_groups; k++) {
+        group *g = &p->groups[k];
+        size_t node;
+        if (azr__route_next(g->q.ctx, g->q.intent, &g->q.r, &node,
+                            NULL) != AZR_OK)
+            continue; /* the request loop says why */
+        azr_code rc = azr__conn_get(g->q.ctx, node, 0, &g->conn, errbuf);
+        if (rc == AZR_OK &&
+            (rc = azr__conn_send(g->conn, g->m, p->sub_cmds + g->at,
+                                 errbuf)) != AZR_OK) {
+            azr_conn_close(g->conn);
+            g->conn = NULL;
+            if (g->q.intent == AZR_INTENT_WRITE)
+                failed = rc; /* it may have been partly sent */
         }
+        if (rc == AZR_OK)
+            g->node = node;
+        else if (rc != AZR_E_NOMEM && rc != AZR_E_PLUGIN)
+            azr__route_failed(g->q.ctx, &g->q.r, node, rc, errbuf);
+        else
+            failed = rc;
+    }
+    for (size_t k = 0; k < p->n_groups; k++) {
+        group *g = &p->groups[k];
+        if (g->conn == NULL)
+            continue;
+        azr_code rc = azr__conn_receive(g->conn, g->m, p->sub_cmds + g->at,
+                                        p->sub_replies + g->at, &g->q.opts,
+                                        errbuf);
+        azr_conn_close(g->conn);
+        g->conn = NULL;
+        if (rc == AZR_OK)
+            group_deliver(p, g);
+        else if (g->q.intent == AZR_INTENT_WRITE || rc == AZR_E_NOMEM)
+            failed = rc;
+        else
+            azr__route_failed(g->q.ctx, &g->q.r, g->node, rc, errbuf);
+    }
+    return failed;
+}
+
+/* Runs every group not done yet through the request loop, in turn. */
+static azr_code run_in_turn(pipeline *p, char *errbuf)
+{
+    for (size_t k = 0; k < p->n_groups; k++) {
+        group *g = &p->groups[k];
+        if (g->done)
+            continue;
+        azr_code rc = exec_routed(&g->q, g->m, p->sub_cmds + g->at,
+                                  p->sub_replies + g->at, &g->node, errbuf);
+        if (rc != AZR_OK)
+            return rc;
+        group_deliver(p, g);
+    }
     return AZR_OK;
 }
 
@@ -411,12 +520,15 @@ static azr_code pipeline_prepare(azr_ctx *ctx, pipeline *p, char *errbuf)
 {
     p->slots = malloc(p->n * sizeof *p->slots);
     p->keys = malloc(p->n * sizeof *p->keys);
+    p->order = malloc(p->n * sizeof *p->order);
     p->sub_cmds = malloc(p->n * sizeof *p->sub_cmds);
     p->sub_replies = calloc(p->n, sizeof *p->sub_replies);
+    p->groups = malloc(p->n * sizeof *p->groups);
     if (p->nodes == NULL)
         p->nodes = p->own_nodes = malloc(p->n * sizeof *p->nodes);
-    if (p->nodes == NULL || p->slots == NULL || p->keys == NULL || p->sub_cmds == NULL ||
-        p->sub_replies == NULL)
+    if (p->nodes == NULL || p->slots == NULL || p->keys == NULL ||
+        p->order == NULL || p->sub_cmds == NULL || p->sub_replies == NULL ||
+        p->groups == NULL)
         return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
     for (size_t i = 0; i < p->n; i++) {
         if (!azr__command_valid(&p->cmds[i]))
@@ -434,30 +546,18 @@ static azr_code pipeline_prepare(azr_ctx *ctx, pipeline *p, char *errbuf)
     return AZR_OK;
 }
 
-/* Runs every group in turn, the keyless commands with the first. */
 static azr_code pipeline_run(azr_ctx *ctx, pipeline *p, azr_intent intent,
                              const run_opts *opts, char *errbuf)
 {
-    int any_done = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        if (p->replies[i] != NULL)
-            continue; /* its group ran */
-        uint32_t key = p->keys[i];
-        if (key == AZR_GROUP_ANY) {
-            /* keyless commands go with the first group that has keys */
-            size_t k = 0;
-            while (k < p->n && p->keys[k] == AZR_GROUP_ANY)
-                k++;
-            if (k < p->n && !any_done)
-                key = p->keys[k];
-        }
-        azr_code rc = run_group(ctx, p, intent, opts, key, !any_done,
-                                errbuf);
-        if (rc != AZR_OK)
-            return rc;
-        any_done = 1;
-    }
-    return resend_redirected(ctx, p, intent, opts, errbuf);
+    pipeline_group(p, ctx, intent, opts);
+    azr_code rc = AZR_OK;
+    if (p->n_groups > 1 && azr__conn_can_split(ctx))
+        rc = run_in_flight(p, errbuf);
+    if (rc == AZR_OK)
+        rc = run_in_turn(p, errbuf);
+    if (rc == AZR_OK)
+        rc = resend_redirected(ctx, p, intent, opts, errbuf);
+    return rc;
 }
 
 AZR_EXTERN azr_code azr_exec_pipeline(azr_ctx *ctx,
@@ -491,6 +591,8 @@ AZR_EXTERN azr_code azr_exec_pipeline(azr_ctx *ctx,
         rc = pipeline_run(ctx, &p, intent, &opts, errbuf);
     if (rc != AZR_OK)
         replies_clear(&p);
+    else if (errbuf != NULL)
+        errbuf[0] = '\0'; /* failures retried away */
     pipeline_free(&p);
     return rc;
 }

@@ -88,6 +88,7 @@ struct azr_conn {
     int broken;        /* a transport call failed: close, never pool */
     int pick_pending;  /* picked by the chain, no outcome reported yet */
     azr_conn_state state; /* what the commands run did to it */
+    uint64_t sent_at;  /* context clock at the last azr__conn_send */
 };
 
 /* How one run of commands is carried out. */
@@ -108,6 +109,19 @@ azr_code azr__conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
 azr_code azr__conn_run(azr_conn *c, size_t n, const azr_command *cmds,
                        azr_reply **replies, const run_opts *opts,
                        char *errbuf);
+
+/* 1 if the transport has the two halves of a pipeline (ABI 1.3), so that
+ * pipelines may be in flight on several connections at once. */
+int azr__conn_can_split(const azr_ctx *ctx);
+
+/* The halves of azr__conn_run for such a transport: send the n commands
+ * (a failure is reported and breaks the connection), then receive their
+ * replies (the outcome is reported with the time since the send). */
+azr_code azr__conn_send(azr_conn *c, size_t n, const azr_command *cmds,
+                        char *errbuf);
+azr_code azr__conn_receive(azr_conn *c, size_t n, const azr_command *cmds,
+                           azr_reply **replies, const run_opts *opts,
+                           char *errbuf);
 
 /* The error of a request on a context without a transport plugin. */
 azr_code azr__no_transport(char *errbuf);

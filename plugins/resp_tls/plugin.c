@@ -95,6 +95,18 @@ static int rtls_command(void *conn, const azr_command *cmd,
     return rtls_session_pipeline(conn, 1, cmd, reply, 0, res);
 }
 
+static int rtls_send(void *conn, size_t n, const azr_command *cmds,
+                     azr_transport_result *res)
+{
+    return rtls_session_send(conn, n, cmds, res);
+}
+
+static int rtls_receive(void *conn, size_t n, azr_reply **replies,
+                        unsigned timeout_ms, azr_transport_result *res)
+{
+    return rtls_session_receive(conn, n, replies, timeout_ms, res);
+}
+
 static void rtls_close(void *conn)
 {
     rtls_session_close(conn);
@@ -109,6 +121,8 @@ static const azr_transport_ops rtls_ops = {
     .pipeline = rtls_pipeline,
     .close = rtls_close,
     .pipeline_timed = rtls_pipeline_timed,
+    .pipeline_send = rtls_send,
+    .pipeline_receive = rtls_receive,
 };
 
 AZR_PLUGIN_DECLARE = {

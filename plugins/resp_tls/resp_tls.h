@@ -253,6 +253,13 @@ int rtls_session_connect(rtls_state *st, const azr_node_view *node,
 int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
                           azr_reply **replies, unsigned timeout_ms,
                           azr_transport_result *res);
+/* ABI 1.3, the two halves of a pipeline: send writes the commands
+ * within command_timeout_ms; receive reads n replies within timeout_ms
+ * (0: command_timeout_ms) of its own call. */
+int rtls_session_send(rtls_conn *c, size_t n, const azr_command *cmds,
+                      azr_transport_result *res);
+int rtls_session_receive(rtls_conn *c, size_t n, azr_reply **replies,
+                         unsigned timeout_ms, azr_transport_result *res);
 void rtls_session_close(rtls_conn *c);
 
 #endif /* AZR_PLUGIN_RESP_TLS_H */

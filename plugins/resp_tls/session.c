@@ -291,29 +291,24 @@ static int encode_all(rtls_conn *c, size_t n, const azr_command *cmds,
     return 0;
 }
 
-int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
-                          azr_reply **replies, unsigned timeout_ms,
-                          azr_transport_result *res)
+/* Before a call sends: its commands encoded, and a connection that is
+ * open and in step (reopened if it broke, or if the server closed it or
+ * sent stray bytes while it was idle: nothing has been sent for this
+ * call yet, so reopening cannot run anything twice). */
+static int prepare_send(rtls_conn *c, size_t n, const azr_command *cmds,
+                        char **out, size_t *out_len,
+                        azr_transport_result *res)
 {
     rtls_state *st = c->st;
-    if (n == 0 || cmds == NULL || replies == NULL) {
+    if (n == 0 || cmds == NULL) {
         res->status = AZR_STATUS_IO_ERROR;
         return RTLS_ERROR(st, AZR_E_INVALID_ARGUMENT, "no command to send");
     }
-    for (size_t i = 0; i < n; i++)
-        replies[i] = NULL;
-
-    char *out = NULL;
-    size_t out_len = 0;
-    int rc = encode_all(c, n, cmds, &out, &out_len);
+    int rc = encode_all(c, n, cmds, out, out_len);
     if (rc != 0) {
         res->status = AZR_STATUS_IO_ERROR;
         return rc;
     }
-    uint64_t sent0 = c->sent_total, recv0 = c->received_total;
-    /* Reopen a connection that broke, or that the server closed or sent
-     * stray bytes on while idle: nothing has been sent for this request
-     * yet, so reopening cannot run anything twice. */
     int check = c->used &&
                 (rtls_now_us() - c->idle_since_us >= RTLS_IDLE_CHECK_US ||
                  st->resp->reader_pending(c->reader) > 0);
@@ -321,17 +316,54 @@ int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
         rtls_session_teardown(c);
         rc = rtls_session_open(c, res);
         if (rc != 0) {
-            report_bytes(c, sent0, recv0, res);
-            free(out);
+            free(*out);
+            *out = NULL;
             return rc;
         }
     }
+    c->used = 1;
+    return 0;
+}
+
+static rtls_limit limit_of(const rtls_conn *c, unsigned timeout_ms)
+{
     rtls_limit lim = {
-        .ms = timeout_ms > 0 ? timeout_ms : st->cfg.command_timeout_ms,
+        .ms = timeout_ms > 0 ? timeout_ms : c->st->cfg.command_timeout_ms,
         .key = timeout_ms > 0 ? "the call's timeout" : "command_timeout_ms",
     };
     lim.deadline = rtls_now_ms() + lim.ms;
-    c->used = 1;
+    return lim;
+}
+
+/* After the last reply of a call. */
+static void settle(rtls_conn *c, uint64_t sent0, uint64_t recv0,
+                   azr_transport_result *res)
+{
+    rtls_settle_after_replies(c, res);
+    c->idle_since_us = rtls_now_us();
+    report_bytes(c, sent0, recv0, res);
+    res->status = AZR_STATUS_OK;
+}
+
+int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
+                          azr_reply **replies, unsigned timeout_ms,
+                          azr_transport_result *res)
+{
+    if (replies == NULL) {
+        res->status = AZR_STATUS_IO_ERROR;
+        return RTLS_ERROR(c->st, AZR_E_INVALID_ARGUMENT, "no reply slots");
+    }
+    for (size_t i = 0; cmds != NULL && i < n; i++)
+        replies[i] = NULL;
+    uint64_t sent0 = c->sent_total, recv0 = c->received_total;
+    char *out = NULL;
+    size_t out_len = 0;
+    int rc = prepare_send(c, n, cmds, &out, &out_len, res);
+    if (rc != 0) {
+        report_bytes(c, sent0, recv0, res);
+        return rc;
+    }
+    rtls_limit lim = limit_of(c, timeout_ms);
     rc = rtls_roundtrip(c, out, out_len, n, replies, &lim, res);
     free(out);
     if (rc != 0) {
@@ -339,10 +371,74 @@ int rtls_session_pipeline(rtls_conn *c, size_t n, const azr_command *cmds,
         rtls_session_teardown(c);
         return rc;
     }
-    rtls_settle_after_replies(c, res);
-    c->idle_since_us = rtls_now_us();
+    settle(c, sent0, recv0, res);
+    return 0;
+}
+
+/* Writes out[0..out_len) before lim's deadline. */
+static int send_all(rtls_conn *c, const char *out, size_t out_len,
+                    const rtls_limit *lim, azr_transport_result *res)
+{
+    size_t sent = 0;
+    while (sent < out_len) {
+        size_t done = 0;
+        int err_errno = 0, err_ssl = 0;
+        short events = 0;
+        rtls_io io = rtls_io_send(c->fd, c->ssl, out + sent, out_len - sent,
+                                  &done, &err_errno, &err_ssl);
+        if (io == RTLS_IO_DONE) {
+            sent += done;
+            c->sent_total += done;
+            continue;
+        }
+        int rc = await_io(c, io, err_errno, err_ssl, &events, res);
+        if (rc == 0)
+            rc = wait_ready(c, events, 1, lim, res);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int rtls_session_send(rtls_conn *c, size_t n, const azr_command *cmds,
+                      azr_transport_result *res)
+{
+    uint64_t sent0 = c->sent_total, recv0 = c->received_total;
+    char *out = NULL;
+    size_t out_len = 0;
+    int rc = prepare_send(c, n, cmds, &out, &out_len, res);
+    if (rc == 0) {
+        rtls_limit lim = limit_of(c, 0);
+        rc = send_all(c, out, out_len, &lim, res);
+        free(out);
+        if (rc != 0)
+            rtls_session_teardown(c);
+    }
     report_bytes(c, sent0, recv0, res);
-    res->status = AZR_STATUS_OK;
+    if (rc == 0)
+        res->status = AZR_STATUS_OK;
+    return rc;
+}
+
+int rtls_session_receive(rtls_conn *c, size_t n, azr_reply **replies,
+                         unsigned timeout_ms, azr_transport_result *res)
+{
+    uint64_t sent0 = c->sent_total, recv0 = c->received_total;
+    for (size_t i = 0; replies != NULL && i < n; i++)
+        replies[i] = NULL;
+    if (n == 0 || replies == NULL || c->fd < 0) {
+        res->status = AZR_STATUS_IO_ERROR;
+        return RTLS_ERROR(c->st, AZR_E_INVALID_ARGUMENT, "nothing to "
+                          "receive on %s (no send before)", c->addr);
+    }
+    rtls_limit lim = limit_of(c, timeout_ms);
+    int rc = rtls_roundtrip(c, NULL, 0, n, replies, &lim, res);
+    if (rc != 0) {
+        report_bytes(c, sent0, recv0, res);
+        rtls_session_teardown(c);
+        return rc;
+    }
+    settle(c, sent0, recv0, res);
     return 0;
 }
 
