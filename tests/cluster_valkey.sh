@@ -73,7 +73,7 @@ import json, sys
 from cluster_slots import Layout
 b = json.load(open(sys.argv[1]))
 lay = Layout(sys.argv[2])
-assert b["requests"] == 3000 and b["errors"] == 0, b
+assert b["requests"] == 3000 and b["errors"] == 0 and b["error_replies"] == 0, b
 assert b["same_az_share"] >= 0.95, b["same_az_share"]
 port_shard = dict(("127.0.0.1:%d" % n["port"], n["shard"]) for n in lay.nodes.values())
 per = {}
