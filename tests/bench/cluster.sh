@@ -207,6 +207,14 @@ WPID=$!
     done
 ) &
 BPID=$!
+(
+    i=0
+    while [ ! -f "$RH_DIR/bstop" ] && [ $i -lt 100 ]; do
+        i=$((i + 1))
+        "$KV" "$CFG" get key "$FILL" --width 12 --batch 100 > "$RH_DIR/rk$i.txt" 2>&1
+    done
+) &
+KPID=$!
 sleep 1
 t0=$("$WRITER" now)
 ch_cli --cluster reshard "127.0.0.1:$(rh_port c1)" --cluster-from "$FROM" \
@@ -217,13 +225,16 @@ sleep 1
 touch "$RH_DIR/wstop" "$RH_DIR/bstop"
 wait $WPID
 wait $BPID
+wait $KPID
 ch_wait_ok c 30 || die "after the reshard"
 md "### Resharding: 1000 slots moved under load"
 md ""
 md "\`redis-cli --tls --cluster reshard ... --cluster-slots 1000\` from shard 1 to"
 md "shard 2 (about $((FILL / 16384 + 1)) keys a slot) while tests/topology/writer"
-md "(SET rw:N, azr_exec, one process) and a loop of \`azroute bench --read -n 20000"
-md "--keyspace $FILL GET key:__rand_int__\` ran:"
+md "(SET rw:N, azr_exec, one process), a loop of \`azroute bench --read -n 20000"
+md "--keyspace $FILL GET key:__rand_int__\` and a loop of tests/cluster/kv passes"
+md "(\`kv get key $FILL --width 12\`: pipelines of 100 GETs of existing keys on the"
+md "replicas, azr_exec_pipeline) ran:"
 md ""
 python3 - "$RH_DIR/rw.log" "$RH_DIR" "$t0" "$t1" >> "$OUT" <<'PY' || die "reshard figures"
 import glob, json, os, sys
@@ -232,19 +243,28 @@ ok = sum(1 for l in lines if l[0] == "ok")
 err = sum(1 for l in lines if l[0] == "err")
 st = [l for l in lines if l[0] == "stats"][-1]
 moved, ask, retries = int(st[2]), int(st[4]), int(st[6])
-bm = ba = breq = berr = runs = 0
+bm = ba = breq = berr = brep = runs = 0
 for f in glob.glob(os.path.join(sys.argv[2], "rb*.json")):
     try:
         b = json.load(open(f))
     except ValueError:
         continue
     runs += 1
-    breq += b["requests"]; berr += b["errors"]
+    breq += b["requests"]; berr += b["errors"]; brep += b.get("error_replies", 0)
     bm += b.get("redirects_moved", 0); ba += b.get("redirects_ask", 0)
-print("| client | requests | errors | MOVED | ASK | redirected per slot moved |")
-print("|---|---|---|---|---|---|")
-print("| writer (one context) | %d | %d | %d | %d | %.3f |" % (ok + err, err, moved, ask, (moved + ask) / 1000.0))
-print("| bench loop (%d processes) | %d | %d | %d | %d | %.3f |" % (runs, breq, berr, bm, ba, (bm + ba) / 1000.0))
+km = ka = kreq = kerr = knil = kruns = 0
+for f in glob.glob(os.path.join(sys.argv[2], "rk*.txt")):
+    for l in open(f):
+        w = l.split()
+        if w[:1] == ["get"]:
+            kruns += 1; kreq += int(w[1]); knil += int(w[5]); kerr += int(w[9])
+        elif w[:1] == ["stats"]:
+            km += int(w[2]); ka += int(w[4])
+print("| client | requests | errors | error replies | nil for an existing key | MOVED | ASK | redirected per slot moved |")
+print("|---|---|---|---|---|---|---|---|")
+print("| writer (one context) | %d | %d | - | - | %d | %d | %.3f |" % (ok + err, err, moved, ask, (moved + ask) / 1000.0))
+print("| bench loop (%d processes) | %d | %d | %d | - | %d | %d | %.3f |" % (runs, breq, berr, brep, bm, ba, (bm + ba) / 1000.0))
+print("| kv read passes (%d processes) | %d | %d | (in errors) | %d | %d | %d | %.3f |" % (kruns, kreq, kerr, knil, km, ka, (km + ka) / 1000.0))
 print("")
 print("The reshard took %.1f s; the writer's TRYAGAIN/CLUSTERDOWN retries: %d." %
       ((float(sys.argv[4]) - float(sys.argv[3])) / 1000.0, retries))
