@@ -203,9 +203,9 @@ typedef struct azr_ctx azr_ctx;
  * On success *ctxp receives a context the caller releases with azr_close().
  * Errors: AZR_E_CONFIG (errbuf holds "FILE:LINE: ..."), AZR_E_PLUGIN,
  * AZR_E_NOMEM, AZR_E_INVALID_ARGUMENT; with [topology] mode = replication
- * also the first discovery's failure (AZR_E_CONNECT: no seed answered,
- * AZR_E_PROTOCOL: a malformed reply; errbuf names the server) and
- * AZR_E_UNSUPPORTED for mode = cluster. Thread-safe (no shared state
+ * or cluster also the first discovery's failure (AZR_E_CONNECT: no seed
+ * answered, AZR_E_PROTOCOL: a malformed reply, or a seed that is not a
+ * cluster node; errbuf names the server). Thread-safe (no shared state
  * besides the process-wide AZ cache).
  */
 AZR_EXTERN azr_code azr_open(azr_ctx **ctxp, const char *config_path,
@@ -687,7 +687,9 @@ AZR_EXTERN azr_code azr_pick_key(azr_ctx *ctx, azr_intent intent,
  * replies in replies[0..n-1], in the caller's order (each freed by the
  * caller). Options as azr_exec_ex() (NULL: reads). In cluster mode the
  * commands are split by node (each shard's group is routed by the chain
- * and sent as one pipeline, in turn), and a command answered MOVED, ASK,
+ * and sent as one pipeline, every group in flight at once when the
+ * transport has ABI 1.3's pipeline_send/receive, else in turn), and a
+ * command answered MOVED, ASK,
  * TRYAGAIN or CLUSTERDOWN is sent again alone, as azr_exec() would. A
  * command whose keys are in different slots fails the call before
  * anything is sent (AZR_E_CROSSSLOT). Retries follow azr_exec(): a group

@@ -97,22 +97,34 @@ static size_t specs_from(azr_ctx *ctx, const azr_config *cfg,
 }
 
 /* Cluster: specs[] (room for d->n_found) for the nodes of the map that
- * have not failed, each with its shard, and shards[] (map->n_shards) for
- * the shards; their ranges point into the map. */
+ * have not failed, each with its shard, and shards[] (room for
+ * map->n_shards; *n_shards set) for the shards that have a live node or
+ * slots; their ranges point into the map. */
 static size_t cluster_specs(azr_ctx *ctx, const azr_config *cfg,
                             const azr_discovery *d, const azr_slotmap *map,
-                            azr_node_spec *specs, azr_shard_spec *shards)
+                            azr_node_spec *specs, azr_shard_spec *shards,
+                            size_t *n_shards)
 {
     size_t n = 0, f = 0;
+    *n_shards = 0;
     for (size_t k = 0; k < map->n_shards; k++) {
         const azr_cl_shard *sh = &map->shards[k];
+        size_t live = 0;
+        for (size_t j = 0; j < sh->n_nodes; j++)
+            live += !sh->nodes[j].failed;
+        if (live == 0 && sh->n_ranges == 0) {
+            /* a failed former primary, alone: nothing to route to */
+            f += sh->n_nodes;
+            continue;
+        }
         /* The shard is known by its primary's id; while it has none, by
          * the failed primary's, else by its first node's. */
         size_t named = sh->primary;
         for (size_t j = 0; j < sh->n_nodes && named == SIZE_MAX; j++)
             if (sh->nodes[j].primary)
                 named = j;
-        shards[k] = (azr_shard_spec){
+        size_t out = (*n_shards)++;
+        shards[out] = (azr_shard_spec){
             .id = sh->n_nodes > 0
                       ? sh->nodes[named != SIZE_MAX ? named : 0].id : "",
             .ranges = sh->ranges,
@@ -132,7 +144,7 @@ static size_t cluster_specs(azr_ctx *ctx, const azr_config *cfg,
             s->weight = hint != NULL ? hint->weight : 1;
             s->priority = hint != NULL ? hint->priority : 0;
             s->tls_name = fd->tls_name;
-            s->shard = k;
+            s->shard = out;
             resolve_az(ctx, cfg, fd, hint, s);
         }
     }
@@ -261,8 +273,8 @@ static azr_code discover(azr_ctx *ctx, const azr_config *cfg,
         return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
     }
     if (cluster) {
-        t->n = cluster_specs(ctx, cfg, &t->d, &t->map, t->specs, t->shards);
-        t->n_shards = t->map.n_shards;
+        t->n = cluster_specs(ctx, cfg, &t->d, &t->map, t->specs, t->shards,
+                             &t->n_shards);
     } else {
         t->n = specs_from(ctx, cfg, &t->d, t->specs);
     }

@@ -91,6 +91,7 @@ int main(void)
     printf("const AZR_ERRBUF_SIZE %d 0\n", AZR_ERRBUF_SIZE);
     printf("const AZR_AZ_ID_MAX %d 0\n", AZR_AZ_ID_MAX);
     printf("const AZR_E_NOT_FOUND %d 0\n", (int)AZR_E_NOT_FOUND);
+    printf("const AZR_E_CROSSSLOT %d 0\n", (int)AZR_E_CROSSSLOT);
     printf("const AZR_STATUS_CANCELLED %d 0\n", (int)AZR_STATUS_CANCELLED);
     printf("const AZR_REPLY_BLOB_ERROR %d 0\n", (int)AZR_REPLY_BLOB_ERROR);
     printf("const AZR_STATS_EMF %d 0\n", (int)AZR_STATS_EMF);

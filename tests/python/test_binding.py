@@ -562,7 +562,7 @@ class TestStats(unittest.TestCase):
     TOP = {"az_id", "requests", "answered", "errors", "same_az_share",
            "bytes_sent", "bytes_received", "cross_az_bytes",
            "cross_az_cost_usd", "topology_changes", "pushes_unclaimed",
-           "nodes"}
+           "redirects_moved", "redirects_ask", "cluster_retries", "nodes"}
     NODE = {"id", "host", "port", "az_id", "role", "same_az", "picks",
             "requests", "answered", "errors", "by_status", "bytes_sent",
             "bytes_received", "avg_ms", "latency_estimate_ms", "ejections",

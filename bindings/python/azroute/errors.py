@@ -35,6 +35,7 @@ __all__ = [
     "UnsupportedError",
     "AuthError",
     "NotFoundError",
+    "CrossSlotError",
     "error_for",
 ]
 
@@ -184,6 +185,14 @@ class NotFoundError(Error, LookupError):
     code = _capi.AZR_E_NOT_FOUND
 
 
+class CrossSlotError(Error):
+    """AZR_E_CROSSSLOT: cluster mode: the keys of one command are in
+    different hash slots, so no node can run it; nothing was sent. Give
+    keys that go together a common {hash tag}."""
+
+    code = _capi.AZR_E_CROSSSLOT
+
+
 _BY_CODE: Dict[int, Type[Error]] = {
     cls.code: cls
     for cls in (
@@ -191,6 +200,7 @@ _BY_CODE: Dict[int, Type[Error]] = {
         NoNodeError, MetadataError, MetadataAuthError, TimeoutError,
         ConnectError, TLSError, ProtocolError, ReplyError, IOFailureError,
         NoTransportError, UnsupportedError, AuthError, NotFoundError,
+        CrossSlotError,
     )
 }
 

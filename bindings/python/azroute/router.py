@@ -724,7 +724,8 @@ class Router:
         """The statistics snapshot as a dict: the fields of the library's
         JSON format (az_id, requests, answered, errors, same_az_share,
         bytes_sent, bytes_received, cross_az_bytes, cross_az_cost_usd,
-        topology_changes, pushes_unclaimed, nodes: [{id, host, port, az_id,
+        topology_changes, pushes_unclaimed, redirects_moved, redirects_ask,
+        cluster_retries (cluster mode), nodes: [{id, host, port, az_id,
         role, same_az, picks, requests, answered, errors, by_status,
         bytes_sent, bytes_received, avg_ms, latency_estimate_ms, ejections,
         ejected}])."""
