@@ -17,8 +17,10 @@
 #   rh_start NAME ARGS...   starts the server (redis-server, or Valkey after
 #                           rh_use_valkey) on 127.0.0.1 with ARGS; the
 #                           word PORT in ARGS is replaced by a free port,
-#                           which is returned in $RH_PORT. Retries on a
-#                           port clash; waits (bounded) until it accepts.
+#                           which is returned in $RH_PORT (and the word
+#                           BUSPORT by another, in $RH_BUSPORT: a cluster
+#                           bus port). Retries on a port clash; waits
+#                           (bounded) until it accepts.
 #   rh_start_tls NAME CERT [ARGS...]
 #                           TLS-only server (--port 0) with CERT.{crt,key}
 #   rh_start_plain NAME [ARGS...]
@@ -108,7 +110,9 @@ rh_init() {
     fi
     RH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/azr-transport.XXXXXX") || exit 99
     trap 'rh_cleanup' EXIT
-    trap 'exit 130' INT TERM
+    # HUP and PIPE too: a test whose output is cut (| head) must still
+    # stop its servers.
+    trap 'exit 130' INT TERM HUP PIPE
 }
 
 # rh_cert NAME SAN DAYS [CA]: a P-256 key and a certificate signed by CA
@@ -170,6 +174,8 @@ rh_start() {
     while [ $rh_attempt -lt 5 ]; do
         rh_attempt=$((rh_attempt + 1))
         RH_PORT=$(rh_free_port) || break
+        RH_BUSPORT=$(rh_free_port) || break
+        [ "$RH_BUSPORT" = "$RH_PORT" ] && continue
         rh_log="$RH_DIR/$rh_name.log"
         rm -f "$rh_log"
         mkdir -p "$RH_DIR/$rh_name"
@@ -178,6 +184,7 @@ rh_start() {
         (
             for rh_a in "$@"; do
                 [ "$rh_a" = PORT ] && rh_a=$RH_PORT
+                [ "$rh_a" = BUSPORT ] && rh_a=$RH_BUSPORT
                 set -- "$@" "$rh_a"
             done
             shift "$rh_n"

@@ -15,6 +15,10 @@
  * refresh thread), then forks: the child does the work above on the
  * context it inherited (as a pre-forking server's workers do) and the
  * parent waits for it and exits with its status.
+ * When it stops, it appends the context's redirect counters (azr_stats;
+ * all 0 outside cluster mode):
+ *     stats moved M ask A retries R
+ * (MOVED and ASK replies followed, TRYAGAIN/CLUSTERDOWN waited out).
  * T_MS is CLOCK_MONOTONIC in ms when the request ended; `writer now`
  * prints the same clock, so that a script can stamp its own events on
  * the writer's time line. Exit 0.
@@ -125,6 +129,14 @@ int main(int argc, char **argv)
                     rc == AZR_OK ? reply->str : err);
         }
         azr_reply_free(reply);
+    }
+    azr_stats *st = NULL;
+    if (azr_stats_get(ctx, &st) == AZR_OK) {
+        fprintf(out, "stats moved %llu ask %llu retries %llu\n",
+                (unsigned long long)st->redirects_moved,
+                (unsigned long long)st->redirects_ask,
+                (unsigned long long)st->cluster_retries);
+        azr_stats_free(st);
     }
     fclose(out);
     azr_close(ctx);
