@@ -179,6 +179,16 @@ for s in 1 2 3; do
 done
 got=$(AZ exec --write SET "{b}x" 1) || fail "exec --write SET exited $?"
 case $got in *OK*) ;; *) fail "exec --write SET {b}x: '$got'" ;; esac
+# Keys of one command in two slots fail before anything is sent, in one
+# line naming both slots; under one hash tag they go together.
+AZ exec --read MGET b:1 b:2 > "$RH_DIR/xs.out" 2> "$RH_DIR/xs.err"
+xrc=$?
+[ $xrc -eq 1 ] || fail "exec MGET b:1 b:2: exit $xrc, want 1"
+[ "$(wc -l < "$RH_DIR/xs.err")" -eq 1 ] &&
+    grep -q "MGET: keys in different slots (key 1 in slot [0-9]*, key 2 in slot [0-9]*)" "$RH_DIR/xs.err" ||
+    fail "exec MGET b:1 b:2: $(cat "$RH_DIR/xs.err")"
+got=$(AZ exec --read MGET "{b}x" "{b}y") || fail "exec MGET {b}x {b}y exited $?"
+case $got in *'"1"'*) ;; *) fail "exec MGET {b}x {b}y: '$got'" ;; esac
 elapsed "b. 10000 keys written and read back; GETs on the same-AZ replicas; pick/exec by key"
 
 # --- c. resharding under load -------------------------------------------

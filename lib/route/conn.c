@@ -11,7 +11,7 @@
  *  - A retry never lands on a node already tried for the same request:
  *    tried nodes go to azr_pick_ex as `excluded`, up to max_attempts
  *    (route.c).
- *  - Idle connections wait in a small per-node pool (AZR_POOL_IDLE_MAX per
+ *  - Idle connections wait in a per-node pool (AZR_POOL_IDLE_MAX per
  *    node, most recently used first). The pool has one mutex per node; it
  *    is taken only when a connection is borrowed or returned, never on the
  *    pick path. A connection that failed is closed, never pooled.
@@ -31,8 +31,11 @@
 #include "../core/generation.h"
 #include "../topology/topology.h"
 
-/* Idle connections kept per node. */
-#define AZR_POOL_IDLE_MAX 8
+/* Idle connections kept per node: enough for as many threads as a
+ * process keeps busy on one node at once. Past it a returned connection
+ * is closed, and the next thread pays a new connection (a TLS handshake),
+ * so too small a pool turns every request of a busy process into one. */
+#define AZR_POOL_IDLE_MAX 64
 
 
 typedef struct azr_pool_slot {
