@@ -324,6 +324,29 @@ ch_hints() {
     done
 }
 
+# ch_ini NAME FILE: the azroute.ini the cluster tests share: cluster mode
+# seeded by the three first members, room for failovers (max_attempts 8,
+# failover_wait_ms 8000), TLS with the harness's CA, and [node] hints
+# giving each shard's primary use1-az1 and its replicas use1-az2, use1-az3.
+ch_ini() {
+    {
+        cat <<INI
+[azroute]
+transport = resp_tls
+max_attempts = 8
+[topology]
+mode = cluster
+seeds = 127.0.0.1:$(rh_port "${1}1"), 127.0.0.1:$(rh_port "${1}2"), 127.0.0.1:$(rh_port "${1}3")
+failover_wait_ms = 8000
+[transport resp_tls]
+ca_file = $RH_DIR/ca.crt
+connect_timeout_ms = 300
+command_timeout_ms = 2000
+INI
+        ch_hints "$1" use1-az1 use1-az2 use1-az3
+    } > "$2"
+}
+
 ch_kill() {
     eval "ch_kpid=\${RH_PID_$1:-}"
     [ -n "$ch_kpid" ] || { echo "FAIL: ch_kill: no server $1"; return 1; }

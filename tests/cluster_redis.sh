@@ -36,22 +36,7 @@ elapsed "cluster of 9 made: $(tr '\n' ';' < "$RH_DIR/c.layout")"
 cp "$RH_DIR/c.layout" "$RH_DIR/c0.layout"
 
 # The seeds are the three first members; the AZs come from hints.
-{
-    cat <<INI
-[azroute]
-transport = resp_tls
-max_attempts = 8
-[topology]
-mode = cluster
-seeds = 127.0.0.1:$(rh_port c1), 127.0.0.1:$(rh_port c2), 127.0.0.1:$(rh_port c3)
-failover_wait_ms = 8000
-[transport resp_tls]
-ca_file = $RH_DIR/ca.crt
-connect_timeout_ms = 300
-command_timeout_ms = 2000
-INI
-    ch_hints c use1-az1 use1-az2 use1-az3
-} > "$RH_DIR/azroute.ini" || fail "hints"
+ch_ini c "$RH_DIR/azroute.ini" || fail "hints"
 export AZROUTE_AZ_ID=use1-az2
 CFG="$RH_DIR/azroute.ini"
 AZ() { timeout 120 "$AZROUTE_BIN" -c "$CFG" "$@"; }

@@ -54,22 +54,7 @@ die() { echo "FAILED: $*" >&2; exit 1; }
 note() { echo "# $*" >&2; }
 
 ch_cluster c 3 2 || die "cluster"
-{
-    cat <<INI
-[azroute]
-transport = resp_tls
-max_attempts = 8
-[topology]
-mode = cluster
-seeds = 127.0.0.1:$(rh_port c1), 127.0.0.1:$(rh_port c2), 127.0.0.1:$(rh_port c3)
-failover_wait_ms = 8000
-[transport resp_tls]
-ca_file = $RH_DIR/ca.crt
-connect_timeout_ms = 300
-command_timeout_ms = 2000
-INI
-    ch_hints c use1-az1 use1-az2 use1-az3
-} > "$RH_DIR/azroute.ini" || die "hints"
+ch_ini c "$RH_DIR/azroute.ini" || die "hints"
 export AZROUTE_AZ_ID=use1-az2
 CFG="$RH_DIR/azroute.ini"
 P1=$(rh_port c1)
