@@ -87,4 +87,27 @@ print("same-AZ share %.4f; reads per shard on its use1-az2 replica: %s" %
 PY
 got=$(AZ exec --write SET '{k}1' v) || fail "exec --write exited $?"
 case $got in *OK*) ;; *) fail "exec --write SET: '$got'" ;; esac
+
+# READONLY outlives a connection the server drops: every node drops its
+# clients three times during a bench. The transport reopens an idle pooled
+# connection on its own, without READONLY; the replica's first MOVED back
+# to its own primary closes that connection, so reads stay on the same-AZ
+# replicas (without that, every later read would go to the primaries).
+AZ bench --read -n 30000 --keyspace 10000 --json GET 'k:__rand_int__' \
+    > "$RH_DIR/ro.json" 2> "$RH_DIR/ro.err" &
+ro_pid=$!
+for round in 1 2 3; do
+    sleep 0.4
+    for m in $(ch_members v); do rh_cli "$m" CLIENT KILL TYPE normal > /dev/null; done
+done
+wait "$ro_pid" || fail "bench with dropped connections exited $?: $(cat "$RH_DIR/ro.err")"
+python3 - "$RH_DIR/ro.json" <<'PY' || fail "reads after dropped connections: $(cat "$RH_DIR/ro.json")"
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert b["errors"] == 0 and b["error_replies"] == 0, b
+assert b["same_az_share"] >= 0.95, b["same_az_share"]
+assert b["redirects_moved"] <= 200, b["redirects_moved"]
+print("connections dropped 3 times: same-AZ share %.4f, %d MOVED" %
+      (b["same_az_share"], b["redirects_moved"]))
+PY
 echo "PASS: Valkey cluster: AZs from the servers, reads on each shard's same-AZ node"

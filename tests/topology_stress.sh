@@ -85,6 +85,8 @@ def cluster(cmd):
     sub = cmd[1].upper() if len(cmd) > 1 else b""
     if mode == "cl-disabled":
         return b"-ERR This instance has cluster support disabled\r\n"
+    if mode == "cl-loading":
+        return b"-LOADING Redis is loading the dataset in memory\r\n"
     if sub != b"SHARDS":
         return b"-ERR unknown subcommand\r\n"
     if mode == "cl-ok-reply":
@@ -219,6 +221,7 @@ bad_case role-10000 '10000|too many|ROLE'
 bad_case az-long    'availability_zone'
 bad_case az-ctrl    'availability_zone'
 bad_case cl-disabled   'not a cluster node'          cluster
+bad_case cl-loading    'no cluster node answered'    cluster
 bad_case cl-ok-reply   'CLUSTER SHARDS'              cluster
 bad_case cl-slot-range 'slot 20000 outside'          cluster
 bad_case cl-overlap    'served by two shards'        cluster

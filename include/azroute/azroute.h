@@ -591,7 +591,14 @@ AZR_EXTERN void azr_conn_close(azr_conn *conn);
  * is retried only when it was never sent (its node could not be connected)
  * or when the node refused it as no longer the primary (READONLY or
  * MASTERDOWN: not applied): once handed to a node otherwise it may have
- * been applied, so a later failure is returned as is. Under live topology
+ * been applied, so a later failure is returned as is. In cluster mode the
+ * command goes to the shard of its keys' slot (azr_command_slot()), and
+ * the replies that send it elsewhere unapplied are followed within the
+ * same max_attempts: MOVED (the next attempt goes to the node it names,
+ * which may be one tried before), ASK (ASKING, then the command at the
+ * target), TRYAGAIN and CLUSTERDOWN (the same route again after 5 ms,
+ * doubling up to 100 ms); keys in different slots fail before anything
+ * is sent (AZR_E_CROSSSLOT). Under live topology
  * a write that finds no primary, or is refused so, waits for the group's
  * new table (at most [topology] failover_wait_ms over the call) and goes
  * to the new primary, still within max_attempts; after that the refusal
@@ -692,10 +699,14 @@ AZR_EXTERN azr_code azr_pick_key(azr_ctx *ctx, azr_intent intent,
  * command answered MOVED, ASK,
  * TRYAGAIN or CLUSTERDOWN is sent again alone, as azr_exec() would. A
  * command whose keys are in different slots fails the call before
- * anything is sent (AZR_E_CROSSSLOT). Retries follow azr_exec(): a group
- * of reads whose node fails goes to the next candidate; a group holding a
- * write is never sent twice, and its failure fails the call. On an error
- * every reply is NULL. node_indexes (may be NULL) receives, for each
+ * anything is sent (AZR_E_CROSSSLOT). A group of reads whose node fails
+ * goes to the next candidate; a group holding a write is never sent
+ * twice, and its failure fails the call. On an error every reply is NULL,
+ * and the writes of groups that did answer may have been applied: a
+ * write pipeline that failed is not safe to run again as a whole. A
+ * command refused as a whole group (READONLY or MASTERDOWN after a
+ * failover) is returned as its reply: only single commands wait for the
+ * new primary. node_indexes (may be NULL) receives, for each
  * command, the node that answered it. Commands azr_exec() refuses are
  * refused here too (AZR_E_UNSUPPORTED). Thread-safe.
  */
@@ -780,10 +791,6 @@ typedef struct azr_stats {
     double cross_az_cost_usd;
     uint64_t topology_changes;  /* node table changes since open */
     uint64_t pushes_unclaimed;  /* see azr_pushes_unclaimed() */
-    /* cluster mode: replies that sent a command elsewhere */
-    uint64_t redirects_moved;   /* MOVED followed */
-    uint64_t redirects_ask;     /* ASK followed (ASKING sent) */
-    uint64_t cluster_retries;   /* TRYAGAIN / CLUSTERDOWN waited out */
     uint64_t taken_at_ms;       /* wall-clock time of the snapshot (ms
                                    since the epoch) */
     size_t n_nodes;
@@ -791,6 +798,11 @@ typedef struct azr_stats {
                                    the snapshot was taken, by increasing
                                    index (nodes[i].index; a node that left
                                    the group is in no later snapshot) */
+    /* Cluster mode (appended: fields are only ever added at the end):
+     * replies that sent a command elsewhere. */
+    uint64_t redirects_moved;   /* MOVED followed */
+    uint64_t redirects_ask;     /* ASK followed (ASKING sent) */
+    uint64_t cluster_retries;   /* TRYAGAIN / CLUSTERDOWN waited out */
 } azr_stats;
 
 /* Takes a snapshot of every counter (each read atomically; the set is not

@@ -24,6 +24,7 @@
  *  - Plugin errors are read back from the host's thread-local error slot
  *    right after the call, on the same thread.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,9 +232,11 @@ azr_code azr__no_transport(char *errbuf)
 /* Cluster mode: READONLY on every new connection, so that a replica
  * serves reads of its shard's slots instead of redirecting them (a
  * primary accepts it and is unaffected; a node's role may change while
- * the connection waits in the pool). A refusal closes the connection. */
+ * the connection waits in the pool). A refusal closes the connection;
+ * `why` gets the server's answer (one line, cut). */
 static azr_code send_readonly(azr_ctx *ctx, size_t node, void *tconn,
-                              azr_transport_result *res)
+                              azr_transport_result *res, char *why,
+                              size_t whylen)
 {
     static const char *const argv[] = { "READONLY" };
     const azr_command cmd = { .argc = 1, .argv = argv };
@@ -243,10 +246,16 @@ static azr_code send_readonly(azr_ctx *ctx, size_t node, void *tconn,
     azr__counters_bytes(ctx->counters, node, r2.bytes_sent,
                         r2.bytes_received);
     azr_code code = transport_code(rc, &r2);
+    why[0] = '\0';
     if (code == AZR_OK && (reply == NULL || reply->type != AZR_REPLY_STATUS)) {
-        azr__plugin_error_reset();
         code = AZR_E_SERVER_REPLY;
         r2.status = AZR_STATUS_ERROR_REPLY;
+        snprintf(why, whylen, "READONLY refused: %.120s",
+                 reply != NULL && reply->str != NULL ? reply->str
+                                                     : "not a status reply");
+        for (char *p = why; *p != '\0'; p++)
+            if ((unsigned char)*p < 0x20)
+                *p = ' ';
     }
     azr_reply_free(reply);
     if (code != AZR_OK) {
@@ -256,8 +265,6 @@ static azr_code send_readonly(azr_ctx *ctx, size_t node, void *tconn,
     return code;
 }
 
-/* A connection to `node`: from the pool, else a new one. A connect failure
- * is reported to the policies. */
 azr_code azr__conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
                          azr_conn **connp, char *errbuf)
 {
@@ -280,11 +287,15 @@ azr_code azr__conn_get(azr_ctx *ctx, size_t node, unsigned attempt,
     azr__counters_bytes(ctx->counters, node, res.bytes_sent,
                         res.bytes_received);
     azr_code code = transport_code(rc, &res);
+    char why[160] = "";
     if (code == AZR_OK && ctx->moved != NULL)
-        code = send_readonly(ctx, node, c->tconn, &res);
+        code = send_readonly(ctx, node, c->tconn, &res, why, sizeof why);
     if (code != AZR_OK) {
         free(c);
         azr__chain_observe(ctx, node, 0, res.status, attempt);
+        if (why[0] != '\0')
+            return azr__set_err(errbuf, code, "node %s: %s",
+                                azr__node_id(ctx, node), why);
         return node_error(ctx, node, code, errbuf);
     }
     c->ctx = ctx;
@@ -424,6 +435,11 @@ static azr_code run_finish(azr_conn *c, size_t n, const azr_command *cmds,
     for (size_t i = 0; i < n; i++) {
         if (azr__reply_is_error(replies[i]))
             status = AZR_STATUS_ERROR_REPLY;
+        /* A replica that sends a read to its own primary has lost
+         * READONLY (the transport reopened the connection): closed
+         * instead of pooled, the next one sends READONLY again. */
+        if (ctx->moved != NULL && azr__moved_home(ctx, c->node, replies[i]))
+            c->discard = 1;
         /* A former primary: whoever runs the command, the table is stale
          * (azr_exec also retries it on the new primary). */
         if (azr__reply_is_readonly(replies[i]))
@@ -584,8 +600,8 @@ AZR_EXTERN void azr_conn_close(azr_conn *conn)
         azr__chain_observe(conn->ctx, conn->node, 0, AZR_STATUS_CANCELLED,
                            conn->attempt);
     }
-    if (!conn->broken && azr__conn_state_clean(&conn->state) &&
-        pool_put(conn))
+    if (!conn->broken && !conn->discard &&
+        azr__conn_state_clean(&conn->state) && pool_put(conn))
         return;
     transport_ops(conn->ctx)->close(conn->tconn);
     free(conn);

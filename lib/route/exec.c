@@ -334,6 +334,9 @@ AZR_EXTERN azr_code azr_exec(azr_ctx *ctx, azr_intent intent,
 
 /* ---- pipelines ---- */
 
+/* Largest pipeline whose shares are all in flight at once. */
+#define AZR_IN_FLIGHT_MAX 1024u
+
 /* One node's share of a pipeline: its commands are sub_cmds[at..at+m). */
 typedef struct group {
     uint32_t key;          /* azr__slot_groups key */
@@ -353,6 +356,7 @@ typedef struct pipeline {
     size_t *own_nodes;     /* nodes, when the caller gave none */
     unsigned *slots;       /* per command */
     uint32_t *keys;        /* per command: its group key */
+    unsigned *spent;       /* per command: attempts its group made */
     size_t *order;         /* command indexes, grouped */
     azr_command *sub_cmds; /* the commands in that order */
     azr_reply **sub_replies;
@@ -365,6 +369,7 @@ static void pipeline_free(pipeline *p)
     free(p->own_nodes);
     free(p->slots);
     free(p->keys);
+    free(p->spent);
     free(p->order);
     free(p->sub_cmds);
     free(p->sub_replies);
@@ -407,6 +412,10 @@ static void pipeline_group(pipeline *p, azr_ctx *ctx, azr_intent intent,
             g->node = SIZE_MAX;
             req_init(&g->q, ctx, intent, opts, p->slots[i]);
         }
+        /* A group is routed by its first command with keys: a keyless
+         * one may have opened it. */
+        if (p->groups[k].q.r.slot == AZR_SLOT_NONE)
+            p->groups[k].q.r.slot = p->slots[i];
         p->groups[k].m++;
     }
     size_t at = 0;
@@ -429,11 +438,14 @@ static void pipeline_group(pipeline *p, azr_ctx *ctx, azr_intent intent,
 /* Puts group g's replies in their places. */
 static void group_deliver(pipeline *p, group *g)
 {
+    /* the attempt that answered counts too */
+    unsigned spent = g->q.r.spent + (unsigned)g->q.r.n_tried + 1;
     for (size_t j = 0; j < g->m; j++) {
         size_t i = p->order[g->at + j];
         p->replies[i] = p->sub_replies[g->at + j];
         p->sub_replies[g->at + j] = NULL;
         p->nodes[i] = g->node;
+        p->spent[i] = spent;
     }
     g->done = 1;
 }
@@ -446,27 +458,32 @@ static void group_deliver(pipeline *p, group *g)
 static azr_code run_in_flight(pipeline *p, char *errbuf)
 {
     azr_code failed = AZR_OK;
+    char err[AZR_ERRBUF_SIZE]; /* each step's; the first failure's is kept */
     for (size_t k = 0; k < p->n_groups; k++) {
         group *g = &p->groups[k];
         size_t node;
         if (azr__route_next(g->q.ctx, g->q.intent, &g->q.r, &node,
                             NULL) != AZR_OK)
             continue; /* the request loop says why */
-        azr_code rc = azr__conn_get(g->q.ctx, node, 0, &g->conn, errbuf);
+        azr_code rc = azr__conn_get(g->q.ctx, node, 0, &g->conn, err);
         if (rc == AZR_OK &&
             (rc = azr__conn_send(g->conn, g->m, p->sub_cmds + g->at,
-                                 errbuf)) != AZR_OK) {
+                                 err)) != AZR_OK) {
             azr_conn_close(g->conn);
             g->conn = NULL;
-            if (g->q.intent == AZR_INTENT_WRITE)
+            if (g->q.intent == AZR_INTENT_WRITE && failed == AZR_OK) {
                 failed = rc; /* it may have been partly sent */
+                azr__set_err(errbuf, rc, "%s", err);
+            }
         }
         if (rc == AZR_OK)
             g->node = node;
         else if (rc != AZR_E_NOMEM && rc != AZR_E_PLUGIN)
-            azr__route_failed(g->q.ctx, &g->q.r, node, rc, errbuf);
-        else
+            azr__route_failed(g->q.ctx, &g->q.r, node, rc, err);
+        else if (failed == AZR_OK) {
             failed = rc;
+            azr__set_err(errbuf, rc, "%s", err);
+        }
     }
     for (size_t k = 0; k < p->n_groups; k++) {
         group *g = &p->groups[k];
@@ -474,15 +491,18 @@ static azr_code run_in_flight(pipeline *p, char *errbuf)
             continue;
         azr_code rc = azr__conn_receive(g->conn, g->m, p->sub_cmds + g->at,
                                         p->sub_replies + g->at, &g->q.opts,
-                                        errbuf);
+                                        err);
         azr_conn_close(g->conn);
         g->conn = NULL;
         if (rc == AZR_OK)
             group_deliver(p, g);
-        else if (g->q.intent == AZR_INTENT_WRITE || rc == AZR_E_NOMEM)
-            failed = rc;
-        else
-            azr__route_failed(g->q.ctx, &g->q.r, g->node, rc, errbuf);
+        else if (g->q.intent == AZR_INTENT_WRITE || rc == AZR_E_NOMEM) {
+            if (failed == AZR_OK) {
+                failed = rc;
+                azr__set_err(errbuf, rc, "%s", err);
+            }
+        } else
+            azr__route_failed(g->q.ctx, &g->q.r, g->node, rc, err);
     }
     return failed;
 }
@@ -516,7 +536,9 @@ static azr_code resend_redirected(azr_ctx *ctx, pipeline *p,
         size_t node = p->nodes[i];
         exec_req q;
         req_init(&q, ctx, intent, opts, p->slots[i]);
-        q.r.spent = 1; /* the pipelined attempt */
+        /* The attempts its group made count against the same budget
+         * (a group of one has followed its redirections already). */
+        q.r.spent = p->spent[i];
         azr_code rc = AZR_OK;
         int go_on = follow(&q, &node, &p->cmds[i], &p->replies[i], &rc,
                            errbuf);
@@ -536,6 +558,7 @@ static azr_code pipeline_prepare(azr_ctx *ctx, pipeline *p, char *errbuf)
 {
     p->slots = malloc(p->n * sizeof *p->slots);
     p->keys = malloc(p->n * sizeof *p->keys);
+    p->spent = malloc(p->n * sizeof *p->spent);
     p->order = malloc(p->n * sizeof *p->order);
     p->sub_cmds = malloc(p->n * sizeof *p->sub_cmds);
     p->sub_replies = calloc(p->n, sizeof *p->sub_replies);
@@ -543,6 +566,7 @@ static azr_code pipeline_prepare(azr_ctx *ctx, pipeline *p, char *errbuf)
     if (p->nodes == NULL)
         p->nodes = p->own_nodes = malloc(p->n * sizeof *p->nodes);
     if (p->nodes == NULL || p->slots == NULL || p->keys == NULL ||
+        p->spent == NULL ||
         p->order == NULL || p->sub_cmds == NULL || p->sub_replies == NULL ||
         p->groups == NULL)
         return azr__set_err(errbuf, AZR_E_NOMEM, "out of memory");
@@ -567,7 +591,12 @@ static azr_code pipeline_run(azr_ctx *ctx, pipeline *p, azr_intent intent,
 {
     pipeline_group(p, ctx, intent, opts);
     azr_code rc = AZR_OK;
-    if (p->n_groups > 1 && azr__conn_can_split(ctx))
+    /* In flight at once: each share is written whole before any reply is
+     * read, so the server holds every reply meanwhile; a large pipeline
+     * goes a share at a time, through the transport's interleaved
+     * exchange. */
+    if (p->n_groups > 1 && p->n <= AZR_IN_FLIGHT_MAX &&
+        azr__conn_can_split(ctx))
         rc = run_in_flight(p, errbuf);
     if (rc == AZR_OK)
         rc = run_in_turn(p, errbuf);

@@ -38,6 +38,23 @@ size_t azr__node_by_address(azr_ctx *ctx, const char *host, unsigned port,
     return found;
 }
 
+int azr__moved_home(azr_ctx *ctx, size_t node, const azr_reply *r)
+{
+    azr_redirect rd;
+    if (azr__redirect_kind(ctx, r, &rd) != AZR_REDIRECT_MOVED)
+        return 0;
+    size_t target = azr__node_by_address(ctx, rd.host, rd.port, node);
+    const azr_gen *g = azr__gen_enter(ctx);
+    int home = target != SIZE_MAX && g->node_shard != NULL &&
+               node < g->n_nodes && target < g->n_nodes &&
+               g->views[node].role == AZR_ROLE_REPLICA &&
+               g->node_shard[node] != AZR_NO_SHARD &&
+               g->node_shard[node] == g->node_shard[target] &&
+               g->views[target].role == AZR_ROLE_PRIMARY;
+    azr__gen_leave();
+    return home;
+}
+
 int azr__node_is_primary(azr_ctx *ctx, size_t node)
 {
     const azr_gen *g = azr__gen_enter(ctx);

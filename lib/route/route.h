@@ -86,6 +86,8 @@ struct azr_conn {
     void *tconn;       /* the transport's connection */
     unsigned attempt;  /* attempt number it was picked for */
     int broken;        /* a transport call failed: close, never pool */
+    int discard;       /* usable, but closed instead of pooled (it lost
+                          READONLY: see azr__moved_home) */
     int pick_pending;  /* picked by the chain, no outcome reported yet */
     azr_conn_state state; /* what the commands run did to it */
     uint64_t sent_at;  /* context clock at the last azr__conn_send */
@@ -156,6 +158,11 @@ azr_redirect_kind azr__redirect_kind(const azr_ctx *ctx, const azr_reply *r,
  * SIZE_MAX; an empty host is node `asked`'s. */
 size_t azr__node_by_address(azr_ctx *ctx, const char *host, unsigned port,
                             size_t asked);
+
+/* 1 if r is a MOVED by which replica `node` sends a command to its own
+ * shard's primary: the connection lost READONLY (a replica with it
+ * serves its shard's reads, and redirects only writes). */
+int azr__moved_home(azr_ctx *ctx, size_t node, const azr_reply *r);
 
 /* 1 if `node` is a primary of the current table. */
 int azr__node_is_primary(azr_ctx *ctx, size_t node);

@@ -33,7 +33,14 @@ static int is_error(const azr_reply *r)
            (r->type == AZR_REPLY_ERROR || r->type == AZR_REPLY_BLOB_ERROR);
 }
 
-/* The slot map as `seed` sees it. AZR_E_CONNECT: not reachable. */
+/* 1 if error reply r's text holds `what`. */
+static int mentions(const azr_reply *r, const char *what)
+{
+    return r->str != NULL && strstr(r->str, what) != NULL;
+}
+
+/* The slot map as `seed` sees it. AZR_E_CONNECT: not reachable, or not
+ * serving now (an error other than "not a cluster node"). */
 static azr_code ask_map(azr_ctx *ctx, const azr_found *seed,
                         azr_slotmap *map, char *errbuf)
 {
@@ -44,8 +51,7 @@ static azr_code ask_map(azr_ctx *ctx, const azr_found *seed,
     azr_reply *r = NULL;
     int use_shards = 1;
     azr_code rc = azr__discovery_ask(ctx, seed, 1, &shards, &r, errbuf);
-    if (rc == AZR_OK && is_error(r) &&
-        strstr(r->str, "cluster support disabled") == NULL) {
+    if (rc == AZR_OK && is_error(r) && mentions(r, "unknown")) {
         /* Redis before 7.0: no CLUSTER SHARDS */
         azr_reply_free(r);
         r = NULL;
@@ -55,10 +61,20 @@ static azr_code ask_map(azr_ctx *ctx, const azr_found *seed,
     if (rc != AZR_OK)
         return rc;
     if (is_error(r)) {
-        rc = azr__set_err(errbuf, AZR_E_PROTOCOL, "%s:%u is not a cluster "
-                          "node (mode = cluster): CLUSTER %s: %.120s",
-                          seed->host, seed->port,
-                          use_shards ? "SHARDS" : "SLOTS", r->str);
+        /* Not a cluster node: the configuration is wrong. Anything else
+         * (LOADING, BUSY, NOPERM, ...) is this node's trouble now: the
+         * next seed is asked. */
+        int disabled = mentions(r, "cluster support disabled");
+        azr__log(ctx, AZR_LOG_INFO, "topology: %s:%u: CLUSTER %s: %.120s",
+                 seed->host, seed->port,
+                 use_shards ? "SHARDS" : "SLOTS",
+                 r->str != NULL ? r->str : "");
+        rc = disabled ? azr__set_err(errbuf, AZR_E_PROTOCOL, "%s:%u is not "
+                                     "a cluster node (mode = cluster): "
+                                     "CLUSTER %s: %.120s", seed->host,
+                                     seed->port,
+                                     use_shards ? "SHARDS" : "SLOTS", r->str)
+                      : AZR_E_CONNECT;
         azr_reply_free(r);
         return rc;
     }

@@ -327,6 +327,12 @@ azr_code azr__topology_swap(azr_ctx *ctx, azr_cfg_ref *cfg, const char *why,
                 if (cur->present[i] && !next->present[i])
                     left[n_left++] = i;
         azr__gen_publish(ctx, next);
+        /* The new table says where every slot is: what MOVED replies
+         * taught the old one goes (its entries are tagged with the old
+         * table's number anyway; clearing keeps a 16-bit tag from ever
+         * coming round again). */
+        for (size_t s = 0; ctx->moved != NULL && s < AZR_SLOT_COUNT; s++)
+            atomic_store_explicit(&ctx->moved[s], 0, memory_order_relaxed);
     }
     pthread_mutex_unlock(&ctx->gen_lock);
     /* Idle connections to nodes that left are of no further use. */
