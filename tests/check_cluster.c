@@ -791,6 +791,52 @@ START_TEST(test_shards_malformed)
 }
 END_TEST
 
+/* A node that came back at the same address with a new id: until CLUSTER
+ * FORGET the map lists the failed old one too. The live one is kept,
+ * whichever comes first; two live ones stay an error. */
+#define GHOST_OLD "%5\n$id\n$old\n$port\n:7000\n$ip\n$10.0.0.1\n" \
+                  "$role\n$master\n$health\n$fail\n"
+#define GHOST_NEW "%5\n$id\n$new\n$port\n:7000\n$ip\n$10.0.0.1\n" \
+                  "$role\n$master\n$health\n$online\n"
+#define GHOST_R2 "%5\n$id\n$r2\n$port\n:7001\n$ip\n$10.0.0.1\n" \
+                 "$role\n$replica\n$health\n$online\n"
+
+START_TEST(test_shards_ghost_node)
+{
+    static const char *const orders[] = {
+        /* the failed one first, alone in an empty shard */
+        "*2\n%2\n$slots\n*0\n$nodes\n*1\n" GHOST_OLD
+        "%2\n$slots\n*2\n:0\n:16383\n$nodes\n*2\n" GHOST_R2 GHOST_NEW,
+        /* the failed one second, beside a node of its shard */
+        "*2\n%2\n$slots\n*2\n:0\n:16383\n$nodes\n*1\n" GHOST_NEW
+        "%2\n$slots\n*0\n$nodes\n*2\n" GHOST_R2 GHOST_OLD,
+    };
+    for (size_t t = 0; t < 2; t++) {
+        azr_reply *r = parse_text(orders[t]);
+        azr_slotmap m;
+        char err[AZR_ERRBUF_SIZE];
+        ck_assert_msg(azr__slotmap_from_shards(r, "seed", 0, &m, err) ==
+                      AZR_OK, "order %zu: %s", t, err);
+        ck_assert_uint_eq(m.n_nodes, 2);
+        size_t live = 0;
+        for (size_t i = 0; i < m.n_shards; i++)
+            for (size_t k = 0; k < m.shards[i].n_nodes; k++) {
+                const azr_cl_node *n = &m.shards[i].nodes[k];
+                ck_assert_int_eq(n->failed, 0);
+                if (strcmp(n->id, "new") == 0) {
+                    live++;
+                    ck_assert_uint_eq(m.shards[i].primary, k);
+                }
+            }
+        ck_assert_uint_eq(live, 1);
+        azr__slotmap_free(&m);
+        azr_reply_free(r);
+    }
+    expect_bad(1, "*1\n%1\n$nodes\n*2\n" GHOST_NEW GHOST_NEW,
+               "10.0.0.1:7000 listed twice");
+}
+END_TEST
+
 START_TEST(test_shards_limits)
 {
     /* a host or id one byte too long */
@@ -936,6 +982,7 @@ int main(void)
     tcase_add_test(map, test_slotmap_tls_and_hosts);
     tcase_add_test(map, test_slots_grouping);
     tcase_add_test(map, test_shards_malformed);
+    tcase_add_test(map, test_shards_ghost_node);
     tcase_add_test(map, test_shards_limits);
     tcase_add_test(map, test_slots_malformed);
     tcase_add_test(map, test_redirect_parse);

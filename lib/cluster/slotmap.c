@@ -222,13 +222,27 @@ static azr_code add_range(builder *b, azr_cl_shard *s, const azr_reply *f,
     return AZR_OK;
 }
 
+/* Takes node k out of shard s (its primary, if chosen, is after it or
+ * not it: a failed node is never chosen). */
+static void drop_node(azr_slotmap *m, azr_cl_shard *s, size_t k)
+{
+    memmove(&s->nodes[k], &s->nodes[k + 1],
+            (s->n_nodes - k - 1) * sizeof *s->nodes);
+    s->n_nodes--;
+    m->n_nodes--;
+    if (s->primary != SIZE_MAX && s->primary > k)
+        s->primary--;
+}
+
 /* Adds node *n to shard s. The same host:port twice is an error, but with
  * `merge` (CLUSTER SLOTS lists a replica once per range) a node already in
- * s is left as it is. */
+ * s is left as it is, and when one of the two has failed (a node that
+ * came back at the same address with a new id, until CLUSTER FORGET) the
+ * live one is kept: the failed one is of no use to routing. */
 static azr_code add_node(builder *b, azr_cl_shard *s, const azr_cl_node *n,
                          int merge, size_t ni)
 {
-    const azr_slotmap *m = b->map;
+    azr_slotmap *m = b->map;
     for (size_t i = 0; i < m->n_shards; i++)
         for (size_t k = 0; k < m->shards[i].n_nodes; k++) {
             const azr_cl_node *o = &m->shards[i].nodes[k];
@@ -236,8 +250,14 @@ static azr_code add_node(builder *b, azr_cl_shard *s, const azr_cl_node *n,
                 continue;
             if (merge && &m->shards[i] == s)
                 return AZR_OK;
-            return fail(b, AZR_E_PROTOCOL, "node %zu: %s:%u listed twice",
-                        ni, n->host, n->port);
+            if (n->failed)
+                return AZR_OK;
+            if (!o->failed)
+                return fail(b, AZR_E_PROTOCOL, "node %zu: %s:%u listed "
+                            "twice", ni, n->host, n->port);
+            drop_node(m, &m->shards[i], k);
+            i = m->n_shards; /* addresses are unique: no other */
+            break;
         }
     if (m->n_nodes >= AZR_MAX_NODES)
         return fail(b, AZR_E_PROTOCOL, "more than %d nodes", AZR_MAX_NODES);
