@@ -40,6 +40,18 @@ ch_ini c "$RH_DIR/azroute.ini" || fail "hints"
 export AZROUTE_AZ_ID=use1-az2
 CFG="$RH_DIR/azroute.ini"
 AZ() { timeout 120 "$AZROUTE_BIN" -c "$CFG" "$@"; }
+# read_back P: every key of $RH_DIR/Pget<shard> (GET commands) read from
+# the shard's primary must give $RH_DIR/Pwant<shard>.
+read_back() {
+    for s in 1 2 3; do
+        p=$(ch_primary c "$s")
+        timeout 60 "$RH_CLI" -h 127.0.0.1 -p "$(rh_port "$p")" --tls \
+            --cacert "$RH_DIR/ca.crt" < "$RH_DIR/$1get$s" > "$RH_DIR/$1got$s" ||
+            fail "reading back from $p"
+        cmp -s "$RH_DIR/$1want$s" "$RH_DIR/$1got$s" ||
+            fail "acknowledged writes missing on $p: $(diff "$RH_DIR/$1want$s" "$RH_DIR/$1got$s" | head -5)"
+    done
+}
 
 # The independent slot function agrees with the servers.
 # (one python3 for all: a pyenv shim may take a second to start)
@@ -285,14 +297,7 @@ for s, sh in after.shards.items():
 PY
 [ "$READS" = 0 ] ||
     fail "reads of existing keys during the reshard failed (nil is tolerated, not errors): $(grep -h '^kv: .*[^l]$' "$RH_DIR"/rpass*.txt | head -3)"
-for s in 1 2 3; do
-    p=$(ch_primary c "$s")
-    timeout 60 "$RH_CLI" -h 127.0.0.1 -p "$(rh_port "$p")" --tls \
-        --cacert "$RH_DIR/ca.crt" < "$RH_DIR/wget$s" > "$RH_DIR/wgot$s" ||
-        fail "reading back from $p"
-    cmp -s "$RH_DIR/wwant$s" "$RH_DIR/wgot$s" ||
-        fail "acknowledged writes missing on $p: $(diff "$RH_DIR/wwant$s" "$RH_DIR/wgot$s" | head -5)"
-done
+read_back w
 # The keys that migrated, through azroute (replicas in sync first).
 ch_wait_synced c || exit 1
 "$KV" "$CFG" get r 50000 > "$RH_DIR/kv-r2.txt" 2>&1 ||
@@ -430,14 +435,7 @@ for s in lay.shards:
                 g.write("GET f:%s\n" % l[1])
                 v.write("%s\n" % l[1])
 PY
-for s in 1 2 3; do
-    p=$(ch_primary c "$s")
-    timeout 60 "$RH_CLI" -h 127.0.0.1 -p "$(rh_port "$p")" --tls \
-        --cacert "$RH_DIR/ca.crt" < "$RH_DIR/fget$s" > "$RH_DIR/fgot$s" ||
-        fail "reading back from $p"
-    cmp -s "$RH_DIR/fwant$s" "$RH_DIR/fgot$s" ||
-        fail "acknowledged writes missing on $p: $(diff "$RH_DIR/fwant$s" "$RH_DIR/fgot$s" | head -5)"
-done
+read_back f
 # A new process sees the new roles, the killed node gone.
 AZ topology --json > "$RH_DIR/t2.json" || fail "topology after: $?"
 python3 - "$RH_DIR/t2.json" "$RH_DIR/c.layout" "$VICTIM" <<'PY' || fail "roles after: $(cat "$RH_DIR/t2.json")"

@@ -73,26 +73,33 @@ static void resolve_az(azr_ctx *ctx, const azr_config *cfg,
 }
 
 /* specs[] (room for d->n_found) for the members of the group. */
+/* The spec of discovered server f, in `role`: its address and the name
+ * its certificate is verified against, its [node] hint's id, weight and
+ * priority, and its AZ (resolve_az). */
+static void spec_of(azr_ctx *ctx, const azr_config *cfg, const azr_found *f,
+                    azr_role role, azr_node_spec *s)
+{
+    const azr_cfg_node *hint = hint_for(cfg, f->host, f->port);
+    memset(s, 0, sizeof *s);
+    s->id = hint != NULL ? hint->id : NULL;
+    s->host = f->host;
+    s->port = f->port;
+    s->role = role;
+    s->weight = hint != NULL ? hint->weight : 1;
+    s->priority = hint != NULL ? hint->priority : 0;
+    s->tls_name = f->tls_name;
+    resolve_az(ctx, cfg, f, hint, s);
+}
+
 static size_t specs_from(azr_ctx *ctx, const azr_config *cfg,
                          const azr_discovery *d, azr_node_spec *specs)
 {
     size_t n = 0;
-    for (size_t i = 0; i < d->n_found; i++) {
-        if (!azr__discovery_member(d, i))
-            continue;
-        const azr_found *f = &d->found[i];
-        const azr_cfg_node *hint = hint_for(cfg, f->host, f->port);
-        azr_node_spec *s = &specs[n++];
-        memset(s, 0, sizeof *s);
-        s->id = hint != NULL ? hint->id : NULL;
-        s->host = f->host;
-        s->port = f->port;
-        s->role = i == d->primary ? AZR_ROLE_PRIMARY : AZR_ROLE_REPLICA;
-        s->weight = hint != NULL ? hint->weight : 1;
-        s->priority = hint != NULL ? hint->priority : 0;
-        s->tls_name = f->tls_name;
-        resolve_az(ctx, cfg, f, hint, s);
-    }
+    for (size_t i = 0; i < d->n_found; i++)
+        if (azr__discovery_member(d, i))
+            spec_of(ctx, cfg, &d->found[i],
+                    i == d->primary ? AZR_ROLE_PRIMARY : AZR_ROLE_REPLICA,
+                    &specs[n++]);
     return n;
 }
 
@@ -133,19 +140,8 @@ static size_t cluster_specs(azr_ctx *ctx, const azr_config *cfg,
         for (size_t j = 0; j < sh->n_nodes; j++, f++) {
             if (sh->nodes[j].failed)
                 continue;
-            const azr_found *fd = &d->found[f];
-            const azr_cfg_node *hint = hint_for(cfg, fd->host, fd->port);
-            azr_node_spec *s = &specs[n++];
-            memset(s, 0, sizeof *s);
-            s->id = hint != NULL ? hint->id : NULL;
-            s->host = fd->host;
-            s->port = fd->port;
-            s->role = fd->role;
-            s->weight = hint != NULL ? hint->weight : 1;
-            s->priority = hint != NULL ? hint->priority : 0;
-            s->tls_name = fd->tls_name;
-            s->shard = out;
-            resolve_az(ctx, cfg, fd, hint, s);
+            spec_of(ctx, cfg, &d->found[f], d->found[f].role, &specs[n]);
+            specs[n++].shard = out;
         }
     }
     return n;
